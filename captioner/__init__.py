@@ -1,0 +1,1 @@
+"""captioner: live captions in lock-step with realtime voice audio."""
