@@ -1,0 +1,322 @@
+"""The playback clock: every output frame stamped with what it played and when.
+
+Audio is queued per item as it arrives; a consumer takes it out either as a device
+does (``pull(n, at_ms)`` from an output callback, ``at_ms`` being the DAC time of the
+first frame) or as a virtual real-time player (``advance(to_ms)``). Each contiguous
+run of one item's samples becomes a :class:`Segment`, so the clock can answer "what
+was playing at T" and "how far into item X had playback got at T" to the sample.
+
+When the queue runs dry while an item is still expecting audio, the gap is an
+*underrun*: silence is output, the clock keeps counting and later samples of the item
+play later. A gap between items is idle time, not an underrun.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FrameStamp:
+    item_id: Optional[str]  # None: silence (idle or underrun)
+    content_index: int
+    item_sample: int
+    stream_sample: int
+    at_ms: float
+
+
+@dataclass
+class Segment:
+    """A contiguous run of one item's samples played at real-time rate."""
+
+    item_id: str
+    content_index: int
+    item_sample: int
+    n_samples: int
+    stream_sample: int
+    start_ms: float
+    sample_rate: int
+
+    @property
+    def end_ms(self) -> float:
+        return self.start_ms + self.n_samples * 1000.0 / self.sample_rate
+
+    @property
+    def item_end_sample(self) -> int:
+        return self.item_sample + self.n_samples
+
+
+@dataclass
+class _Chunk:
+    item_id: str
+    content_index: int
+    pcm: np.ndarray
+    item_sample: int
+    ready_ms: float
+    pos: int = 0
+
+    @property
+    def remaining(self) -> int:
+        return len(self.pcm) - self.pos
+
+
+@dataclass
+class ItemPlayback:
+    item_id: str
+    received: int = 0  # samples queued so far
+    done: bool = False  # no more audio will come (audio done, cut, cleared)
+    cut_at: Optional[int] = None  # item sample where playback was cut
+    segments: list[Segment] = field(default_factory=list)
+
+    @property
+    def played_total(self) -> int:
+        return sum(s.n_samples for s in self.segments)
+
+    @property
+    def start_ms(self) -> Optional[float]:
+        return self.segments[0].start_ms if self.segments else None
+
+    @property
+    def end_ms(self) -> Optional[float]:
+        return self.segments[-1].end_ms if self.segments else None
+
+
+class PlaybackClock:
+    def __init__(self, sample_rate: int = 24000) -> None:
+        self.sample_rate = sample_rate
+        self.items: dict[str, ItemPlayback] = {}
+        self.segments: list[Segment] = []  # all items, in play order
+        self._queue: deque[_Chunk] = deque()
+        self._stream_sample = 0
+        self._now: Optional[float] = None  # virtual player position (session ms)
+        self._current: Optional[str] = None  # item whose audio is playing or awaited
+        self.underrun_ms = 0.0
+        self.underruns = 0  # number of distinct dry spells inside an item
+        self._dry = False
+
+    # --- feeding -------------------------------------------------------------
+    def item(self, item_id: str) -> ItemPlayback:
+        if item_id not in self.items:
+            self.items[item_id] = ItemPlayback(item_id)
+        return self.items[item_id]
+
+    def enqueue(self, item_id: str, content_index: int, pcm: np.ndarray,
+                ready_ms: float = float("-inf")) -> bool:
+        """Queue an item's samples; False (and dropped) if the item is closed."""
+        state = self.item(item_id)
+        if state.done or len(pcm) == 0:
+            return False
+        self._queue.append(_Chunk(item_id, content_index, np.asarray(pcm, np.int16),
+                                  state.received, ready_ms))
+        state.received += len(pcm)
+        return True
+
+    def finish(self, item_id: str) -> None:
+        """No more audio for this item (its audio.done arrived)."""
+        self.item(item_id).done = True
+
+    def cut(self, item_id: str, item_sample: int) -> None:
+        """Stop an item at ``item_sample``: queued audio after it is dropped and frames
+        already stamped past it (handed to a device ahead of the DAC) are un-stamped."""
+        state = self.item(item_id)
+        state.done = True
+        state.cut_at = item_sample if state.cut_at is None else min(state.cut_at, item_sample)
+        kept: deque[_Chunk] = deque()
+        for chunk in self._queue:
+            if chunk.item_id != item_id:
+                kept.append(chunk)
+            elif chunk.item_sample + chunk.pos < item_sample:
+                end = min(len(chunk.pcm), item_sample - chunk.item_sample)
+                chunk.pcm = chunk.pcm[:end]
+                kept.append(chunk)
+        self._queue = kept
+        trimmed = []
+        for seg in state.segments:
+            if seg.item_sample >= item_sample:
+                self.segments.remove(seg)
+                continue
+            if seg.item_end_sample > item_sample:
+                seg.n_samples = item_sample - seg.item_sample
+            trimmed.append(seg)
+        state.segments = trimmed
+        if self._current == item_id:
+            self._current = None
+
+    def clear(self) -> None:
+        """Drop everything queued (output_audio_buffer.clear)."""
+        for chunk in self._queue:
+            self.item(chunk.item_id).done = True
+        self._queue.clear()
+
+    # --- consuming -----------------------------------------------------------
+    def _awaiting_audio(self) -> bool:
+        """True when the playing item has not ended: a dry buffer is an underrun."""
+        return self._current is not None and not self.items[self._current].done
+
+    def _note_dry(self, dry: bool) -> None:
+        if dry and not self._dry:
+            self.underruns += 1
+        self._dry = dry
+
+    def _play(self, chunk: _Chunk, n: int, at_ms: float) -> np.ndarray:
+        state = self.items[chunk.item_id]
+        item_sample = chunk.item_sample + chunk.pos
+        last = state.segments[-1] if state.segments else None
+        if (last is not None and last.item_end_sample == item_sample
+                and abs(last.end_ms - at_ms) < 1e-6 and last.content_index == chunk.content_index):
+            last.n_samples += n
+        else:
+            seg = Segment(chunk.item_id, chunk.content_index, item_sample, n,
+                          self._stream_sample, at_ms, self.sample_rate)
+            state.segments.append(seg)
+            self.segments.append(seg)
+        out = chunk.pcm[chunk.pos:chunk.pos + n]
+        chunk.pos += n
+        self._stream_sample += n
+        self._current = chunk.item_id
+        if chunk.remaining == 0:
+            self._queue.popleft()
+        return out
+
+    def _silence(self, n: int, dry_inside_item: bool) -> None:
+        if dry_inside_item and n > 0:
+            self.underrun_ms += n * 1000.0 / self.sample_rate
+        self._stream_sample += n
+
+    def _ms(self, samples: int) -> float:
+        return samples * 1000.0 / self.sample_rate
+
+    def pull(self, n: int, at_ms: float) -> np.ndarray:
+        """Device callback: ``n`` frames whose first reaches the DAC at ``at_ms``."""
+        out = np.zeros(n, dtype=np.int16)
+        filled = 0
+        while filled < n:
+            if self._queue:
+                chunk = self._queue[0]
+                take = min(chunk.remaining, n - filled)
+                out[filled:filled + take] = self._play(chunk, take, at_ms + self._ms(filled))
+                self._dry = False
+                filled += take
+                continue
+            self._note_dry(self._awaiting_audio())
+            self._silence(n - filled, self._dry)
+            filled = n
+        self._now = at_ms + self._ms(n)
+        return out
+
+    def advance(self, to_ms: float) -> None:
+        """Virtual player: consume queued audio in real time up to ``to_ms``."""
+        if self._now is None:
+            first_ready = self._queue[0].ready_ms if self._queue else to_ms
+            self._now = min(to_ms, first_ready) if first_ready > float("-inf") else to_ms
+        while self._now < to_ms - 1e-9:
+            if self._queue and self._queue[0].ready_ms <= self._now + 1e-9:
+                chunk = self._queue[0]
+                room = int(round((to_ms - self._now) * self.sample_rate / 1000.0))
+                if room <= 0:
+                    break
+                take = min(chunk.remaining, room)
+                self._play(chunk, take, self._now)
+                self._now += self._ms(take)
+                self._dry = False
+                continue
+            until = to_ms
+            if self._queue:
+                until = min(to_ms, self._queue[0].ready_ms)
+            gap = int(round((until - self._now) * self.sample_rate / 1000.0))
+            self._note_dry(self._awaiting_audio())
+            if gap <= 0:
+                self._now = until
+                continue
+            self._silence(gap, self._dry)
+            self._now += self._ms(gap)
+
+    # --- questions -----------------------------------------------------------
+    @property
+    def now_ms(self) -> Optional[float]:
+        """Where the consumer has got to (end of the last frame handed out)."""
+        return self._now
+
+    def played_samples(self, item_id: str, at_ms: float) -> int:
+        state = self.items.get(item_id)
+        if state is None:
+            return 0
+        total = 0
+        for seg in state.segments:
+            if seg.start_ms >= at_ms:
+                break
+            if seg.end_ms <= at_ms:
+                total += seg.n_samples
+            else:
+                total += int((at_ms - seg.start_ms) * self.sample_rate / 1000.0)
+        return total
+
+    def played_ms(self, item_id: str, at_ms: float) -> float:
+        return self._ms(self.played_samples(item_id, at_ms))
+
+    def playing_at(self, at_ms: float) -> Optional[FrameStamp]:
+        starts = [s.start_ms for s in self.segments]
+        i = bisect.bisect_right(starts, at_ms) - 1
+        if i < 0:
+            return None
+        seg = self.segments[i]
+        if at_ms >= seg.end_ms:
+            return None
+        offset = int((at_ms - seg.start_ms) * self.sample_rate / 1000.0)
+        return FrameStamp(seg.item_id, seg.content_index, seg.item_sample + offset,
+                          seg.stream_sample + offset, at_ms)
+
+    def buffered_ms(self) -> float:
+        return self._ms(sum(c.remaining for c in self._queue))
+
+    def queued_items(self) -> list[str]:
+        seen: list[str] = []
+        for chunk in self._queue:
+            if chunk.item_id not in seen:
+                seen.append(chunk.item_id)
+        return seen
+
+    def current_item(self) -> Optional[str]:
+        """The item being heard or about to be (head of the queue)."""
+        if self._queue:
+            return self._queue[0].item_id
+        return self._current
+
+    def idle(self) -> bool:
+        return not self._queue
+
+    def item_time(self, item_id: str, item_ms: float) -> Optional[float]:
+        """Session ms at which ``item_ms`` into the item plays (played, or projected)."""
+        state = self.items.get(item_id)
+        if state is None:
+            return None
+        sample = item_ms * self.sample_rate / 1000.0
+        for seg in state.segments:
+            if sample < seg.item_end_sample:
+                return seg.start_ms + max(0.0, sample - seg.item_sample) * 1000.0 / self.sample_rate
+        if state.segments:
+            last = state.segments[-1]
+            return last.end_ms + (sample - last.item_end_sample) * 1000.0 / self.sample_rate
+        start = self.projected_start_ms(item_id)
+        return None if start is None else start + item_ms
+
+    def projected_start_ms(self, item_id: str) -> Optional[float]:
+        """When an item that has not started yet would start if audio keeps flowing."""
+        state = self.items.get(item_id)
+        if state is None:
+            return None
+        if state.segments:
+            return state.segments[0].start_ms
+        if self._now is None:
+            return None
+        ahead = 0
+        for chunk in self._queue:
+            if chunk.item_id == item_id:
+                return max(self._now + self._ms(ahead), chunk.ready_ms)
+            ahead += chunk.remaining
+        return None

@@ -1,0 +1,455 @@
+"""Wire events (GA and beta names, WebSocket and WebRTC) -> one internal vocabulary.
+
+``parse_server_event`` and ``parse_client_event`` never raise: a malformed event comes
+back as :class:`Malformed` and an unknown one as :class:`Unknown`, so a session keeps
+going whatever a server or a log holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Union
+
+
+@dataclass(frozen=True)
+class AudioDelta:
+    item_id: str
+    response_id: Optional[str]
+    content_index: int
+    delta: str  # base64, decoded by the engine with the session's output format
+
+
+@dataclass(frozen=True)
+class AudioDone:
+    item_id: str
+    response_id: Optional[str]
+    content_index: int
+
+
+@dataclass(frozen=True)
+class TranscriptDelta:
+    """Assistant transcript or text delta (``spoken`` False for text-only output)."""
+
+    item_id: str
+    response_id: Optional[str]
+    content_index: int
+    text: str
+    duration_ms: Optional[float]
+    spoken: bool
+
+
+@dataclass(frozen=True)
+class TranscriptDone:
+    item_id: str
+    response_id: Optional[str]
+    content_index: int
+    transcript: str
+    spoken: bool
+
+
+@dataclass(frozen=True)
+class ItemAdded:
+    item_id: str
+    role: Optional[str]
+    item_type: Optional[str]
+    previous_item_id: Optional[str]
+
+
+@dataclass(frozen=True)
+class ItemTruncated:
+    """Server confirmation (or, from a client, the request) of a truncation."""
+
+    item_id: str
+    content_index: int
+    audio_end_ms: float
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    item_id: Optional[str]
+    audio_start_ms: float
+
+
+@dataclass(frozen=True)
+class SpeechStopped:
+    item_id: Optional[str]
+    audio_end_ms: float
+
+
+@dataclass(frozen=True)
+class InputTranscriptDelta:
+    item_id: str
+    content_index: int
+    text: str
+    duration_ms: Optional[float]
+
+
+@dataclass(frozen=True)
+class InputTranscriptCompleted:
+    item_id: str
+    content_index: int
+    transcript: str
+
+
+@dataclass(frozen=True)
+class InputTranscriptFailed:
+    item_id: str
+    message: str
+
+
+@dataclass(frozen=True)
+class InputTranscriptSegment:
+    item_id: str
+    start_ms: float
+    end_ms: float
+    text: str
+    speaker: Optional[str]
+
+
+@dataclass(frozen=True)
+class OutputBufferStarted:
+    response_id: Optional[str]
+
+
+@dataclass(frozen=True)
+class OutputBufferStopped:
+    response_id: Optional[str]
+
+
+@dataclass(frozen=True)
+class OutputBufferCleared:
+    response_id: Optional[str]
+
+
+@dataclass(frozen=True)
+class ResponseCreated:
+    response_id: str
+    out_of_band: bool
+    metadata: dict
+
+
+@dataclass(frozen=True)
+class ResponseDone:
+    response_id: str
+    status: Optional[str]
+    reason: Optional[str]
+    out_of_band: bool
+    metadata: dict
+    item_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SessionFormats:
+    """session.created / session.updated: audio formats in force."""
+
+    output_format: Any
+    input_format: Any
+
+
+@dataclass(frozen=True)
+class ServerError:
+    message: str
+    code: Optional[str]
+
+
+# client-side events the engine must see
+@dataclass(frozen=True)
+class ClientTruncate:
+    item_id: str
+    content_index: int
+    audio_end_ms: float
+
+
+@dataclass(frozen=True)
+class ClientResponseCreate:
+    out_of_band: bool
+    metadata: dict
+
+
+@dataclass(frozen=True)
+class ClientAudioAppend:
+    audio: str
+
+
+@dataclass(frozen=True)
+class ClientSessionUpdate:
+    output_format: Any
+    input_format: Any
+
+
+@dataclass(frozen=True)
+class Unknown:
+    type: str
+
+
+@dataclass(frozen=True)
+class Malformed:
+    type: str
+    reason: str
+
+
+Event = Union[
+    AudioDelta, AudioDone, TranscriptDelta, TranscriptDone, ItemAdded, ItemTruncated,
+    SpeechStarted, SpeechStopped, InputTranscriptDelta, InputTranscriptCompleted,
+    InputTranscriptFailed, InputTranscriptSegment, OutputBufferStarted, OutputBufferStopped,
+    OutputBufferCleared, ResponseCreated, ResponseDone, SessionFormats, ServerError,
+    ClientTruncate, ClientResponseCreate, ClientAudioAppend, ClientSessionUpdate, Unknown, Malformed,
+]
+
+
+class _Missing(Exception):
+    pass
+
+
+def _str(ev: dict, key: str) -> str:
+    value = ev.get(key)
+    if not isinstance(value, str) or not value:
+        raise _Missing(f"{key} missing or not a string")
+    return value
+
+
+def _opt_str(ev: dict, key: str) -> Optional[str]:
+    value = ev.get(key)
+    return value if isinstance(value, str) else None
+
+
+def _int(ev: dict, key: str, default: Optional[int] = None) -> int:
+    value = ev.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _Missing(f"{key} missing or not a number")
+    return int(value)
+
+
+def _num(ev: dict, key: str) -> float:
+    value = ev.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _Missing(f"{key} missing or not a number")
+    return float(value)
+
+
+def _opt_num(ev: dict, key: str) -> Optional[float]:
+    value = ev.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        return None
+    return float(value)
+
+
+def _text(ev: dict, key: str) -> str:
+    value = ev.get(key)
+    if not isinstance(value, str):
+        raise _Missing(f"{key} missing or not a string")
+    return value
+
+
+def _audio_delta(ev: dict) -> Event:
+    return AudioDelta(_str(ev, "item_id"), _opt_str(ev, "response_id"),
+                      _int(ev, "content_index", 0), _text(ev, "delta"))
+
+
+def _audio_done(ev: dict) -> Event:
+    return AudioDone(_str(ev, "item_id"), _opt_str(ev, "response_id"), _int(ev, "content_index", 0))
+
+
+def _transcript_delta(spoken: bool) -> Callable[[dict], Event]:
+    def parse(ev: dict) -> Event:
+        return TranscriptDelta(_str(ev, "item_id"), _opt_str(ev, "response_id"),
+                               _int(ev, "content_index", 0), _text(ev, "delta"),
+                               _opt_num(ev, "duration_ms"), spoken)
+    return parse
+
+
+def _transcript_done(field_name: str, spoken: bool) -> Callable[[dict], Event]:
+    def parse(ev: dict) -> Event:
+        text = ev.get(field_name)
+        return TranscriptDone(_str(ev, "item_id"), _opt_str(ev, "response_id"),
+                              _int(ev, "content_index", 0), text if isinstance(text, str) else "",
+                              spoken)
+    return parse
+
+
+def _item_added(ev: dict) -> Event:
+    item = ev.get("item")
+    if not isinstance(item, dict):
+        raise _Missing("item missing")
+    return ItemAdded(_str(item, "id"), _opt_str(item, "role"), _opt_str(item, "type"),
+                     _opt_str(ev, "previous_item_id"))
+
+
+def _truncated(ev: dict) -> Event:
+    return ItemTruncated(_str(ev, "item_id"), _int(ev, "content_index", 0), _num(ev, "audio_end_ms"))
+
+
+def _response_fields(ev: dict) -> dict:
+    response = ev.get("response")
+    if not isinstance(response, dict):
+        raise _Missing("response missing")
+    return response
+
+
+def _is_out_of_band(response: dict) -> bool:
+    """``conversation: "none"`` on request; the created response then has no conversation."""
+    if response.get("conversation") == "none":
+        return True
+    return "conversation_id" in response and response.get("conversation_id") is None
+
+
+def _metadata(response: dict) -> dict:
+    meta = response.get("metadata")
+    return meta if isinstance(meta, dict) else {}
+
+
+def _response_created(ev: dict) -> Event:
+    r = _response_fields(ev)
+    return ResponseCreated(_str(r, "id"), _is_out_of_band(r), _metadata(r))
+
+
+def _response_done(ev: dict) -> Event:
+    r = _response_fields(ev)
+    details = r.get("status_details") if isinstance(r.get("status_details"), dict) else {}
+    output = r.get("output") if isinstance(r.get("output"), list) else []
+    ids = tuple(o["id"] for o in output if isinstance(o, dict) and isinstance(o.get("id"), str))
+    return ResponseDone(_str(r, "id"), _opt_str(r, "status"), _opt_str(details, "reason"),
+                        _is_out_of_band(r), _metadata(r), ids)
+
+
+def _session_formats(ev: dict) -> Event:
+    session = ev.get("session")
+    if not isinstance(session, dict):
+        raise _Missing("session missing")
+    return SessionFormats(*_formats(session))
+
+
+def _formats(session: dict) -> tuple[Any, Any]:
+    """GA nests formats under audio.output/input.format; beta uses flat *_audio_format."""
+    out_fmt = session.get("output_audio_format")
+    in_fmt = session.get("input_audio_format")
+    audio = session.get("audio")
+    if isinstance(audio, dict):
+        out = audio.get("output")
+        inp = audio.get("input")
+        if isinstance(out, dict) and "format" in out:
+            out_fmt = out["format"]
+        if isinstance(inp, dict) and "format" in inp:
+            in_fmt = inp["format"]
+    return out_fmt, in_fmt
+
+
+def _speech_started(ev: dict) -> Event:
+    return SpeechStarted(_opt_str(ev, "item_id"), _num(ev, "audio_start_ms"))
+
+
+def _speech_stopped(ev: dict) -> Event:
+    return SpeechStopped(_opt_str(ev, "item_id"), _num(ev, "audio_end_ms"))
+
+
+def _input_delta(ev: dict) -> Event:
+    return InputTranscriptDelta(_str(ev, "item_id"), _int(ev, "content_index", 0),
+                                _text(ev, "delta"), _opt_num(ev, "duration_ms"))
+
+
+def _input_completed(ev: dict) -> Event:
+    return InputTranscriptCompleted(_str(ev, "item_id"), _int(ev, "content_index", 0),
+                                    _text(ev, "transcript"))
+
+
+def _input_failed(ev: dict) -> Event:
+    error = ev.get("error") if isinstance(ev.get("error"), dict) else {}
+    return InputTranscriptFailed(_str(ev, "item_id"), str(error.get("message", "")))
+
+
+def _input_segment(ev: dict) -> Event:
+    return InputTranscriptSegment(_str(ev, "item_id"), _num(ev, "start") * 1000.0,
+                                  _num(ev, "end") * 1000.0, _text(ev, "text"),
+                                  _opt_str(ev, "speaker"))
+
+
+def _error(ev: dict) -> Event:
+    error = ev.get("error") if isinstance(ev.get("error"), dict) else {}
+    return ServerError(str(error.get("message", "")), _opt_str(error, "code"))
+
+
+_SERVER: dict[str, Callable[[dict], Event]] = {
+    "response.output_audio.delta": _audio_delta,
+    "response.audio.delta": _audio_delta,
+    "response.output_audio.done": _audio_done,
+    "response.audio.done": _audio_done,
+    "response.output_audio_transcript.delta": _transcript_delta(True),
+    "response.audio_transcript.delta": _transcript_delta(True),
+    "response.output_audio_transcript.done": _transcript_done("transcript", True),
+    "response.audio_transcript.done": _transcript_done("transcript", True),
+    "response.output_text.delta": _transcript_delta(False),
+    "response.text.delta": _transcript_delta(False),
+    "response.output_text.done": _transcript_done("text", False),
+    "response.text.done": _transcript_done("text", False),
+    "conversation.item.added": _item_added,
+    "conversation.item.created": _item_added,
+    "conversation.item.done": _item_added,
+    "conversation.item.truncated": _truncated,
+    "input_audio_buffer.speech_started": _speech_started,
+    "input_audio_buffer.speech_stopped": _speech_stopped,
+    "conversation.item.input_audio_transcription.delta": _input_delta,
+    "conversation.item.input_audio_transcription.completed": _input_completed,
+    "conversation.item.input_audio_transcription.failed": _input_failed,
+    "conversation.item.input_audio_transcription.segment": _input_segment,
+    "output_audio_buffer.started": lambda ev: OutputBufferStarted(_opt_str(ev, "response_id")),
+    "output_audio_buffer.stopped": lambda ev: OutputBufferStopped(_opt_str(ev, "response_id")),
+    # seed 001: the WebRTC server has also been seen sending this undocumented name
+    "output_audio_buffer.audio_stopped": lambda ev: OutputBufferStopped(_opt_str(ev, "response_id")),
+    "output_audio_buffer.cleared": lambda ev: OutputBufferCleared(_opt_str(ev, "response_id")),
+    "response.created": _response_created,
+    "response.done": _response_done,
+    "session.created": _session_formats,
+    "session.updated": _session_formats,
+    "error": _error,
+}
+
+
+def _client_truncate(ev: dict) -> Event:
+    return ClientTruncate(_str(ev, "item_id"), _int(ev, "content_index", 0), _num(ev, "audio_end_ms"))
+
+
+def _client_response_create(ev: dict) -> Event:
+    r = ev.get("response") if isinstance(ev.get("response"), dict) else {}
+    return ClientResponseCreate(r.get("conversation") == "none", _metadata(r))
+
+
+def _client_session_update(ev: dict) -> Event:
+    session = ev.get("session")
+    if not isinstance(session, dict):
+        raise _Missing("session missing")
+    return ClientSessionUpdate(*_formats(session))
+
+
+_CLIENT: dict[str, Callable[[dict], Event]] = {
+    "conversation.item.truncate": _client_truncate,
+    "response.create": _client_response_create,
+    "input_audio_buffer.append": lambda ev: ClientAudioAppend(_text(ev, "audio")),
+    "session.update": _client_session_update,
+}
+
+
+def _parse(event: Any, table: dict[str, Callable[[dict], Event]]) -> Event:
+    if not isinstance(event, dict):
+        return Malformed("?", f"event is {type(event).__name__}, not an object")
+    kind = event.get("type")
+    if not isinstance(kind, str):
+        return Malformed("?", "event has no type")
+    parser = table.get(kind)
+    if parser is None:
+        return Unknown(kind)
+    try:
+        return parser(event)
+    except _Missing as exc:
+        return Malformed(kind, str(exc))
+
+
+def parse_server_event(event: Any) -> Event:
+    return _parse(event, _SERVER)
+
+
+def parse_client_event(event: Any) -> Event:
+    return _parse(event, _CLIENT)
+
+
+SERVER_EVENT_TYPES = frozenset(_SERVER)
+CLIENT_EVENT_TYPES = frozenset(_CLIENT)

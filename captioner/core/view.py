@@ -1,0 +1,316 @@
+"""What a viewer sees at playback time ``now_ms``: live subtitles driven by the playback clock.
+
+Two steps, so that every display (terminal, browser overlay) shares one layout algorithm:
+
+1. :func:`layout` turns ``engine.captions()`` into a time-independent :class:`Layout`: every
+   word fragment placed on a line (and, in pop-on mode, in a cue) with the moment it may be
+   revealed and the span in which it is being spoken. Greedy wrapping is prefix-stable, so
+   lines never reflow as later words appear. It is recomputed only when captions change.
+2. :func:`view_at` filters a layout at one instant; it is cheap, and the browser overlay runs
+   the same filter in JavaScript against its interpolated clock (``Layout.to_json``).
+
+Rules: nothing is shown before ``Caption.shown_ms`` (its audio has started playing and its
+text has arrived); within a delta holding several words, the words are spread over the
+delta's span by spoken weight (the estimator's :func:`text_weight`), so roll-up reveals them
+word by word. An interrupted item ends with a cut mark ("—" + "[interrupted]") revealed at
+the cut. :func:`caption_view` does both steps at once.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Iterable, Literal, Optional, Sequence
+
+from captioner.core.estimate import text_weight
+from captioner.core.model import Caption, Role
+
+Mode = Literal["rollup", "popon"]
+MODES: tuple[str, ...] = ("rollup", "popon")
+CUT_MARK = "—"
+INTERRUPTED = "[interrupted]"
+POPON_HOLD_MS = 500.0  # a pop-on cue may linger this long after its speech (Netflix: <= 0.5 s)
+_TOKENS = re.compile(r"\s+|\S+")
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A word fragment (or cut mark) placed on a layout line.
+
+    A word split across transcript deltas ("Hel" + "lo") is several pieces; ``glue`` means
+    no space before this piece, so partially revealed words read naturally.
+    """
+
+    text: str
+    role: Role
+    item_id: str
+    line: int
+    reveal_ms: float  # first instant it may be shown
+    start_ms: float  # karaoke span: it is being spoken in [start_ms, end_ms)
+    end_ms: float
+    glue: bool = False
+    provisional: bool = False
+    kind: Literal["word", "mark"] = "word"
+
+
+@dataclass(frozen=True)
+class LaidLine:
+    label: Optional[str]  # speaker label at the start of a speaker turn
+    role: Role
+    cue: int  # pop-on cue index (roll-up: -1)
+
+
+@dataclass(frozen=True)
+class CueSpan:
+    """When a pop-on cue is on screen: ``[start_ms, until_ms)``."""
+
+    start_ms: float
+    until_ms: float
+
+
+@dataclass(frozen=True)
+class Layout:
+    mode: Mode
+    width: int
+    lines_per_cue: int
+    lines: list[LaidLine] = field(default_factory=list)
+    pieces: list[Piece] = field(default_factory=list)  # in reading order
+    cues: list[CueSpan] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        """Compact form for the browser overlay (same filter, same rules)."""
+        return {
+            "mode": self.mode,
+            "width": self.width,
+            "lines_per_cue": self.lines_per_cue,
+            "lines": [asdict(line) for line in self.lines],
+            "pieces": [asdict(p) for p in self.pieces],
+            "cues": [asdict(c) for c in self.cues],
+        }
+
+
+@dataclass(frozen=True)
+class Word:
+    """A piece as seen at one instant."""
+
+    text: str
+    role: Role
+    item_id: str
+    glue: bool = False
+    current: bool = False  # being spoken now (karaoke highlight)
+    provisional: bool = False  # timing/text may still change
+    kind: Literal["word", "mark"] = "word"
+
+    @property
+    def state(self) -> str:
+        """"current", "provisional" or "spoken" (current wins: it is what the ear hears)."""
+        if self.current:
+            return "current"
+        return "provisional" if self.provisional else "spoken"
+
+
+@dataclass(frozen=True)
+class Line:
+    label: Optional[str]
+    role: Role
+    words: tuple[Word, ...]
+
+    @property
+    def text(self) -> str:
+        out = ""
+        for w in self.words:
+            out += w.text if (w.glue or not out) else " " + w.text
+        return out
+
+
+@dataclass(frozen=True)
+class View:
+    now_ms: float
+    mode: Mode
+    lines: tuple[Line, ...]
+    next_change_ms: Optional[float]  # the view cannot change before this unless captions do
+
+    @property
+    def text(self) -> str:
+        return "\n".join(line.text for line in self.lines)
+
+    @property
+    def words(self) -> list[Word]:
+        return [w for line in self.lines for w in line.words]
+
+
+@dataclass
+class _Frag:
+    text: str
+    reveal_ms: float
+    start_ms: float
+    end_ms: float
+    provisional: bool
+    kind: str = "word"
+
+
+def _item_fragments(caps: Sequence[Caption]) -> list[list[_Frag]]:
+    """One item's captions (index order) -> words, each a list of fragments."""
+    words: list[list[_Frag]] = []
+    space_before = True
+    for cap in caps:
+        tokens = _TOKENS.findall(cap.text)
+        weights = [max(text_weight(t), 0.05) if not t.isspace() else 0.0 for t in tokens]
+        total = sum(weights) or 1.0
+        span = max(0.0, cap.end_ms - cap.start_ms)
+        t = cap.start_ms
+        for tok, w in zip(tokens, weights):
+            if tok.isspace():
+                space_before = True
+                continue
+            start = t
+            t += span * w / total
+            frag = _Frag(tok, max(start, cap.arrived_ms), start, t, not cap.final)
+            if space_before or not words:
+                words.append([frag])
+            else:
+                words[-1].append(frag)
+            space_before = False
+    if caps and caps[-1].truncated and words:
+        last = caps[-1]
+        cut = max(last.shown_ms, last.end_ms)
+        prov = not last.final
+        words[-1].append(_Frag(CUT_MARK, cut, cut, cut, prov, "mark"))
+        words.append([_Frag(INTERRUPTED, cut, cut, cut, prov, "mark")])
+    return words
+
+
+def _word_len(word: list[_Frag]) -> int:
+    return sum(len(f.text) for f in word)
+
+
+def layout(captions: Iterable[Caption], mode: str = "rollup", width: int = 42, lines: int = 2) -> Layout:
+    """Place every caption's words on lines (and pop-on cues); see the module docstring."""
+    if mode not in MODES:
+        raise ValueError(f"unknown caption mode {mode!r} (expected one of {MODES})")
+    by_item: dict[str, list[Caption]] = {}
+    for cap in captions:
+        if cap.text:
+            by_item.setdefault(cap.item_id, []).append(cap)
+    items = []
+    for item_id, caps in by_item.items():
+        caps.sort(key=lambda c: c.index)
+        words = _item_fragments(caps)
+        if words:
+            first = min(f.reveal_ms for f in words[0])
+            items.append((first, caps[0].start_ms, item_id, caps[0].role, words))
+    items.sort(key=lambda it: it[:3])
+
+    laid_lines: list[LaidLine] = []
+    pieces: list[Piece] = []
+    cue_ranges: list[tuple[int, int]] = []  # (first line, last line + 1) per cue
+    prev_role: Optional[str] = None
+    for _, _, item_id, role, words in items:
+        label = role if role != prev_role else None
+        prev_role = role
+        item_lines: list[list[list[_Frag]]] = [[]]
+        used = 0
+        for word in words:
+            n = _word_len(word)
+            fits = used + 1 + n <= width or word[0].kind == "mark"  # the cut mark stays with its words
+            if item_lines[-1] and not fits:
+                item_lines.append([])
+                used = 0
+            used += n + (1 if item_lines[-1] else 0)
+            item_lines[-1].append(word)
+        for k, line_words in enumerate(item_lines):
+            cue = -1
+            if mode == "popon":
+                if k % lines == 0:
+                    cue_ranges.append((len(laid_lines), len(laid_lines)))
+                cue = len(cue_ranges) - 1
+                cue_ranges[-1] = (cue_ranges[-1][0], len(laid_lines) + 1)
+            line_no = len(laid_lines)
+            laid_lines.append(LaidLine(label if k == 0 else None, role, cue))
+            for word in line_words:
+                for f_i, f in enumerate(word):
+                    pieces.append(
+                        Piece(
+                            f.text, role, item_id, line_no, f.reveal_ms, f.start_ms, f.end_ms,
+                            glue=f_i > 0,
+                            provisional=f.provisional, kind=f.kind,  # type: ignore[arg-type]
+                        )
+                    )
+    cues: list[CueSpan] = []
+    if mode == "popon":
+        for first, last in cue_ranges:
+            ps = [p for p in pieces if first <= p.line < last]
+            cues.append(CueSpan(min(p.reveal_ms for p in ps), max(max(p.end_ms, p.reveal_ms) for p in ps) + POPON_HOLD_MS))
+        # a cue leaves the screen when the next one (in start order) appears
+        order = sorted(range(len(cues)), key=lambda i: cues[i].start_ms)
+        for a, b in zip(order, order[1:]):
+            if cues[b].start_ms < cues[a].until_ms:
+                cues[a] = CueSpan(cues[a].start_ms, max(cues[a].start_ms, cues[b].start_ms))
+    return Layout(mode, width, lines, laid_lines, pieces, cues)  # type: ignore[arg-type]
+
+
+def view_at(lay: Layout, now_ms: float, lines: int = 2) -> View:
+    """The view of ``lay`` at ``now_ms``: roll-up keeps the last ``lines`` lines; pop-on shows the cue on screen."""
+    shown = [p for p in lay.pieces if p.reveal_ms <= now_ms]
+    if lay.mode == "popon":
+        on_screen = [i for i, c in enumerate(lay.cues) if c.start_ms <= now_ms < c.until_ms]
+        cue = on_screen[-1] if on_screen else None
+        line_nos = [i for i, ln in enumerate(lay.lines) if ln.cue == cue] if cue is not None else []
+    else:
+        line_nos = sorted({p.line for p in shown})[-lines:] if lines > 0 else []
+    wanted = set(line_nos)
+    by_line: dict[int, list[Word]] = {n: [] for n in line_nos}
+    for p in shown:
+        if p.line in wanted:
+            current = p.kind == "word" and p.start_ms <= now_ms < p.end_ms
+            by_line[p.line].append(Word(p.text, p.role, p.item_id, p.glue, current, p.provisional, p.kind))
+    out = tuple(Line(lay.lines[n].label, lay.lines[n].role, tuple(by_line[n])) for n in line_nos)
+    return View(now_ms, lay.mode, out, _next_change(lay, now_ms))
+
+
+def _next_change(lay: Layout, now_ms: float) -> Optional[float]:
+    times = [t for p in lay.pieces for t in (p.reveal_ms, p.start_ms, p.end_ms) if t > now_ms]
+    times += [t for c in lay.cues for t in (c.start_ms, c.until_ms) if t > now_ms]
+    return min(times) if times else None
+
+
+def caption_view(
+    captions: Iterable[Caption], now_ms: float, mode: str = "rollup", lines: int = 2, width: int = 42
+) -> View:
+    """What a viewer sees at ``now_ms`` (layout + filter in one call)."""
+    return view_at(layout(captions, mode, width, lines), now_ms, lines)
+
+
+class ViewCache:
+    """Recompute a view only when captions changed or a word boundary was crossed.
+
+    ``update`` returns the new view, or None when the previous one is still exact: displays
+    call it every frame and repaint only on a non-None answer.
+    """
+
+    def __init__(self, mode: str = "rollup", lines: int = 2, width: int = 42) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown caption mode {mode!r}")
+        self.mode, self.lines, self.width = mode, lines, width
+        self.layout: Optional[Layout] = None
+        self.view: Optional[View] = None
+        self._revision: Optional[int] = None
+
+    def set_captions(self, captions: Iterable[Caption], revision: int) -> None:
+        self.layout = layout(captions, self.mode, self.width, self.lines)
+        self._revision = revision
+        self.view = None
+
+    def update(self, captions_fn, revision: int, now_ms: float) -> Optional[View]:
+        """``captions_fn`` is called only when ``revision`` moved (engine.captions may be costly)."""
+        if revision != self._revision or self.layout is None:
+            self.set_captions(captions_fn(), revision)
+        assert self.layout is not None
+        v = self.view
+        if v is not None and (v.next_change_ms is None or now_ms < v.next_change_ms) and now_ms >= v.now_ms:
+            return None
+        self.view = view_at(self.layout, now_ms, self.lines)
+        if v is not None and v.lines == self.view.lines:
+            return None
+        return self.view
