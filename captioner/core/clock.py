@@ -98,6 +98,7 @@ class PlaybackClock:
         self.underrun_ms = 0.0
         self.underruns = 0  # number of distinct dry spells inside an item
         self._dry = False
+        self._rank: dict[str, int] = {}
 
     # --- feeding -------------------------------------------------------------
     def item(self, item_id: str) -> ItemPlayback:
@@ -111,8 +112,13 @@ class PlaybackClock:
         state = self.item(item_id)
         if state.done or len(pcm) == 0:
             return False
-        self._queue.append(_Chunk(item_id, content_index, np.asarray(pcm, np.int16),
-                                  state.received, ready_ms))
+        rank = self._rank.setdefault(item_id, len(self._rank))
+        chunk = _Chunk(item_id, content_index, np.asarray(pcm, np.int16), state.received, ready_ms)
+        # items play in the order their audio first arrived, whole, one after another
+        at = len(self._queue)
+        while at > 0 and self._rank[self._queue[at - 1].item_id] > rank:
+            at -= 1
+        self._queue.insert(at, chunk)
         state.received += len(pcm)
         return True
 
@@ -158,6 +164,19 @@ class PlaybackClock:
         """True when the playing item has not ended: a dry buffer is an underrun."""
         return self._current is not None and not self.items[self._current].done
 
+    def _head(self) -> Optional[_Chunk]:
+        """Next chunk to play; None while the playing item still awaits its own audio."""
+        if not self._queue:
+            return None
+        chunk = self._queue[0]
+        if chunk.item_id != self._current and self._awaiting_audio():
+            return None
+        return chunk
+
+    def blocked(self) -> bool:
+        """Audio of a later item waits for an item whose audio never finished."""
+        return bool(self._queue) and self._head() is None
+
     def _note_dry(self, dry: bool) -> None:
         if dry and not self._dry:
             self.underruns += 1
@@ -196,8 +215,8 @@ class PlaybackClock:
         out = np.zeros(n, dtype=np.int16)
         filled = 0
         while filled < n:
-            if self._queue:
-                chunk = self._queue[0]
+            chunk = self._head()
+            if chunk is not None:
                 take = min(chunk.remaining, n - filled)
                 out[filled:filled + take] = self._play(chunk, take, at_ms + self._ms(filled))
                 self._dry = False
@@ -215,8 +234,8 @@ class PlaybackClock:
             first_ready = self._queue[0].ready_ms if self._queue else to_ms
             self._now = min(to_ms, first_ready) if first_ready > float("-inf") else to_ms
         while self._now < to_ms - 1e-9:
-            if self._queue and self._queue[0].ready_ms <= self._now + 1e-9:
-                chunk = self._queue[0]
+            chunk = self._head()
+            if chunk is not None and chunk.ready_ms <= self._now + 1e-9:
                 room = int(round((to_ms - self._now) * self.sample_rate / 1000.0))
                 if room <= 0:
                     break
@@ -226,8 +245,8 @@ class PlaybackClock:
                 self._dry = False
                 continue
             until = to_ms
-            if self._queue:
-                until = min(to_ms, self._queue[0].ready_ms)
+            if chunk is not None:
+                until = min(to_ms, chunk.ready_ms)
             gap = int(round((until - self._now) * self.sample_rate / 1000.0))
             self._note_dry(self._awaiting_audio())
             if gap <= 0:
@@ -283,9 +302,19 @@ class PlaybackClock:
 
     def current_item(self) -> Optional[str]:
         """The item being heard or about to be (head of the queue)."""
+        if self._current is not None and self._awaiting_audio():
+            return self._current
         if self._queue:
             return self._queue[0].item_id
         return self._current
+
+    def finished_playing(self, item_id: str) -> bool:
+        """The item's audio is over: it played, nothing of it is queued, and either no
+        more will come or another item has played since (its voice can no longer run on)."""
+        state = self.items.get(item_id)
+        if state is None or not state.segments or item_id in self.queued_items():
+            return False
+        return state.done or self.segments[-1].item_id != item_id
 
     def idle(self) -> bool:
         return not self._queue

@@ -286,9 +286,8 @@ class CaptionEngine:
             item = self.items.get(item_id)
             if item is not None and item.role == "assistant":
                 item.captions.finish_text()
-                if e.status != "completed":
-                    self.clock.finish(item_id)
-                    item.captions.finish_audio()
+                self.clock.finish(item_id)  # whatever the status, no more audio will come
+                item.captions.finish_audio()
         self._changed()
 
     def _user(self, item_id: str) -> _Item:
@@ -408,6 +407,10 @@ class CaptionEngine:
         item = self._item(item_id)
         if item.role != "assistant":
             return
+        received = self.clock.item(item_id).received
+        if self.transport == "websocket" and item.marked_start_ms is None:
+            # nothing past the audio received can have been heard
+            audio_end_ms = min(audio_end_ms, received * 1000.0 / self.sample_rate)
         sample = int(round(audio_end_ms * self.sample_rate / 1000.0))
         self.clock.cut(item_id, sample)
         item.captions.truncate_to(audio_end_ms)
@@ -443,9 +446,14 @@ class CaptionEngine:
         final = item.captions.final and self.clock.items.get(item.item_id) is not None and \
             item.item_id not in self.clock.queued_items()
         final = final or (item.marked_end_ms is not None)
+        limit = math.inf  # once an item's voice is over, its captions cannot run past it
+        if item.marked_end_ms is not None:
+            limit = item.captions.audio_ms
+        elif self.clock.finished_playing(item.item_id):
+            limit = self.clock.items[item.item_id].played_total * 1000.0 / self.sample_rate
         out = []
         for index, (start, end), is_cut in item.captions.heard():
-            s, e = to_session(start), to_session(end)
+            s, e = to_session(min(start, limit)), to_session(min(end, limit))
             out.append(Caption(item.item_id, "assistant", index, item.captions.deltas[index].text,
                                s, max(s, e), item.captions.deltas[index].arrived_ms, final, is_cut))
         return out
@@ -505,5 +513,5 @@ class CaptionEngine:
             if c.role == "user":
                 periods.append(Period("caption", c.item_id, c.index, c.start_ms,
                                       c.end_ms - c.start_ms, c.text))
-        periods.sort(key=lambda p: (p.start_ms, p.kind != "silence"))
+        periods.sort(key=lambda p: p.start_ms)  # stable: playback-track order is kept
         return Timeline(items, periods)

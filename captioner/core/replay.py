@@ -68,6 +68,8 @@ def replay(
             observe(engine, now)
     end = now + _MAX_DRAIN_MS
     while not engine.idle() and now < end:
+        if engine.clock.blocked():  # the log ended without that item's audio.done
+            engine.clock.finish(engine.clock.current_item() or "")
         step_to(now + max(engine.clock.buffered_ms(), _DRAIN_STEP_MS / 10) + 1.0)
         if observe is not None:
             observe(engine, now)
