@@ -90,7 +90,7 @@ def test_interrupt_clamps_to_received_audio_and_webrtc_clears():
     ws.receive({"type": "response.output_audio.delta", "item_id": "i2", "delta": pcm_b64(2400)}, 0)
     ws.advance(0.0)
     ws.advance(5000.0)  # 100 ms of audio played long ago; underrun while awaiting more
-    (truncate, _cancel) = ws.interrupt(at_ms=5000.0)
+    (truncate,) = ws.interrupt(at_ms=5000.0)  # no response in progress: nothing to cancel
     assert truncate["audio_end_ms"] == 100
 
 

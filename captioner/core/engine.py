@@ -371,11 +371,8 @@ class CaptionEngine:
             events.append({"type": "conversation.item.truncate", "item_id": item_id,
                            "content_index": 0, "audio_end_ms": int(played)})
             self._truncate(item_id, int(played))
-        cancel: dict[str, Any] = {"type": "response.cancel"}
-        if self._active_response:
-            cancel["response_id"] = self._active_response
-        if self._active_response or item_id is not None:
-            events.append(cancel)
+        if self._active_response:  # the server rejects a cancel with nothing in progress
+            events.append({"type": "response.cancel", "response_id": self._active_response})
         if self.transport == "webrtc":
             events.append({"type": "output_audio_buffer.clear"})
         self.clock.clear()

@@ -1,0 +1,96 @@
+"""Embedded local realtime-compatible server (``captioner serve``).
+
+A websocket server on 127.0.0.1 speaking the OpenAI Realtime protocol, so captioner (and the
+official ``openai`` SDK) can run a full voice session with no API key. Its voice is espeak-ng,
+so every word's true timing is known (optionally sent as ``duration_ms`` on transcript deltas).
+
+Split sans-I/O style: :mod:`.protocol` is a pure session state machine (client events in,
+server events + "send at" offsets out); :mod:`.app` is the thin asyncio websocket layer.
+
+Reusable API (tests, ``captioner demo``)::
+
+    from captioner.edges.server import serve_embedded, ServerOptions
+
+    async with serve_embedded(port=0, **opts) as url:   # url == "ws://127.0.0.1:PORT/v1"
+        # connect to f"{url}/realtime?model=anything"
+        ...
+
+Options (keyword arguments of ``serve_embedded``, fields of :class:`ServerOptions`):
+
+- ``beta: bool = False`` — beta event names for every connection (otherwise only for
+  connections sending the header ``OpenAI-Beta: realtime=v1``).
+- ``script: "story" | "echo" | path-to-file = "story"`` — what the assistant says. "story": a
+  built-in short story, one paragraph per response, cycling; "echo": repeats the latest user text
+  item (falls back to the story); a file: one line per response, cycling.
+- ``duration_ms: bool = False`` — attach ``duration_ms`` (true duration from espeak word marks)
+  to every ``response.output_audio_transcript.delta``.
+- ``voice: str = "en-us"``, ``wpm: int = 175`` — espeak-ng voice and speaking rate.
+- ``pace: float = 4.0`` — audio is sent this many times faster than real time
+  (``0`` = as fast as possible), in chunks of ``chunk_ms: int = 200`` ms of audio.
+- ``text_lead_ms: float = 500.0`` — a transcript delta is sent with the audio that plays this
+  long before it (so text always arrives ahead of the audio that speaks it).
+- ``user_says: str = "(speech)"`` — scripted transcript of user speech detected by server VAD.
+- ``auto_response: bool = True`` — server VAD turns (turn_detection not null) create a
+  response after the user's speech stops, as the real API does.
+- ``vad_silence_ms: int = 500`` — silence that ends a speech turn.
+
+Behaviour worth knowing: every connection gets its own session (ids ``item_000005`` etc.).
+Server VAD (webrtcvad) is on by default, as in the real API; ``audio_start_ms`` includes
+``prefix_padding_ms`` (default 300) and ``audio_end_ms`` the silence that ended the turn. Input
+transcription events are always sent (scripted text, ~200 ms after speech stops). Out-of-band
+responses (``conversation: "none"``) are text-only by default and say the latest user text.
+``conversation.item.truncate`` beyond the audio already sent, ``response.cancel`` with nothing
+active, and ``output_audio_buffer.clear`` (WebRTC-only) get ``error`` events, as the real API.
+
+CLI: ``captioner serve [--port 8765] [--beta] [--duration-ms] [--script FILE|story|echo]
+[--voice V] [--wpm N] [--pace X] [--user-says TEXT]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+from captioner.edges.server.app import serve_embedded
+from captioner.edges.server.protocol import RealtimeSession, ServerOptions, SpeechRequest
+from captioner.edges.server.script import STORY, Script, load_script
+
+__all__ = ["serve_embedded", "ServerOptions", "RealtimeSession", "SpeechRequest", "Script",
+           "load_script", "STORY", "add_arguments", "run"]
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = ServerOptions()
+    parser.add_argument("--port", type=int, default=8765, help="TCP port on 127.0.0.1 (0: any free port)")
+    parser.add_argument("--beta", action="store_true", help="beta event names for every client")
+    parser.add_argument("--duration-ms", action="store_true", help="attach duration_ms to transcript deltas")
+    parser.add_argument("--script", default=defaults.script, metavar="story|echo|FILE",
+                        help="what the assistant says (default: the built-in story)")
+    parser.add_argument("--voice", default=defaults.voice, help="espeak-ng voice (default en-us)")
+    parser.add_argument("--wpm", type=int, default=defaults.wpm, help="speaking rate, words per minute")
+    parser.add_argument("--pace", type=float, default=defaults.pace,
+                        help="send audio this many times faster than real time (0: at once)")
+    parser.add_argument("--user-says", default=defaults.user_says,
+                        help="scripted transcript of user speech detected by server VAD")
+
+
+def run(args: argparse.Namespace) -> int:
+    opts = dict(beta=args.beta, duration_ms=args.duration_ms, script=args.script, voice=args.voice,
+                wpm=args.wpm, pace=args.pace, user_says=args.user_says)
+
+    async def main() -> None:
+        async with serve_embedded(port=args.port, **opts) as url:
+            print(f"realtime server listening on {url}/realtime (Ctrl-C to stop)", flush=True)
+            await asyncio.Future()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+    except (OSError, ValueError) as exc:
+        log.error("serve: %s", exc)
+        return 1
+    return 0
