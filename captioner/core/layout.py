@@ -24,6 +24,24 @@ from .model import Caption, Role
 _SENTENCE_END = re.compile(r"[.!?\u2026][\"'\u201d\u2019)\]]*$")
 _CLAUSE_END = re.compile(r"[,;:\u2013\u2014][\"'\u201d\u2019)\]]*$")
 _WORDLIKE = re.compile(r"\S+")
+# Words that bind to what follows: breaking a line or cue after them reads badly.
+_BINDING = frozenset(
+    "a an the to of in on at by for from with into about and or but nor so as than that "
+    "my your his her its our their this these those i we you he she they it is are was "
+    "were be not no very".split()
+)
+
+
+# Words that open a clause: a break just before them reads well.
+_OPENING = frozenset("and but or so because which who when while if then where".split())
+
+
+def _binds_forward(word: str) -> bool:
+    return word.lower() in _BINDING
+
+
+def _opens_clause(word: str) -> bool:
+    return word.lower() in _OPENING
 
 
 @dataclass(frozen=True)
@@ -141,7 +159,7 @@ def _track_words(captions: Iterable[Caption]) -> list[_Word]:
     items: dict[str, list[Caption]] = {}
     for cap in captions:
         items.setdefault(cap.item_id, []).append(cap)
-    order = sorted(items, key=lambda i: min(c.start_ms for c in items[i]))  # stable on ties
+    order = sorted(items, key=lambda i: (min(c.start_ms for c in items[i]), i))
     words = [w for i in order for w in _item_words(i, sorted(items[i], key=lambda c: c.index))]
     last = -math.inf
     for w in words:  # defensive: overlapping input must not break cue invariants
@@ -171,12 +189,16 @@ def _lines_needed(words: Sequence[str], first_cap: int, cap: int) -> int:
     return lines + bool(current)
 
 
-def _break_bonus(word: str, cap: int) -> float:
-    """How many squared-imbalance units a break after ``word`` is worth."""
+def _break_bonus(word: str, next_word: str, cap: int) -> float:
+    """How many squared-imbalance units a break between two words is worth."""
     if _SENTENCE_END.search(word):
         return 2 * (cap / 3.5) ** 2
     if _CLAUSE_END.search(word):
         return 2 * (cap / 5) ** 2
+    if _binds_forward(word):
+        return -2 * (cap / 7) ** 2
+    if _opens_clause(next_word):
+        return 2 * (cap / 7) ** 2
     return 0.0
 
 
@@ -203,7 +225,7 @@ def break_lines(words: Sequence[str], first_cap: int, cap: int, max_lines: int) 
                 length = len(" ".join(words[i:j]))
                 cost = best[k - 1][i] + length**2
                 if j < n:
-                    cost -= _break_bonus(words[j - 1], cap)
+                    cost -= _break_bonus(words[j - 1], words[j], cap)
                 if cost < best[k][j]:
                     best[k][j], back[k][j] = cost, i
     lines, j = [], n
@@ -218,74 +240,127 @@ def break_lines(words: Sequence[str], first_cap: int, cap: int, max_lines: int) 
 
 
 def _q_up(x: float, step: int) -> int:
-    return int(math.ceil(x / step - 1e-9)) * step
+    """Smallest multiple of step >= x (exact even where x / step rounds)."""
+    q = math.ceil(x / step) * step
+    return q + step if q < x else q
 
 
 def _q_down(x: float, step: int) -> int:
-    return int(math.floor(x / step + 1e-9)) * step
+    """Largest multiple of step <= x."""
+    q = math.floor(x / step) * step
+    return q - step if q > x else q
 
 
 class _Packer:
-    """Groups one track's words into cues: hard splits at item changes and long pauses,
-    sentence ends once a cue is long enough, and the best break when a cue is full."""
+    """Partitions one track's words into cues.
+
+    Item changes and long pauses always split. Between them, the partition minimising a
+    cost is chosen (like Knuth-Plass line breaking, over cues): breaking mid-sentence costs
+    more than after a clause, which costs more than after a sentence; under-filled cues
+    and cues that run a sentence end into the next sentence (once the first part is long
+    enough to stand alone) cost a little; a split that would hide the earlier cue before
+    its last word starts (the 83 ms gap leaves no room) costs a lot, so such words merge.
+    """
+
+    CUE = 0.1  # every extra cue
+    MID_SENTENCE, AFTER_CLAUSE = 1.0, 0.25
+    RUN_ON = 0.5  # a long-enough sentence end inside a cue
+    ORPHAN = 0.5  # a cue opening with a short tail of the previous cue's sentence
+    UNDERFILL = 0.5
+    BINDING = 0.3  # ending a cue on "the", "of", "and", ...
+    OPENING = 0.2  # the next cue opens with "and", "which", ...
+    UNCLEAN = 5.0
 
     def __init__(self, words: list[_Word], rules: LayoutRules, label: str) -> None:
-        self.w, self.r = words, rules
+        self.r = rules
         self.first_cap = rules.max_chars_per_line - len(label)
+        # per-word facts, computed once: the search below looks at each word many times
+        self.text = [w.text for w in words]
+        self.item = [w.item_id for w in words]
+        self.start = [w.start for w in words]
+        self.end = [w.end for w in words]
+        self.sentence = [_SENTENCE_END.search(t) is not None for t in self.text]
+        self.clause = [_CLAUSE_END.search(t) is not None for t in self.text]
+        self.binds = [_binds_forward(t) for t in self.text]
+        self.opens = [_opens_clause(t) for t in self.text]
+        self.most_chars = rules.max_chars_per_line * rules.max_lines
 
-    def fits(self, i: int, j: int) -> bool:
-        words = self.w[i:j]
-        if j - i > 1 and max(w.end for w in words) - words[0].start > self.r.max_duration_ms:
+    def fits(self, i: int, j: int, chars: int, speech_end: float) -> bool:
+        """Do words[i:j] (``chars`` long, speech ending at ``speech_end``) make one cue?"""
+        if j - i == 1:
+            return True
+        if speech_end - self.start[i] > self.r.max_duration_ms:
             return False
-        texts = [w.text for w in words]
-        return _lines_needed(texts, self.first_cap, self.r.max_chars_per_line) <= self.r.max_lines
+        if chars <= self.first_cap:
+            return True
+        lines = _lines_needed(self.text[i:j], self.first_cap, self.r.max_chars_per_line)
+        return lines <= self.r.max_lines
 
     def clean(self, k: int) -> bool:
         """Can the cue ending before word k stay up until its last word starts, gap kept?"""
-        a, b = self.w[k - 1], self.w[k]
-        return math.ceil(b.start) - self.r.min_gap_ms > math.ceil(a.start)
+        return math.ceil(self.start[k]) - self.r.min_gap_ms > math.ceil(self.start[k - 1])
 
-    def fill(self, i: int, j: int) -> float:
-        chars = len(" ".join(w.text for w in self.w[i:j]))
-        span = self.w[j - 1].end - self.w[i].start
+    def cost(self, i: int, j: int, first: bool, last: bool, chars: int, speech_end: float) -> float:
+        """Cost of words[i:j] as one cue; ``first``/``last``: at its segment's edge."""
         r = self.r
-        return max(chars / (r.max_chars_per_line * r.max_lines), span / r.max_duration_ms)
+        cost = self.CUE
+        orphan_checked = first or self.sentence[i - 1]
+        for n in range(i, j - 1):
+            if not self.sentence[n]:
+                continue
+            if self.end[n] - self.start[i] >= r.min_duration_ms:
+                cost += self.RUN_ON
+            if not orphan_checked:
+                orphan_checked = True
+                if len(" ".join(self.text[i : n + 1])) < r.max_chars_per_line / 3:
+                    cost += self.ORPHAN  # "... the rising | sun. One day"
+        if last:
+            return cost
+        e = j - 1
+        if not self.clean(j):
+            cost += self.UNCLEAN
+        if self.sentence[e]:
+            return cost  # a whole sentence is a natural cue, however short
+        if self.clause[e]:
+            cost += self.AFTER_CLAUSE
+        elif self.binds[e]:
+            cost += self.MID_SENTENCE + self.BINDING
+        elif self.opens[j]:
+            cost += self.MID_SENTENCE - self.OPENING
+        else:
+            cost += self.MID_SENTENCE
+        fill = max(chars / self.most_chars, (speech_end - self.start[i]) / r.max_duration_ms)
+        return cost + self.UNDERFILL * (1.0 - min(fill, 1.0)) ** 2
 
-    def choose_break(self, i: int, k: int) -> int:
-        """Best end (exclusive) for a full cue starting at i whose words[i:k] fit."""
-
-        def score(c: int) -> float:
-            word = self.w[c - 1].text
-            bonus = 0.35 if _SENTENCE_END.search(word) else 0.2 if _CLAUSE_END.search(word) else 0
-            return self.fill(i, c) + bonus
-
-        candidates = range(i + 1, k + 1)
-        clean = [c for c in candidates if self.clean(c)]
-        return max(clean or candidates, key=score)
+    def _segment(self, a: int, b: int) -> list[tuple[int, int]]:
+        best = [0.0] + [math.inf] * (b - a)
+        back = [a] * (b - a + 1)
+        for j in range(a + 1, b + 1):
+            chars, speech_end = -1, -math.inf
+            for i in range(j - 1, a - 1, -1):
+                chars += len(self.text[i]) + 1
+                speech_end = max(speech_end, self.end[i])
+                if not self.fits(i, j, chars, speech_end):
+                    break  # adding words in front never makes a cue fit again
+                c = best[i - a] + self.cost(i, j, i == a, j == b, chars, speech_end)
+                if c < best[j - a]:
+                    best[j - a], back[j - a] = c, i
+        out, j = [], b
+        while j > a:
+            out.append((back[j - a], j))
+            j = back[j - a]
+        return out[::-1]
 
     def groups(self) -> list[tuple[int, int]]:
-        out, i, n = [], 0, len(self.w)
-        while i < n:
-            k, cut, speech_end = i + 1, n, self.w[i].end
-            while k < n:
-                a, b = self.w[k - 1], self.w[k]
-                if b.item_id != a.item_id or b.start - speech_end >= self.r.pause_split_ms:
-                    cut = k
-                    break
-                if (
-                    _SENTENCE_END.search(a.text)
-                    and speech_end - self.w[i].start >= self.r.min_duration_ms
-                    and self.clean(k)
-                ):
-                    cut = k
-                    break
-                if not self.fits(i, k + 1):
-                    cut = self.choose_break(i, k)
-                    break
-                speech_end = max(speech_end, b.end)
-                k += 1
-            out.append((i, cut))
-            i = cut
+        """(start, end) word index ranges of the cues, in order."""
+        out, a, speech_end = [], 0, -math.inf
+        for k in range(len(self.text)):
+            if k and (self.item[k] != self.item[k - 1] or self.start[k] - speech_end >= self.r.pause_split_ms):
+                out += self._segment(a, k)
+                a, speech_end = k, -math.inf
+            speech_end = max(speech_end, self.end[k])
+        if self.text:
+            out += self._segment(a, len(self.text))
         return out
 
 
@@ -320,7 +395,7 @@ def _layout_track(words: list[_Word], role: Role, rules: LayoutRules) -> list[Cu
         speech_end = max(w.end for w in g)
         reading = s + 1000.0 * len(" ".join(texts)) / rules.max_chars_per_s
         wanted = min(speech_end + rules.max_linger_ms, max(speech_end, reading))
-        end = _q_up(max(s + rules.min_duration_ms, wanted), step)
+        end = _q_up(max(s + max(rules.min_duration_ms, 1), wanted), step)
         end = min(end, s + _q_down(rules.max_duration_ms, step))
         if n + 1 < len(groups):
             end = min(end, _q_down(starts[n + 1] - gap, step))
