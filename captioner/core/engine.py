@@ -140,7 +140,7 @@ class CaptionEngine:
             self._item(e.item_id).captions.finish_audio()
             self._changed()
         elif isinstance(e, ev.TranscriptDone):
-            self._on_transcript_done(e)
+            self._on_transcript_done(e, at_ms)
         elif isinstance(e, ev.ItemAdded):
             role: Role = "user" if e.role == "user" else "assistant"
             if e.role in ("user", "assistant"):
@@ -260,13 +260,13 @@ class CaptionEngine:
         item.captions.add_delta(Delta(e.text, at_ms, e.duration_ms))
         self._changed()
 
-    def _on_transcript_done(self, e: ev.TranscriptDone) -> None:
+    def _on_transcript_done(self, e: ev.TranscriptDone, at_ms: float) -> None:
         response = self._responses.get(e.response_id or "", {})
         if response.get("oob") or not e.spoken:
             return
         item = self._item(e.item_id)
         if not item.captions.deltas and e.transcript:
-            item.captions.add_delta(Delta(e.transcript, math.inf))  # arrival unknown: never early
+            item.captions.add_delta(Delta(e.transcript, at_ms))  # a server that sends no deltas
         item.captions.finish_text()
         self._changed()
 

@@ -11,26 +11,29 @@ Two steps, so that every display (terminal, browser overlay) shares one layout a
 
 Rules: nothing is shown before ``Caption.shown_ms`` (its audio has started playing and its
 text has arrived); within a delta holding several words, the words are spread over the
-delta's span by spoken weight (the estimator's :func:`text_weight`), so roll-up reveals them
-word by word. An interrupted item ends with a cut mark ("—" + "[interrupted]") revealed at
+delta's span by character count (as :mod:`captioner.core.layout` does), so roll-up reveals
+them word by word. Pop-on uses the export cues of :mod:`captioner.core.layout`, so what is
+seen live is what SRT/ASS/WebVTT will say. An interrupted item ends with a cut mark ("—" + "[interrupted]") revealed at
 the cut. :func:`caption_view` does both steps at once.
 """
 
 from __future__ import annotations
 
-import bisect
+import logging
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Iterable, Literal, Optional, Sequence
 
-from captioner.core.estimate import text_weight
 from captioner.core.model import Caption, Role
+
+log = logging.getLogger(__name__)
 
 Mode = Literal["rollup", "popon"]
 MODES: tuple[str, ...] = ("rollup", "popon")
 CUT_MARK = "—"
 INTERRUPTED = "[interrupted]"
-POPON_HOLD_MS = 500.0  # a pop-on cue may linger this long after its speech (Netflix: <= 0.5 s)
+CUT_HOLD_MS = 1000.0  # a pop-on cue ending in a cut stays this long after it
 _TOKENS = re.compile(r"\s+|\S+")
 
 
@@ -79,15 +82,21 @@ class Layout:
     cues: list[CueSpan] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        """Compact form for the browser overlay (same filter, same rules)."""
+        """Compact form for the browser overlay (same filter, same rules); strict JSON:
+        "never" (an infinite time) becomes 1e300."""
         return {
             "mode": self.mode,
             "width": self.width,
             "lines_per_cue": self.lines_per_cue,
             "lines": [asdict(line) for line in self.lines],
-            "pieces": [asdict(p) for p in self.pieces],
-            "cues": [asdict(c) for c in self.cues],
+            "pieces": [finite_json(asdict(p)) for p in self.pieces],
+            "cues": [finite_json(asdict(c)) for c in self.cues],
         }
+
+
+def finite_json(d: dict) -> dict:
+    """A flat dict with infinite floats replaced by +-1e300, for strict JSON (browsers)."""
+    return {k: (math.copysign(1e300, v) if isinstance(v, float) and math.isinf(v) else v) for k, v in d.items()}
 
 
 @dataclass(frozen=True)
@@ -101,6 +110,7 @@ class Word:
     current: bool = False  # being spoken now (karaoke highlight)
     provisional: bool = False  # timing/text may still change
     kind: Literal["word", "mark"] = "word"
+    reveal_ms: float = 0.0  # when it first became visible (lag measurements)
 
     @property
     def state(self) -> str:
@@ -156,7 +166,7 @@ def _item_fragments(caps: Sequence[Caption]) -> list[list[_Frag]]:
     space_before = True
     for cap in caps:
         tokens = _TOKENS.findall(cap.text)
-        weights = [max(text_weight(t), 0.05) if not t.isspace() else 0.0 for t in tokens]
+        weights = [0 if t.isspace() else len(t) for t in tokens]  # as captioner.core.layout does
         total = sum(weights) or 1.0
         span = max(0.0, cap.end_ms - cap.start_ms)
         t = cap.start_ms
@@ -186,25 +196,33 @@ def _word_len(word: list[_Frag]) -> int:
 
 
 def layout(captions: Iterable[Caption], mode: str = "rollup", width: int = 42, lines: int = 2) -> Layout:
-    """Place every caption's words on lines (and pop-on cues); see the module docstring."""
+    """Place every caption's words on lines (pop-on: in the cues of :mod:`captioner.core.layout`)."""
     if mode not in MODES:
         raise ValueError(f"unknown caption mode {mode!r} (expected one of {MODES})")
     by_item: dict[str, list[Caption]] = {}
     for cap in captions:
+        if not (math.isfinite(cap.start_ms) and math.isfinite(cap.end_ms)) or math.isnan(cap.arrived_ms):
+            log.info("view: skipped caption %s/%s with unusable times", cap.item_id, cap.index)
+            continue
         if cap.text:
             by_item.setdefault(cap.item_id, []).append(cap)
+    for caps in by_item.values():
+        caps.sort(key=lambda c: c.index)
+    if mode == "popon":
+        return _popon(by_item, width, lines)
+    return _rollup(by_item, width, lines)
+
+
+def _rollup(by_item: dict[str, list[Caption]], width: int, lines: int) -> Layout:
+    """Items in order of their first revealed word, each from a new line, greedily wrapped."""
     items = []
     for item_id, caps in by_item.items():
-        caps.sort(key=lambda c: c.index)
         words = _item_fragments(caps)
         if words:
-            first = min(f.reveal_ms for f in words[0])
-            items.append((first, caps[0].start_ms, item_id, caps[0].role, words))
+            items.append((min(f.reveal_ms for f in words[0]), caps[0].start_ms, item_id, caps[0].role, words))
     items.sort(key=lambda it: it[:3])
-
     laid_lines: list[LaidLine] = []
     pieces: list[Piece] = []
-    cue_ranges: list[tuple[int, int]] = []  # (first line, last line + 1) per cue
     prev_role: Optional[str] = None
     for _, _, item_id, role, words in items:
         label = role if role != prev_role else None
@@ -220,43 +238,72 @@ def layout(captions: Iterable[Caption], mode: str = "rollup", width: int = 42, l
             used += n + (1 if item_lines[-1] else 0)
             item_lines[-1].append(word)
         for k, line_words in enumerate(item_lines):
-            cue = -1
-            if mode == "popon":
-                if k % lines == 0:
-                    cue_ranges.append((len(laid_lines), len(laid_lines)))
-                cue = len(cue_ranges) - 1
-                cue_ranges[-1] = (cue_ranges[-1][0], len(laid_lines) + 1)
             line_no = len(laid_lines)
-            laid_lines.append(LaidLine(label if k == 0 else None, role, cue))
+            laid_lines.append(LaidLine(label if k == 0 else None, role, -1))
             for word in line_words:
                 for f_i, f in enumerate(word):
-                    pieces.append(
-                        Piece(
-                            f.text, role, item_id, line_no, f.reveal_ms, f.start_ms, f.end_ms,
-                            glue=f_i > 0,
-                            provisional=f.provisional, kind=f.kind,  # type: ignore[arg-type]
-                        )
-                    )
-    cues: list[CueSpan] = []
-    if mode == "popon":
-        for first, last in cue_ranges:
-            ps = [p for p in pieces if first <= p.line < last]
-            cues.append(CueSpan(min(p.reveal_ms for p in ps), max(max(p.end_ms, p.reveal_ms) for p in ps) + POPON_HOLD_MS))
-        # a cue leaves the screen when the next one (in start order) appears
-        order = sorted(range(len(cues)), key=lambda i: cues[i].start_ms)
-        for a, b in zip(order, order[1:]):
-            if cues[b].start_ms < cues[a].until_ms:
-                cues[a] = CueSpan(cues[a].start_ms, max(cues[a].start_ms, cues[b].start_ms))
-    return Layout(mode, width, lines, laid_lines, pieces, cues)  # type: ignore[arg-type]
+                    pieces.append(Piece(f.text, role, item_id, line_no, f.reveal_ms, f.start_ms, f.end_ms,
+                                        glue=f_i > 0, provisional=f.provisional, kind=f.kind))  # type: ignore[arg-type]
+    return Layout("rollup", width, lines, laid_lines, pieces, [])
+
+
+def _popon(by_item: dict[str, list[Caption]], width: int, lines: int) -> Layout:
+    """The export cues (same line breaks and timing as SRT/ASS/WebVTT), words revealed as spoken.
+
+    Cue words carry speech times only; arrival times and finality come from the captions,
+    whose fragments follow the same split (``\\S+`` per delta, index order).
+    """
+    from captioner.core.layout import LayoutRules, layout_cues
+
+    frags = {item_id: iter([f for w in _item_fragments(caps) for f in w if f.kind == "word"])
+             for item_id, caps in by_item.items()}
+    cut = {item_id: max(caps[-1].shown_ms, caps[-1].end_ms) for item_id, caps in by_item.items()
+           if caps[-1].truncated}
+    rules = LayoutRules(max_chars_per_line=width, max_lines=lines, user_label="", assistant_label="")
+    cues = layout_cues([c for caps in by_item.values() for c in caps], rules)
+    last_cue = {cue.item_id: n for n, cue in enumerate(cues)}
+    laid_lines: list[LaidLine] = []
+    pieces: list[Piece] = []
+    spans: list[CueSpan] = []
+    for n, cue in enumerate(cues):
+        base = len(laid_lines)
+        for k in range(len(cue.lines)):
+            laid_lines.append(LaidLine(cue.role if k == 0 else None, cue.role, n))
+        li, used, first = 0, 0, len(pieces)
+        for j, cw in enumerate(cue.words):
+            text = cw.text.lstrip()
+            glue = j > 0 and not cw.text[:1].isspace()
+            if not glue and j > 0:
+                if used + 1 + len(text) > len(cue.lines[li]) and li + 1 < len(cue.lines):
+                    li, used = li + 1, 0
+                else:
+                    used += 1
+            used += len(text)
+            f = next(frags[cue.item_id], None)
+            reveal = max(cw.start_ms, f.reveal_ms if f else cw.start_ms)
+            pieces.append(Piece(text, cue.role, cue.item_id, base + li, reveal, cw.start_ms, cw.end_ms,
+                                glue=glue, provisional=f.provisional if f else False))
+        if cue.item_id in cut and last_cue[cue.item_id] == n and len(pieces) > first:
+            t, line, prov = cut[cue.item_id], pieces[-1].line, pieces[-1].provisional
+            pieces.append(Piece(CUT_MARK, cue.role, cue.item_id, line, t, t, t, True, prov, "mark"))
+            pieces.append(Piece(INTERRUPTED, cue.role, cue.item_id, line, t, t, t, False, prov, "mark"))
+        shown = [p.reveal_ms for p in pieces[first:]]
+        start = max(float(cue.start_ms), min(shown)) if shown else float(cue.start_ms)
+        # text that arrived late still gets the cue's full duration; a cut stays readable
+        until = max(float(cue.end_ms), start + cue.end_ms - cue.start_ms)
+        if pieces[first:] and pieces[-1].kind == "mark":
+            until = max(until, pieces[-1].reveal_ms + CUT_HOLD_MS)
+        later = [c.start_ms for c in cues[n + 1:] if c.role == cue.role]
+        spans.append(CueSpan(start, max(start, min([until] + later))))
+    return Layout("popon", width, lines, laid_lines, pieces, spans)
 
 
 def view_at(lay: Layout, now_ms: float, lines: int = 2) -> View:
     """The view of ``lay`` at ``now_ms``: roll-up keeps the last ``lines`` lines; pop-on shows the cue on screen."""
     shown = [p for p in lay.pieces if p.reveal_ms <= now_ms]
     if lay.mode == "popon":
-        on_screen = [i for i, c in enumerate(lay.cues) if c.start_ms <= now_ms < c.until_ms]
-        cue = on_screen[-1] if on_screen else None
-        line_nos = [i for i, ln in enumerate(lay.lines) if ln.cue == cue] if cue is not None else []
+        on_screen = {i for i, c in enumerate(lay.cues) if c.start_ms <= now_ms < c.until_ms}
+        line_nos = [i for i, ln in enumerate(lay.lines) if ln.cue in on_screen]
     else:
         line_nos = sorted({p.line for p in shown})[-lines:] if lines > 0 else []
     wanted = set(line_nos)
@@ -264,7 +311,8 @@ def view_at(lay: Layout, now_ms: float, lines: int = 2) -> View:
     for p in shown:
         if p.line in wanted:
             current = p.kind == "word" and p.start_ms <= now_ms < p.end_ms
-            by_line[p.line].append(Word(p.text, p.role, p.item_id, p.glue, current, p.provisional, p.kind))
+            by_line[p.line].append(Word(p.text, p.role, p.item_id, p.glue, current, p.provisional, p.kind,
+                                            p.reveal_ms))
     out = tuple(Line(lay.lines[n].label, lay.lines[n].role, tuple(by_line[n])) for n in line_nos)
     return View(now_ms, lay.mode, out, _next_change(lay, now_ms))
 
@@ -296,10 +344,15 @@ class ViewCache:
         self.layout: Optional[Layout] = None
         self.view: Optional[View] = None
         self._revision: Optional[int] = None
+        self._captions: Optional[list[Caption]] = None
 
     def set_captions(self, captions: Iterable[Caption], revision: int) -> None:
-        self.layout = layout(captions, self.mode, self.width, self.lines)
         self._revision = revision
+        captions = list(captions)
+        if captions == self._captions and self.layout is not None:
+            return  # the engine bumps revisions on audio too: same captions, same view
+        self._captions = captions
+        self.layout = layout(captions, self.mode, self.width, self.lines)
         self.view = None
 
     def update(self, captions_fn, revision: int, now_ms: float) -> Optional[View]:

@@ -1,0 +1,318 @@
+"""Browser caption overlay (an OBS browser source): one port serves the page and its websocket.
+
+The server pushes, per connected page, the caption layout for that page's mode/lines/width
+(:func:`captioner.core.view.layout`) whenever captions change, and a clock sync
+``{"type": "clock", "now_ms", "rate"}`` a few times a second. The page interpolates the
+playback clock with ``performance.now()`` and filters the layout each animation frame (the
+same rule as :func:`captioner.core.view.view_at`), so words appear and the karaoke highlight
+moves on the playback clock, not on network timing. Pages report when they painted each
+piece (``{"type": "painted", ...}``), which is how display lag is measured.
+
+``captioner overlay LOG`` replays a recorded session log at real-time speed into the overlay.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import mimetypes
+import sys
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
+from captioner.core.model import Caption
+from captioner.core.view import MODES, finite_json, layout
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).with_name("overlay_static")
+STATIC_FILES = {"/": "overlay.html", "/overlay.html": "overlay.html", "/overlay.js": "overlay.js",
+                "/overlay.css": "overlay.css"}
+WS_PATH = "/ws"
+
+
+def _page_config(path: str) -> tuple[str, int, int]:
+    """(mode, lines, width) a page asked for in its websocket URL; bad values fall back."""
+    q = parse_qs(urlsplit(path).query)
+
+    def num(name: str, default: int, lo: int, hi: int) -> int:
+        try:
+            return min(hi, max(lo, int(q.get(name, [default])[0])))
+        except ValueError:
+            return default
+
+    mode = q.get("mode", ["rollup"])[0]
+    return (mode if mode in MODES else "rollup", num("lines", 2, 1, 5), num("width", 42, 10, 200))
+
+
+class OverlayServer:
+    """Serves the overlay on ``host:port`` from a background thread (callers may be sync or async).
+
+    Use it as a :class:`captioner.edges.display.Display`: ``show(captions_fn, revision, now_ms)``.
+    ``now_ms_fn`` is read from the server thread for clock syncs; ``clock_rate`` 0 freezes
+    the pages' clock at the last sync (virtual-time tests, paused replays).
+    """
+
+    def __init__(
+        self,
+        now_ms_fn: Callable[[], float],
+        host: str = "127.0.0.1",
+        port: int = 8766,
+        clock_rate: float = 1.0,
+        sync_interval_s: float = 0.25,
+    ) -> None:
+        self.now_ms_fn = now_ms_fn
+        self.host, self.port = host, port
+        self.clock_rate = clock_rate
+        self.sync_interval_s = sync_interval_s
+        self.reports: list[dict] = []  # page reports ("painted", "rendered"), in arrival order
+        self._captions: list[Caption] = []
+        self._revision: Optional[int] = None
+        self._sent_revision: Optional[int] = None
+        self._clients: dict[ServerConnection, tuple[str, int, int]] = {}
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._thread: Optional[threading.Thread] = None
+        self._ready = threading.Event()
+        self._stop: Optional[asyncio.Event] = None
+        self._error: Optional[BaseException] = None
+        self.client_connected = threading.Event()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> "OverlayServer":
+        self._thread = threading.Thread(target=self._run, name="caption-overlay", daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def close(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            self._thread.join(5)
+        self._thread = None
+
+    def __enter__(self) -> "OverlayServer":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def url(self, **params: Any) -> str:
+        query = ("?" + urlencode(params)) if params else ""
+        return f"http://{self.host}:{self.port}/{query}"
+
+    # -- display protocol ---------------------------------------------------------------------
+    def show(self, captions_fn: Callable[[], Sequence[Caption]], revision: int, now_ms: float) -> None:
+        if revision != self._revision:
+            self.publish(captions_fn(), revision)
+
+    def publish(self, captions: Sequence[Caption], revision: int) -> None:
+        """New caption state: every page gets its layout (thread-safe).
+
+        Revisions that leave the captions as they were (audio arriving) send nothing.
+        """
+        captions = list(captions)
+        if captions == self._captions and self._sent_revision is not None:
+            self._revision = revision
+            return
+        self._captions, self._revision, self._sent_revision = captions, revision, revision
+        self._call(self._broadcast_captions)
+
+    @property
+    def sent_revision(self) -> Optional[int]:
+        """Revision of the captions the pages have (the last one that changed them)."""
+        return self._sent_revision
+
+    def sync(self) -> None:
+        """Push a clock sync now (after a jump of a virtual clock)."""
+        self._call(self._broadcast_clock)
+
+    @property
+    def clients(self) -> int:
+        return len(self._clients)
+
+    def _call(self, fn: Callable[[], Any]) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(lambda: asyncio.ensure_future(fn()))
+
+    # -- server thread -------------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # surfaced by start()
+            self._error = exc
+            self._ready.set()
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        async with serve(self._handler, self.host, self.port, process_request=self._http) as server:
+            self.port = server.sockets[0].getsockname()[1]
+            self._ready.set()
+            ticker = asyncio.ensure_future(self._tick())
+            await self._stop.wait()
+            ticker.cancel()
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self.sync_interval_s)
+            await self._broadcast_clock()
+
+    def _http(self, connection: ServerConnection, request: Request) -> Optional[Response]:
+        path = urlsplit(request.path).path
+        if path == WS_PATH:
+            return None  # websocket handshake
+        name = STATIC_FILES.get(path)
+        if name is None:
+            return connection.respond(404, "not found\n")
+        body = (STATIC_DIR / name).read_bytes()
+        ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        headers = Headers([("Content-Type", f"{ctype}; charset=utf-8"), ("Content-Length", str(len(body))),
+                           ("Cache-Control", "no-store")])
+        return Response(200, "OK", headers, body)
+
+    async def _handler(self, ws: ServerConnection) -> None:
+        config = _page_config(ws.request.path if ws.request else "")
+        self._clients[ws] = config
+        self.client_connected.set()
+        try:
+            await ws.send(self._clock_message())
+            await ws.send(self._captions_message(config))
+            async for raw in ws:
+                self._on_report(raw)
+        except Exception as exc:  # a page going away never disturbs the session
+            log.debug("overlay client ended: %s", exc)
+        finally:
+            self._clients.pop(ws, None)
+
+    def _on_report(self, raw: Any) -> None:
+        try:
+            msg = json.loads(raw)
+        except (TypeError, ValueError):
+            log.info("overlay: skipped malformed page message %r", str(raw)[:80])
+            return
+        if not isinstance(msg, dict) or msg.get("type") not in ("painted", "rendered"):
+            log.info("overlay: skipped unknown page message %r", str(raw)[:80])
+            return
+        self.reports.append(msg)
+        if len(self.reports) > 10000:
+            del self.reports[:5000]
+
+    def _clock_message(self) -> str:
+        return json.dumps({"type": "clock", "now_ms": float(self.now_ms_fn()), "rate": self.clock_rate})
+
+    def _captions_message(self, config: tuple[str, int, int]) -> str:
+        mode, lines, width = config
+        lay = layout(self._captions, mode, width, lines)
+        return json.dumps({
+            "type": "captions", "revision": self._sent_revision, "lines": lines,
+            "captions": [finite_json(asdict(c)) for c in self._captions], "layout": lay.to_json(),
+        }, allow_nan=False)
+
+    async def _broadcast_captions(self) -> None:
+        cache: dict[tuple[str, int, int], str] = {}
+        for ws, config in list(self._clients.items()):
+            if config not in cache:
+                cache[config] = self._captions_message(config)
+            await self._send(ws, cache[config])
+
+    async def _broadcast_clock(self) -> None:
+        if self._clients:
+            msg = self._clock_message()
+            for ws in list(self._clients):
+                await self._send(ws, msg)
+
+    @staticmethod
+    async def _send(ws: ServerConnection, msg: str) -> None:
+        try:
+            await ws.send(msg)
+        except Exception as exc:
+            log.debug("overlay: send failed: %s", exc)
+
+
+# -- `captioner overlay LOG` -------------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("log", metavar="LOG", help="session log (JSON Lines) to replay at real-time speed")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument("--speed", type=float, default=1.0, help="playback speed (1 = real time)")
+    parser.add_argument("--playout-delay-ms", type=float, default=0.0)
+    parser.add_argument("--no-wait", action="store_true", help="start at once instead of when a page connects")
+    parser.add_argument("--hold", type=float, default=3.0, help="seconds to keep serving after the end")
+    parser.add_argument("--show", nargs="?", const="rollup", choices=MODES, default=None,
+                        help="also show subtitles in the terminal")
+    parser.add_argument("--lines", type=int, default=2)
+
+
+class RealTimeObserver:
+    """A replay observer that paces the virtual clock to wall time and feeds the displays."""
+
+    def __init__(self, displays: Any, speed: float = 1.0) -> None:
+        self.displays, self.speed = displays, max(speed, 1e-3)
+        self.now_ms = 0.0
+        self._t0: Optional[float] = None
+
+    def clock(self) -> float:
+        """The replay's playback clock, read between observer steps too (for clock syncs)."""
+        if self._t0 is None:
+            return self.now_ms
+        return (time.monotonic() - self._t0) * 1000.0 * self.speed
+
+    def __call__(self, engine: Any, now_ms: float) -> None:
+        if self._t0 is None:
+            self._t0 = time.monotonic() - now_ms / 1000.0 / self.speed
+        delay = self._t0 + now_ms / 1000.0 / self.speed - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        self.now_ms = now_ms
+        self.displays.update(engine)
+
+
+def run(args: argparse.Namespace) -> int:
+    from captioner.core.replay import replay
+    from captioner.core.sessionlog import parse_session_log
+    from captioner.edges.display import Displays, TerminalDisplay
+
+    try:
+        with open(args.log, encoding="utf-8") as fh:
+            records, errors = parse_session_log(fh)
+    except OSError as exc:
+        print(f"captioner overlay: {exc}", file=sys.stderr)
+        return 2
+    for err in errors:
+        log.info("session log: %s", err)
+    observer_box: list[RealTimeObserver] = []
+    server = OverlayServer(lambda: observer_box[0].clock(), host=args.host, port=args.port,
+                           clock_rate=args.speed).start()
+    displays: list[Any] = [server]
+    if args.show:
+        displays.append(TerminalDisplay(args.show, max(1, args.lines)))
+    group = Displays(displays, lambda: observer_box[0].clock())
+    observer = RealTimeObserver(group, args.speed)
+    observer_box.append(observer)
+    print(f"caption overlay: {server.url()}  (OBS: add it as a browser source)", file=sys.stderr)
+    try:
+        if not args.no_wait:
+            print("waiting for a page to connect ...", file=sys.stderr)
+            while not server.client_connected.wait(0.5):
+                pass
+        engine = replay(records, playout_delay_ms=args.playout_delay_ms, observe=observer, observe_step_ms=20)
+        group.update(engine)
+        time.sleep(max(0.0, args.hold))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        group.close()
+    return 0

@@ -1,0 +1,209 @@
+"""Terminal subtitles: roll-up, pop-on, styles and truncation, through rich and a real tmux pane."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from captioner.core.engine import CaptionEngine
+from captioner.core.model import Caption
+from captioner.core.view import CUT_MARK, INTERRUPTED, caption_view
+from captioner.edges.display import (
+    CURRENT_STYLE, MARK_STYLE, PROVISIONAL_STYLE, Displays, TerminalDisplay, add_display_arguments,
+    open_displays, render_view,
+)
+
+STORY = ["Once", " upon", " a", " time", " there", " lived", " a", " small", " dragon", " named", " Ember."]
+WORD_MS = 300.0
+
+
+def story_engine(truncate_at_ms: float | None = None) -> CaptionEngine:
+    """A websocket session: 3.3 s of audio and one timed transcript delta per word."""
+    eng = CaptionEngine()
+    eng.receive({"type": "response.created", "response": {"id": "r1"}}, 0.0)
+    audio = (np.sin(np.arange(int(24 * WORD_MS * len(STORY))) / 9.0) * 6000).astype(np.int16)
+    for i in range(0, len(audio), 2400):
+        eng.receive({"type": "response.output_audio.delta", "response_id": "r1", "item_id": "it1",
+                     "output_index": 0, "content_index": 0,
+                     "delta": base64.b64encode(audio[i:i + 2400].tobytes()).decode()}, 0.0)
+    for w in STORY:
+        eng.receive({"type": "response.output_audio_transcript.delta", "response_id": "r1", "item_id": "it1",
+                     "output_index": 0, "content_index": 0, "delta": w, "duration_ms": WORD_MS}, 0.0)
+    if truncate_at_ms is not None:
+        eng.advance(truncate_at_ms)
+        eng.sent({"type": "conversation.item.truncate", "item_id": "it1", "content_index": 0,
+                  "audio_end_ms": int(truncate_at_ms)}, truncate_at_ms)
+    return eng
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def recording_console(width: int = 70) -> Console:
+    return Console(file=io.StringIO(), width=width, record=True, force_terminal=True, color_system="truecolor")
+
+
+def styles_of(text, word: str) -> str:
+    plain = text.plain
+    at = plain.index(word)
+    return " ".join(str(s.style) for s in text.spans if s.start <= at < s.end)
+
+
+def test_render_styles_speakers_provisional_current_and_cut():
+    caps = [
+        Caption("a", "assistant", 0, "Sure", 0, 300, 0, True),
+        Caption("a", "assistant", 1, " thing", 300, 600, 0, True, True),
+        Caption("u", "user", 0, "wait", 700, 900, 700, False),
+    ]
+    view = caption_view(caps, 800, lines=3)
+    text = render_view(view, 3)
+    assert text.plain.splitlines()[0].strip().startswith("assistant: Sure thing")
+    assert "user: wait" in text.plain
+    assert MARK_STYLE in styles_of(text, INTERRUPTED)
+    assert PROVISIONAL_STYLE in styles_of(text, "wait") and CURRENT_STYLE in styles_of(text, "wait")
+    assert CURRENT_STYLE not in styles_of(text, "Sure")
+    assert styles_of(text, "assistant:") != styles_of(text, "user:")
+
+
+def test_rollup_in_terminal_scrolls_and_marks_truncation():
+    clock = FakeClock()
+    console = recording_console(width=45)  # 18 columns for text (gutter 11, room for the cut mark)
+    display = TerminalDisplay("rollup", 2, console=console)
+    engine = story_engine(truncate_at_ms=2500.0)  # cut in the middle of "dragon"
+    frames = {}
+    with Displays([display], clock) as displays:
+        for t in range(0, 4001, 20):
+            clock.now = float(t)
+            engine.advance(clock.now)
+            displays.update(engine)
+            frames[t] = display.view.text if display.view else ""
+        assert display.repaints < 40  # only at word boundaries, not every tick
+    assert frames[0] == "Once"
+    assert frames[1000] == "Once upon a time"
+    assert frames[2000] == "Once upon a time\nthere lived a"
+    assert frames[2480] == "there lived a\nsmall dragon"  # the first line scrolled off
+    assert frames[2500] == f"there lived a\nsmall dragon{CUT_MARK} {INTERRUPTED}"
+    assert frames[4000] == frames[2500]  # nothing after the cut
+    out = console.export_text()
+    assert INTERRUPTED in out and "assistant:" in out
+
+
+def test_popon_in_terminal_replaces_cues():
+    clock = FakeClock()
+    console = recording_console()
+    display = TerminalDisplay("popon", 2, console=console)
+    caps = [Caption("a", "assistant", i, w, i * 300.0, i * 300.0 + 300, 0, True) for i, w in enumerate(
+        ["First", " cue", " here."])] + [
+        Caption("b", "assistant", i, w, 3000 + i * 300.0, 3300 + i * 300.0, 0, True) for i, w in enumerate(
+        ["Second", " one."])]
+    texts = {}
+    for t in (0, 700, 3100):
+        clock.now = t
+        display.show(lambda: caps, 1, t)
+        texts[t] = display.view.text
+    display.close()
+    assert texts[0].strip() == "First"
+    assert texts[700].strip() == "First cue here."
+    assert texts[3100].strip() == "Second" and "First" not in texts[3100]
+
+
+def test_cli_options_open_the_requested_displays():
+    parser = argparse.ArgumentParser()
+    add_display_arguments(parser)
+    args = parser.parse_args(["--show", "--lines", "3"])
+    assert (args.show, args.lines, args.overlay) == ("rollup", 3, None)
+    assert parser.parse_args(["--show", "popon", "--overlay"]).overlay == 8766
+    assert parser.parse_args([]).show is None
+    displays = open_displays(parser.parse_args([]), lambda: 0.0)
+    assert displays.displays == []
+    displays.update(story_engine())  # no displays: a no-op, never an error
+    displays.close()
+
+
+def test_a_failing_display_does_not_break_the_session(caplog):
+    class Broken:
+        def show(self, *a):
+            raise RuntimeError("boom")
+
+        def close(self):
+            pass
+
+    clock = FakeClock()
+    console = recording_console()
+    good = TerminalDisplay("rollup", 2, console=console)
+    engine = story_engine()
+    engine.advance(0.0)
+    with Displays([Broken(), good], clock) as d:
+        d.update(engine)
+    assert good.view.text == "Once"
+    assert "failed to update" in caplog.text
+
+
+TMUX_SCRIPT = textwrap.dedent("""
+    import sys, time, pathlib
+    from rich.console import Console
+    sys.path.insert(0, {tests!r})
+    from test_terminal_display import story_engine
+    from captioner.edges.display import TerminalDisplay
+    work = pathlib.Path({work!r})
+    engine = story_engine(truncate_at_ms=2500.0)
+    display = TerminalDisplay("rollup", 2, console=Console(force_terminal=True, width=45))
+    for step, t in enumerate({times!r}):
+        engine.advance(t)
+        display.show(engine.captions, engine.revision, t)
+        (work / f"shown-{{step}}").touch()
+        while not (work / f"go-{{step}}").exists():
+            time.sleep(0.01)
+    display.close()
+""")
+
+
+def test_tmux_pane_shows_rollup_and_truncation(tmp_path: Path):
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed (Makefile APT_PACKAGES installs it)")
+    times = [1000.0, 2400.0, 2600.0]
+    script = tmp_path / "drive.py"
+    script.write_text(TMUX_SCRIPT.format(tests=str(Path(__file__).parent), work=str(tmp_path), times=times))
+    session = f"captioner-test-{time.monotonic_ns()}"
+    sock = str(tmp_path / "tmux.sock")
+    tmux = ["tmux", "-S", sock]
+    subprocess.run(tmux + ["new-session", "-d", "-s", session, "-x", "80", "-y", "12",
+                           f"{sys.executable} {script}; sleep 30"], check=True)
+    panes = []
+    try:
+        for step in range(len(times)):
+            deadline = time.monotonic() + 30
+            while not (tmp_path / f"shown-{step}").exists():
+                assert time.monotonic() < deadline, "driver script did not reach step %d" % step
+                time.sleep(0.02)
+            time.sleep(0.1)  # let tmux process the output
+            pane = subprocess.run(tmux + ["capture-pane", "-p", "-t", session], check=True,
+                                  capture_output=True, text=True).stdout
+            panes.append(pane)
+            (tmp_path / f"go-{step}").touch()
+    finally:
+        subprocess.run(tmux + ["kill-server"], check=False)
+    art = Path(__file__).resolve().parents[1] / "test-artifacts" / "terminal"
+    art.mkdir(parents=True, exist_ok=True)
+    for step, pane in enumerate(panes):
+        (art / f"rollup-{int(times[step])}ms.txt").write_text(pane)
+    rows = [[ln.strip() for ln in p.splitlines() if ln.strip()] for p in panes]
+    assert rows[0] == ["assistant: Once upon a time"]
+    assert rows[1] == ["there lived a", "small dragon"]  # rolled up: "Once upon a time" is gone
+    assert rows[2] == ["there lived a", f"small dragon{CUT_MARK} {INTERRUPTED}"]
