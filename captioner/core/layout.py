@@ -99,17 +99,23 @@ class Cue:
 
 
 @dataclass
-class _Frag:
+class Fragment:
+    """A timed piece of one word (a delta, or a share of a multi-word delta)."""
+
     text: str  # no whitespace
     start: float
     end: float
-    truncated: bool
+    caption: Caption
+
+    @property
+    def truncated(self) -> bool:
+        return self.caption.truncated
 
 
 @dataclass
-class _Word:
+class Word:
     item_id: str
-    frags: list[_Frag]
+    frags: list[Fragment]
 
     @property
     def text(self) -> str:
@@ -124,13 +130,13 @@ class _Word:
         return max(f.end for f in self.frags)
 
 
-def _item_words(item_id: str, captions: Sequence[Caption]) -> list[_Word]:
+def item_words(item_id: str, captions: Sequence[Caption]) -> list[Word]:
     """Split one item's deltas (in index order) into words of timed fragments.
 
     A delta holding several words (whisper sends a whole turn as one) is divided by
     character weight so lines and cues can break between its words.
     """
-    words: list[_Word] = []
+    words: list[Word] = []
     new_word = True
     for cap in captions:
         text = cap.text or ""
@@ -143,9 +149,9 @@ def _item_words(item_id: str, captions: Sequence[Caption]) -> list[_Word]:
         t = start
         for j, piece in enumerate(pieces):
             t_end = end if j == len(pieces) - 1 else t + (end - start) * len(piece.group()) / total
-            frag = _Frag(piece.group(), t, t_end, cap.truncated)
+            frag = Fragment(piece.group(), t, t_end, cap)
             if new_word or piece.start() > 0 or not words:
-                words.append(_Word(item_id, [frag]))
+                words.append(Word(item_id, [frag]))
             else:
                 words[-1].frags.append(frag)
             new_word = False
@@ -154,13 +160,13 @@ def _item_words(item_id: str, captions: Sequence[Caption]) -> list[_Word]:
     return words
 
 
-def _track_words(captions: Iterable[Caption]) -> list[_Word]:
+def _track_words(captions: Iterable[Caption]) -> list[Word]:
     """One role's words in play order, with times made non-decreasing."""
     items: dict[str, list[Caption]] = {}
     for cap in captions:
         items.setdefault(cap.item_id, []).append(cap)
     order = sorted(items, key=lambda i: (min(c.start_ms for c in items[i]), i))
-    words = [w for i in order for w in _item_words(i, sorted(items[i], key=lambda c: c.index))]
+    words = [w for i in order for w in item_words(i, sorted(items[i], key=lambda c: c.index))]
     last = -math.inf
     for w in words:  # defensive: overlapping input must not break cue invariants
         for f in w.frags:
@@ -271,7 +277,7 @@ class _Packer:
     OPENING = 0.2  # the next cue opens with "and", "which", ...
     UNCLEAN = 5.0
 
-    def __init__(self, words: list[_Word], rules: LayoutRules, label: str) -> None:
+    def __init__(self, words: list[Word], rules: LayoutRules, label: str) -> None:
         self.r = rules
         self.first_cap = rules.max_chars_per_line - len(label)
         # per-word facts, computed once: the search below looks at each word many times
@@ -364,7 +370,7 @@ class _Packer:
         return out
 
 
-def _cue_words(words: Sequence[_Word]) -> list[CueWord]:
+def _cue_words(words: Sequence[Word]) -> list[CueWord]:
     out = []
     for n, w in enumerate(words):
         for m, f in enumerate(w.frags):
@@ -373,7 +379,7 @@ def _cue_words(words: Sequence[_Word]) -> list[CueWord]:
     return out
 
 
-def _layout_track(words: list[_Word], role: Role, rules: LayoutRules) -> list[Cue]:
+def _layout_track(words: list[Word], role: Role, rules: LayoutRules) -> list[Cue]:
     label = rules.label(role)
     step, gap = rules.time_step_ms, rules.min_gap_ms
     groups = [words[i:j] for i, j in _Packer(words, rules, label).groups()]

@@ -25,6 +25,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Iterable, Literal, Optional, Sequence
 
+from captioner.core.layout import LayoutRules, item_words, layout_cues
 from captioner.core.model import Caption, Role
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,6 @@ MODES: tuple[str, ...] = ("rollup", "popon")
 CUT_MARK = "—"
 INTERRUPTED = "[interrupted]"
 CUT_HOLD_MS = 1000.0  # a pop-on cue ending in a cut stays this long after it
-_TOKENS = re.compile(r"\s+|\S+")
 
 
 @dataclass(frozen=True)
@@ -161,27 +161,16 @@ class _Frag:
 
 
 def _item_fragments(caps: Sequence[Caption]) -> list[list[_Frag]]:
-    """One item's captions (index order) -> words, each a list of fragments."""
-    words: list[list[_Frag]] = []
-    space_before = True
-    for cap in caps:
-        tokens = _TOKENS.findall(cap.text)
-        weights = [0 if t.isspace() else len(t) for t in tokens]  # as captioner.core.layout does
-        total = sum(weights) or 1.0
-        span = max(0.0, cap.end_ms - cap.start_ms)
-        t = cap.start_ms
-        for tok, w in zip(tokens, weights):
-            if tok.isspace():
-                space_before = True
-                continue
-            start = t
-            t += span * w / total
-            frag = _Frag(tok, max(start, cap.arrived_ms), start, t, not cap.final)
-            if space_before or not words:
-                words.append([frag])
-            else:
-                words[-1].append(frag)
-            space_before = False
+    """One item's captions (index order) -> words, each a list of fragments.
+
+    Words are split exactly as the subtitle layout splits them, so live views and
+    exported cues agree on where multi-word deltas break.
+    """
+    words: list[list[_Frag]] = [
+        [_Frag(f.text, max(f.start, f.caption.arrived_ms), f.start, f.end, not f.caption.final)
+         for f in word.frags]
+        for word in item_words(caps[0].item_id if caps else "", caps)
+    ]
     if caps and caps[-1].truncated and words:
         last = caps[-1]
         cut = max(last.shown_ms, last.end_ms)
@@ -253,7 +242,6 @@ def _popon(by_item: dict[str, list[Caption]], width: int, lines: int) -> Layout:
     Cue words carry speech times only; arrival times and finality come from the captions,
     whose fragments follow the same split (``\\S+`` per delta, index order).
     """
-    from captioner.core.layout import LayoutRules, layout_cues
 
     frags = {item_id: iter([f for w in _item_fragments(caps) for f in w if f.kind == "word"])
              for item_id, caps in by_item.items()}
