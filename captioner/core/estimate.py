@@ -23,6 +23,7 @@ received audio is paced after it and revised as more audio arrives.
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from dataclasses import dataclass, field
@@ -62,6 +63,10 @@ _UNITS = {0: 0, 1: 1, 2: 1, 3: 1, 4: 1, 5: 1, 6: 1, 7: 2, 8: 1, 9: 1, 10: 1, 11:
           13: 2, 14: 2, 15: 2, 16: 2, 17: 3, 18: 2, 19: 2}
 _TENS = {2: 2, 3: 2, 4: 2, 5: 2, 6: 2, 7: 3, 8: 2, 9: 2}
 _LETTER_SYLLABLES = {"w": 3}
+_LETTER_UNITS = 0.08  # consonant clusters lengthen syllables: letters add a little
+# Written short, spoken long (and their dot is not a sentence end).
+_ABBREVIATIONS = {"dr": 2.0, "mr": 2.0, "mrs": 2.0, "st": 1.0, "vs": 2.0, "etc": 4.0, "jr": 2.0,
+                  "km": 4.0, "kg": 4.0, "mg": 4.0, "ml": 4.0, "ft": 1.0, "oz": 2.0}
 _SYMBOLS = {"@": 1.0, "&": 1.0, "+": 1.0, "=": 2.0, "#": 1.0, "%": 2.0, "/": 1.0, "-": 0.0, "$": 0.0}
 _PAUSE_AFTER = {".": 1.0, "!": 1.0, "?": 1.0, ";": 0.8, ":": 0.7, ",": 0.7, "-": 0.3}
 
@@ -121,9 +126,16 @@ def _word_syllables(word: str) -> float:
     ):
         return float(sum(_LETTER_SYLLABLES.get(c.lower(), 1) for c in letters))
     low = letters.lower()
+    if low in _ABBREVIATIONS:
+        return _ABBREVIATIONS[low]
     n = len(_VOWEL_GROUPS.findall(low))
-    if low.endswith("e") and not low.endswith(("le", "ee", "ye")) and n > 1:
-        n -= 1  # silent e
+    if n > 1 and (
+        (low.endswith("e") and not low.endswith(("le", "ee", "ye")))
+        or (low.endswith("es") and not low.endswith(("ses", "xes", "zes", "ches", "shes", "ces", "ges")))
+        or (low.endswith("ed") and not low.endswith(("ted", "ded")))
+        or re.search(r"[^aeiouy]ely$", low)
+    ):
+        n -= 1  # silent e: "tone", "tones", "moved", "absolutely"
     return float(max(1, n))
 
 
@@ -139,7 +151,7 @@ def spoken_units(text: str) -> float:
         if ch.isdigit() or (ch == "$" and len(piece) > 1):
             units += _numeric_syllables(piece)
         elif ch.isalpha():
-            units += _word_syllables(piece) + 0.08 * len(piece)
+            units += _word_syllables(piece) + _LETTER_UNITS * len(piece)
         else:
             units += _SYMBOLS.get(piece, 0.0)
     return units
@@ -165,24 +177,27 @@ def text_weight(text: str) -> float:
 
 _HOP_MS = 10.0
 _MIN_PAUSE_FRAMES = 8  # 80 ms: shorter gaps are stop closures, not phrase pauses
-_NUCLEI_PER_UNIT = 1.0
 
 
 @dataclass
 class _Features:
-    """10 ms log-energy frames of one item's audio, appended chunk by chunk."""
+    """10 ms log-energy frames of one item's audio, appended chunk by chunk.
+
+    Derived tracks (voicing, landmarks) are recomputed from the energy only when new
+    frames arrived, so asking for spans after every text delta costs nothing extra.
+    """
 
     sample_rate: int
     energy: list[float] = field(default_factory=list)
     _tail: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
-    _cache: Optional[tuple] = None  # (n_frames, voiced, cumulative voiced) for the current track
+    _cache: Optional["_Track"] = None
 
     @property
     def hop(self) -> int:
         return max(1, int(self.sample_rate * _HOP_MS / 1000))
 
     def add(self, pcm: np.ndarray) -> None:
-        x = np.concatenate([self._tail, np.asarray(pcm, dtype=np.float32)])
+        x = np.concatenate([self._tail, np.asarray(pcm, dtype=np.float32).ravel()])
         n = len(x) // self.hop
         if n:
             frames = x[: n * self.hop].reshape(n, self.hop)
@@ -191,22 +206,73 @@ class _Features:
         self._tail = x[n * self.hop :]
         self._cache = None
 
-    def voicing(self) -> tuple[np.ndarray, np.ndarray]:
-        """(voiced flags, cumulative voiced frames before each frame, len n+1)."""
-        if self._cache is not None and self._cache[0] == len(self.energy):
-            return self._cache[1], self._cache[2]
-        e = np.asarray(self.energy)
-        if len(e) == 0:
-            voiced = np.zeros(0, bool)
-        else:
-            floor = float(np.percentile(e, 5))
-            peak = float(np.percentile(e, 98))
-            threshold = max(floor + 0.3 * (peak - floor), floor + 6.0, 25.0)
-            voiced = e > threshold
-            voiced = _close_gaps(voiced, 2)  # fill 10-20 ms dropouts inside speech
+    def track(self) -> "_Track":
+        if self._cache is None:
+            self._cache = _Track.build(np.asarray(self.energy, dtype=np.float64))
+        return self._cache
+
+
+@dataclass
+class _Track:
+    """Voicing and word-onset candidates of an energy track (frames of 10 ms)."""
+
+    voiced: np.ndarray  # bool per frame
+    cum: np.ndarray  # voiced frames before each frame, len n+1
+    cand: np.ndarray  # candidate onset frames, sorted
+    score: np.ndarray  # 0..1 landmark strength per candidate
+    pause_end: np.ndarray  # bool per candidate: first voiced frame after a pause
+    pauses_before: np.ndarray  # pause ends strictly before each candidate
+    nuc_cum: np.ndarray  # syllable nuclei before each frame, len n+1 (speaking-rate evidence)
+
+    @classmethod
+    def build(cls, e: np.ndarray) -> "_Track":
+        n = len(e)
+        if n == 0:
+            z = np.zeros(0, np.int64)
+            return cls(np.zeros(0, bool), np.zeros(1, np.int64), z, np.zeros(0), z.astype(bool), z,
+                       np.zeros(1, np.int64))
+        floor = float(np.percentile(e, 5))
+        peak = float(np.percentile(e, 98))
+        voiced = e > max(floor + 0.3 * (peak - floor), floor + 6.0, 25.0)
+        voiced = _close_gaps(voiced, 2)  # 10-20 ms dropouts inside speech
         cum = np.concatenate([[0], np.cumsum(voiced)])
-        self._cache = (len(self.energy), voiced, cum)
-        return voiced, cum
+        pauses = _pauses(voiced)
+        # Energy minima are where words start inside connected speech (closures, dips).
+        sm = np.convolve(np.pad(e, 1, mode="edge"), np.ones(3) / 3, mode="valid")
+        if n >= 3:
+            inner = np.arange(1, n - 1)
+            is_min = (sm[inner] <= sm[inner - 1]) & (sm[inner] < sm[inner + 1])
+            mins = inner[is_min]
+        else:
+            mins = np.zeros(0, np.int64)
+        w = 6
+        padded = np.pad(sm, w, mode="edge")
+        win = np.lib.stride_tricks.sliding_window_view(padded, w)
+        left_max = win[mins]  # sm[m-w : m]
+        right_max = win[mins + w + 1]  # sm[m+1 : m+w+1]
+        depth = np.minimum(left_max.max(axis=1), right_max.max(axis=1)) - sm[mins]
+        keep = depth >= 1.5
+        mins, depth = mins[keep], depth[keep]
+        inside = np.zeros(n + 1, bool)
+        for s, t in pauses:
+            inside[s:t] = True
+        sel = ~inside[mins]
+        pause_ends = np.asarray([t for _, t in pauses], dtype=np.int64)
+        cand = np.concatenate([mins[sel], pause_ends])
+        score = np.concatenate([np.clip(depth[sel] / 12.0, 0.0, 1.0), np.ones(len(pause_ends))])
+        is_pe = np.concatenate([np.zeros(sel.sum(), bool), np.ones(len(pause_ends), bool)])
+        order = np.argsort(cand, kind="stable")
+        cand, score, is_pe = cand[order], score[order], is_pe[order]
+        pauses_before = np.searchsorted(pause_ends, cand, side="left")
+        nuc = np.zeros(n, np.int64)
+        nuc[_nuclei(sm, voiced)] = 1
+        return cls(voiced, cum, cand, score, is_pe, pauses_before, np.concatenate([[0], np.cumsum(nuc)]))
+
+    @property
+    def speech(self) -> tuple[int, int]:
+        """First voiced frame and one past the last."""
+        idx = np.nonzero(self.voiced)[0]
+        return int(idx[0]), int(idx[-1]) + 1
 
 
 def _close_gaps(flags: np.ndarray, max_gap: int) -> np.ndarray:
@@ -225,48 +291,91 @@ def _pauses(voiced: np.ndarray) -> list[tuple[int, int]]:
     """Internal unvoiced runs (start frame, end frame) at least _MIN_PAUSE_FRAMES long."""
     if not voiced.any():
         return []
-    padded = np.concatenate([[1], voiced.astype(np.int8), [1]])
-    d = np.diff(padded)
-    starts = np.nonzero(d == -1)[0]
-    ends = np.nonzero(d == 1)[0]
+    d = np.diff(np.concatenate([[1], voiced.astype(np.int8), [1]]))
+    starts, ends = np.nonzero(d == -1)[0], np.nonzero(d == 1)[0]
     first, last = int(np.argmax(voiced)), len(voiced) - int(np.argmax(voiced[::-1]))
     return [
-        (int(s), int(e))
-        for s, e in zip(starts, ends)
-        if e - s >= _MIN_PAUSE_FRAMES and s > first and e < last
+        (int(s), int(t))
+        for s, t in zip(starts, ends)
+        if t - s >= _MIN_PAUSE_FRAMES and s > first and t < last
     ]
 
 
-def _nuclei(energy: np.ndarray, voiced: np.ndarray) -> int:
-    """Count syllable nuclei: prominent peaks of the smoothed energy inside voiced frames."""
-    if len(energy) < 5:
-        return 0
-    smooth = np.convolve(energy, np.ones(5) / 5, mode="same")
-    inner = smooth[1:-1]
-    peaks = np.nonzero((inner > smooth[:-2]) & (inner >= smooth[2:]) & voiced[1:-1])[0] + 1
-    count, last_idx, valley = 0, -100, math.inf
+def _nuclei(sm: np.ndarray, voiced: np.ndarray) -> np.ndarray:
+    """Frames of syllable nuclei: voiced energy peaks >= 3 dB above the dip before them."""
+    if len(sm) < 3:
+        return np.zeros(0, np.int64)
+    inner = np.arange(1, len(sm) - 1)
+    peaks = inner[(sm[inner] > sm[inner - 1]) & (sm[inner] >= sm[inner + 1]) & voiced[inner]]
+    out: list[int] = []
+    last, low, prev = -100, math.inf, 0
     for p in peaks:
-        lo = float(smooth[last_idx:p].min()) if last_idx >= 0 else -math.inf
-        if p - last_idx >= 8 and smooth[p] - lo >= 3.0:
-            count += 1
-            last_idx = p
-    return count
+        low = min(low, float(sm[prev : p + 1].min()))
+        prev = p
+        if p - last >= 7 and sm[p] - low >= 3.0:
+            out.append(int(p))
+            last, low = p, math.inf
+    return np.asarray(out, dtype=np.int64)
 
 
 # ---------------------------------------------------------------------- estimator
 
 
+_WORD = re.compile(
+    r"\$?\d[\d,]*(?:\.\d+)?(?::\d\d)?(?:%|st|nd|rd|th|s)?|[A-Za-z]+(?:'[A-Za-z]+)?|[@&+=#%/]"
+)
+
+
+@dataclass(frozen=True)
+class _Word:
+    """A spoken word of the item's text (character span, weight, pause likelihood before)."""
+
+    start: int
+    end: int
+    units: float
+    strength: float  # 0: glued to the previous word; 0.1 plain space; up to 1 after "."
+
+
+def _words(text: str) -> list[_Word]:
+    out: list[_Word] = []
+    prev_end = 0
+    for m in _WORD.finditer(text):
+        units = spoken_units(m.group())
+        if units <= 0:
+            continue
+        gap = text[prev_end : m.start()]
+        if out and text[out[-1].start : out[-1].end].lower() in _ABBREVIATIONS and gap.strip() == ".":
+            gap = " "  # "Dr. Smith": the dot marks an abbreviation, not a pause
+        if not out:
+            strength = 0.0
+        elif not gap:
+            strength = 0.0
+        else:
+            strength = max(0.1, pause_after(gap.strip() or " ")) if gap.strip() else 0.1
+        out.append(_Word(m.start(), m.end(), units, strength))
+        prev_end = m.end()
+    return out
+
+
 @dataclass
 class AudioAlignedEstimator:
-    """Text weight matched to voiced time, anchored at audio pauses (see module doc)."""
+    """Word onsets found on energy landmarks by dynamic programming (see module doc).
+
+    Each word's start is placed on a candidate frame (an energy dip or the end of a
+    pause) so that the voiced time between consecutive starts matches the words'
+    spoken weight at the local speaking rate, pauses fall where punctuation is, and
+    deep dips are preferred. A banded Viterbi pass, run twice: the second with the
+    speaking rate re-estimated around every word (speed changes inside an item).
+    """
 
     sample_rate: int
-    prior_ms_per_unit: float = 190.0  # voiced ms per spoken unit before the audio tells us
-    prior_weight_units: float = 12.0  # how many units of evidence the prior is worth
+    prior_ms_per_unit: float = 150.0  # voiced ms per spoken unit before the audio tells us
+    prior_weight_units: float = 10.0  # how many units of evidence the prior is worth
     live_lag_ms: float = 20.0  # progressive answers lean late: early captions spoil speech
     texts: list[str] = field(default_factory=list)
-    _units: list[float] = field(default_factory=list)
-    _pause_before: list[float] = field(default_factory=list)
+    _text: str = ""
+    _delta_starts: list[int] = field(default_factory=list)
+    _word_cache: tuple[int, list[_Word]] = (-1, [])
     _features: _Features = field(init=False)
     _audio_ms_override: Optional[float] = None
 
@@ -278,15 +387,9 @@ class AudioAlignedEstimator:
         self._features.add(pcm)
 
     def add_text(self, text: str) -> None:
-        # Pause likelihood at this delta's start: only a new word (leading space) can
-        # follow a pause, and punctuation before it makes one likely.
-        if self.texts and text[:1].isspace():
-            strength = max(0.1, pause_after(self.texts[-1]))
-        else:
-            strength = 0.0
+        self._delta_starts.append(len(self._text))
         self.texts.append(text)
-        self._units.append(spoken_units(text))
-        self._pause_before.append(strength)
+        self._text += text
 
     def set_audio_length(self, audio_ms: float) -> None:
         self._audio_ms_override = audio_ms
@@ -297,95 +400,117 @@ class AudioAlignedEstimator:
             return self._audio_ms_override
         return len(self._features.energy) * _HOP_MS
 
+    def words(self) -> list[_Word]:
+        if self._word_cache[0] != len(self._text):
+            self._word_cache = (len(self._text), _words(self._text))
+        return self._word_cache[1]
+
     # -- answering
     def spans(self, audio_complete: bool, text_complete: bool) -> list[Span]:
         if not self.texts:
             return []
-        voiced, cum = self._features.voicing()
-        if not voiced.any():  # no samples (WebRTC) or silence: pace over the known length
+        tr = self._features.track()
+        words = self.words()
+        if not tr.voiced.any() or not words:  # no samples (WebRTC), silence, no words yet
             return self._paced(audio_complete, text_complete)
-        units = np.asarray(self._units)
-        text_total = float(units.sum())
-        voiced_total = float(cum[-1])  # frames
-        if audio_complete and text_complete and text_total > 0:
-            rate = text_total / voiced_total  # units per voiced frame
+        first, last = tr.speech
+        units = np.array([w.units for w in words])
+        starts_u = np.concatenate([[0.0], np.cumsum(units)[:-1]])
+        final = audio_complete and text_complete
+        cu = self._axis(tr, first, last, float(units.sum()) if final else None)
+        held = float(cu[last] - cu[first])  # text units the received speech holds
+        # Words the received audio covers (all of them once both are complete).
+        if final or (audio_complete and units.sum() <= held):
+            covered = len(words)
         else:
-            nuclei = _nuclei(np.asarray(self._features.energy), voiced) * _NUCLEI_PER_UNIT
-            prior_frames = self.prior_weight_units * self.prior_ms_per_unit / _HOP_MS
-            rate = (nuclei + self.prior_weight_units) / (voiced_total + prior_frames)
-        # How much text the received audio covers, and how much audio the text covers.
+            margin = 0.0 if audio_complete else 1.0  # the last word may be cut off
+            covered = max(1, int(np.searchsorted(starts_u, held - margin, side="left")))
+        fixed_end = final or (covered == len(words) and audio_complete)
+        onsets = _align(tr, first, last, words[:covered], cu, fixed_end)
+        # Axis position (units after speech start) of every word start, and of the end.
+        vpos = [float(cu[f] - cu[first]) for f in onsets]
+        after = vpos[-1] + units[covered - 1]
+        for w in words[covered:]:
+            vpos.append(after)
+            after += w.units
+        vend = held if fixed_end else after
+        per_unit = max(last - first, 1) / max(held, 1e-6)  # frames per unit, pauses included
+        lag = 0.0 if final else self.live_lag_ms
+
+        def at(v: float, left: bool) -> float:
+            return self._axis_ms(float(cu[first]) + v, cu, per_unit, left)
+
+        times = [self._delta_time(c, words, onsets, vpos, vend, at) + lag for c in self._delta_starts]
+        end = at(vend, True) + lag
         if audio_complete:
-            covered_units = text_total
-            covered_frames = voiced_total if text_complete else min(voiced_total, text_total / rate)
-        else:
-            covered_units = min(text_total, voiced_total * rate)
-            covered_frames = voiced_total if covered_units < text_total or text_complete else covered_units / rate
-            if text_complete and covered_units >= text_total:
-                covered_frames = voiced_total
-        starts = np.concatenate([[0.0], np.cumsum(units)[:-1]])  # unit position of each delta
-        anchors = self._anchors(voiced, cum, starts, covered_units, covered_frames, rate)
-        lag = 0.0 if (audio_complete and text_complete) else self.live_lag_ms
-        out: list[float] = []
-        for i, pos in enumerate(starts):
-            zero = units[i] <= 0.0
-            out.append(self._time_of(pos, anchors, voiced, cum, rate, left=zero) + lag)
-        end = self._time_of(text_total, anchors, voiced, cum, rate, left=True)
-        if audio_complete:
-            limit = self.audio_ms
-            out = [min(t, limit) for t in out]
-            end = min(end + lag, limit)
-        spans: list[Span] = []
+            times = [min(t, self.audio_ms) for t in times]
+            end = min(end, self.audio_ms)
+        out: list[Span] = []
         prev = 0.0
-        bounds = out[1:] + [max(end, out[-1])]
-        for s, e in zip(out, bounds):
+        for s, e in zip(times, times[1:] + [max(end, times[-1])]):
             s = max(prev, s)
             e = max(s, e)
-            spans.append((s, e))
+            out.append((s, e))
             prev = e
-        return spans
+        return out
 
-    def _anchors(self, voiced, cum, starts, covered_units, covered_frames, rate) -> list[tuple[float, float]]:
-        """(unit position, voiced frames) pairs: start, DP-matched pauses, end of coverage."""
-        pauses = [p for p in _pauses(voiced) if cum[p[0]] < covered_frames]
-        boundaries = [
-            (float(pos), self._pause_before[i])
-            for i, pos in enumerate(starts)
-            if self._pause_before[i] > 0 and 0 < pos < covered_units
-        ]
-        # Collapse boundaries at the same unit position (punctuation deltas) to the strongest.
-        merged: dict[float, float] = {}
-        for pos, s in boundaries:
-            merged[pos] = max(merged.get(pos, 0.0), s)
-        bpos = sorted(merged)
-        matched = _match_pauses(
-            [float(cum[s]) for s, _ in pauses],
-            [e - s for s, e in pauses],
-            bpos,
-            [merged[p] for p in bpos],
-            covered_units / max(covered_frames, 1e-9),
-            covered_units,
-        )
-        anchors = [(0.0, 0.0)] + [(bpos[j], float(cum[pauses[k][0]])) for k, j in matched]
-        anchors.append((covered_units, covered_frames))
-        return anchors
+    def _axis(self, tr: "_Track", first: int, last: int, total_units: Optional[float]) -> np.ndarray:
+        """Cumulative text units at each frame boundary: speech time warped by the local
+        syllable rate, so a fast stretch holds more text per second than a slow one.
 
-    def _time_of(self, pos, anchors, voiced, cum, rate, left: bool) -> float:
-        """Item ms at which text unit position ``pos`` is spoken."""
-        for (u0, f0), (u1, f1) in zip(anchors, anchors[1:]):
-            if pos <= u1 or (u1, f1) == anchors[-1]:
-                if pos <= u1 and u1 > u0:
-                    frames = f0 + (pos - u0) * (f1 - f0) / (u1 - u0)
-                elif pos <= u1:
-                    frames = f0
-                else:
-                    frames = f1 + (pos - u1) / rate
-                break
-        else:
-            frames = anchors[-1][1]
-        total = float(cum[-1])
-        if frames > total:  # beyond the received audio: keep pacing at the voiced rate
-            return self.audio_ms + (frames - total) * _HOP_MS
-        return _voiced_to_ms(frames, cum, left)
+        Scaled to ``total_units`` when the whole text is known to fill the audio, else
+        by the units-per-nucleus calibration with a prior pace for short evidence.
+        """
+        n = len(tr.voiced)
+        f = np.arange(n)
+        lo = np.clip(f - _RATE_HALF_WINDOW, first, last)
+        hi = np.clip(f + _RATE_HALF_WINDOW + 1, first, last)
+        V, N = tr.cum, tr.nuc_cum
+        local = (N[hi] - N[lo]) / np.maximum(V[hi] - V[lo], 30)
+        prior_frames = self.prior_weight_units * self.prior_ms_per_unit / _HOP_MS
+        prior_nuclei = self.prior_weight_units / _UNITS_PER_NUCLEUS
+        overall = (N[last] - N[first] + prior_nuclei) / (V[last] - V[first] + prior_frames)
+        density = _LOCAL_WEIGHT * local + (1 - _LOCAL_WEIGHT) * overall
+        rho = np.where(tr.voiced & (f >= first) & (f < last), density, 0.0)
+        cu = np.concatenate([[0.0], np.cumsum(rho)])
+        if total_units is not None and cu[-1] > 0:
+            return cu * (total_units / cu[-1])
+        return cu * _UNITS_PER_NUCLEUS
+
+    def _axis_ms(self, v: float, cu: np.ndarray, per_unit: float, left: bool) -> float:
+        """Item ms where axis position ``v`` is reached (``left``: before a pause, else after)."""
+        total = float(cu[-1])
+        if v > total:
+            return self.audio_ms + (v - total) * per_unit * _HOP_MS
+        v = max(v, 0.0)
+        i = int(np.searchsorted(cu, v, side="left"))
+        if i < len(cu) and cu[i] == v:
+            j = i if left else int(np.searchsorted(cu, v, side="right")) - 1
+            return j * _HOP_MS
+        i = max(i, 1)
+        step = cu[i] - cu[i - 1]
+        return (i - 1 + ((v - cu[i - 1]) / step if step > 0 else 0.0)) * _HOP_MS
+
+    def _delta_time(self, c, words, onsets, vpos, vend, at) -> float:
+        """Item ms where the delta starting at character ``c`` is spoken."""
+        i = bisect.bisect_right([w.start for w in words], c) - 1  # last word starting at/before c
+        if i >= 0 and words[i].start < c < words[i].end:  # inside a word cut in pieces
+            w = words[i]
+            nxt = vpos[i + 1] if i + 1 < len(vpos) else vend
+            if i < len(onsets) and i + 1 >= len(vpos):
+                nxt = vpos[i] + w.units
+            return at(vpos[i] + (c - w.start) / (w.end - w.start) * (nxt - vpos[i]), False)
+        j = i if i >= 0 and c == words[i].start else i + 1  # the next word to start
+        if j < len(words) and self._owns(c, words[j].start):
+            return onsets[j] * _HOP_MS if j < len(onsets) else at(vpos[j], False)
+        # Only punctuation/space: it belongs to the end of the previous word.
+        return at(vpos[j] if j < len(vpos) else vend, True)
+
+    def _owns(self, c: int, word_start: int) -> bool:
+        """Does the delta starting at ``c`` contain ``word_start``?"""
+        k = bisect.bisect_right(self._delta_starts, c) - 1
+        end = self._delta_starts[k + 1] if k + 1 < len(self._delta_starts) else len(self._text)
+        return c <= word_start < end
 
     def _paced(self, audio_complete: bool, text_complete: bool) -> list[Span]:
         """No usable samples: text weight over the known audio length, else at the prior pace."""
@@ -402,72 +527,94 @@ class AudioAlignedEstimator:
         return spans
 
 
-def _voiced_to_ms(frames: float, cum: np.ndarray, left: bool) -> float:
-    """Item ms where the ``frames``-th voiced frame starts (``left``: where the previous ends)."""
-    total = cum[-1]
-    frames = min(max(frames, 0.0), float(total))
-    whole = int(math.floor(frames))
-    frac = frames - whole
-    if left and frac == 0 and whole > 0:
-        idx = int(np.searchsorted(cum, whole, side="left")) - 1  # frame holding voiced #whole
-        return (idx + 1) * _HOP_MS
-    if whole >= total:
-        idx = int(np.searchsorted(cum, total, side="left")) - 1
-        return (idx + 1) * _HOP_MS
-    idx = int(np.searchsorted(cum, whole + 1, side="left")) - 1  # frame holding voiced #(whole+1)
-    return (idx + frac) * _HOP_MS
+_SIGMA = 0.6  # log-duration tolerance of a word against its expected length
+_W_LANDMARK = 1.0
+_W_PAUSE_INSIDE = 3.0
+_W_PUNCT_NO_PAUSE = 10.0
+_RATE_WINDOW = 4  # words each side when re-estimating the local speaking rate
+_RATE_HALF_WINDOW = 120  # frames each side for the syllable-rate axis
+_LOCAL_WEIGHT = 1.0  # local vs whole-item syllable rate on the axis
+_UNITS_PER_NUCLEUS = 1.0  # text units per detected nucleus (measured on the corpus: 0.98)
 
 
-def _match_pauses(
-    pause_at: list[float],
-    pause_len: list[int],
-    bpos: list[float],
-    strength: list[float],
-    rate: float,
-    total_units: float,
-) -> list[tuple[int, int]]:
-    """Monotonic matching of audio pauses to text boundaries (dynamic programming).
-
-    Matching pause k to boundary j costs the squared distance between where the pause
-    falls (in text units at the average rate) and the boundary, less a bonus for
-    punctuation there; leaving a pause unmatched costs more the longer it is.
-    """
-    K, J = len(pause_at), len(bpos)
-    if K == 0 or J == 0:
+def _align(tr: _Track, first: int, last: int, words: list[_Word], cu: np.ndarray, fixed_end: bool) -> list[int]:
+    """Onset frame of each word: Viterbi on the rate axis, then with local corrections."""
+    if not words:
         return []
-    tol = 1.5 + 0.12 * total_units
-    INF = math.inf
-    # best[k][j]: min cost with pauses < k handled and boundaries < j available.
-    best = [[INF] * (J + 1) for _ in range(K + 1)]
-    back: list[list[Optional[tuple[int, int, bool]]]] = [[None] * (J + 1) for _ in range(K + 1)]
-    for j in range(J + 1):
-        best[0][j] = 0.0
-    for k in range(1, K + 1):
-        skip = 0.6 + 0.25 * min(pause_len[k - 1], 40) / 10
-        where = pause_at[k - 1] * rate
-        for j in range(J + 1):
-            cand = best[k - 1][j] + skip
-            choice: Optional[tuple[int, int, bool]] = (k - 1, j, False)
-            if j > 0:
-                if best[k][j - 1] < cand:
-                    cand, choice = best[k][j - 1], back[k][j - 1]
-                d = (where - bpos[j - 1]) / tol
-                m = best[k - 1][j - 1] + d * d - 2.5 * strength[j - 1]
-                if m < cand:
-                    cand, choice = m, (k - 1, j - 1, True)
-            best[k][j] = cand
-            back[k][j] = choice
-    pairs: list[tuple[int, int]] = []
-    k, j = K, J
-    while k > 0:
-        choice = back[k][j]
-        if choice is None:
-            break
-        pk, pj, matched = choice
-        if matched:
-            pairs.append((pk, pj))
-        k, j = pk, pj
-    return sorted(pairs)
+    units = np.array([w.units for w in words])
+    onsets = _viterbi(tr, first, last, units, [w.strength for w in words], cu, fixed_end)
+    if len(words) < 3:
+        return onsets
+    v = np.array([cu[f] - cu[first] for f in onsets], dtype=np.float64)
+    end = float(cu[last] - cu[first]) if fixed_end else v[-1] + units[-1]
+    dur = np.diff(np.append(v, end))
+    k = _RATE_WINDOW
+    local = np.array([
+        dur[max(0, i - k) : i + k + 1].sum() / units[max(0, i - k) : i + k + 1].sum()
+        for i in range(len(words))
+    ])
+    return _viterbi(tr, first, last, units * local, [w.strength for w in words], cu, fixed_end)
+
+
+def _viterbi(
+    tr: _Track, first: int, last: int, expected: np.ndarray, strength: list[float],
+    cu: np.ndarray, fixed_end: bool,
+) -> list[int]:
+    """Start frame of each word: the cheapest path through onset candidates.
+
+    ``expected`` is each word's length on the rate axis ``cu``; with ``fixed_end`` the
+    last word must end where speech ends, else the path may stop anywhere.
+    """
+    starts = [first]
+    if len(expected) == 1:
+        return starts
+    sel = (tr.cand > first) & (tr.cand < last)
+    cf = tr.cand[sel]
+    pos = np.concatenate([[0.0], np.cumsum(expected)])
+    if len(cf) == 0:
+        return starts + [int(np.searchsorted(cu, cu[first] + p)) for p in pos[1:-1]]
+    cv = cu[cf] - cu[first]
+    land = _W_LANDMARK * tr.score[sel]
+    is_pe = tr.pause_end[sel]
+    pe_f = is_pe.astype(np.float64)
+    pb = tr.pauses_before[sel].astype(np.float64)
+    pb0 = float(np.sum(tr.cand[tr.pause_end] <= first))
+    held = float(cu[last] - cu[first])
+    band = max(6.0, 0.25 * pos[-1])
+    n = len(cf)
+
+    def dur_cost(d: np.ndarray, exp: float) -> np.ndarray:
+        z = np.log((np.maximum(d, 0.0) + 0.2) / (exp + 0.2)) / _SIGMA
+        return z * z
+
+    cost = np.zeros(0)
+    back: list[np.ndarray] = []
+    for j in range(1, len(expected)):
+        node = -land + np.where(is_pe, 0.0, _W_PUNCT_NO_PAUSE * max(0.0, strength[j] - 0.3))
+        node = np.where(np.abs(cv - pos[j]) <= band, node, np.inf)
+        if j == 1:
+            cost = dur_cost(cv, expected[0]) + _W_PAUSE_INSIDE * np.maximum(pb - pb0, 0.0) + node
+            back.append(np.zeros(n, np.int64))
+            continue
+        d = cv[None, :] - cv[:, None]
+        trans = dur_cost(d, expected[j - 1]) + _W_PAUSE_INSIDE * np.maximum(
+            pb[None, :] - pb[:, None] - pe_f[:, None], 0.0)
+        trans[d <= 0] = np.inf
+        total = cost[:, None] + trans
+        arg = np.argmin(total, axis=0)
+        cost = total[arg, np.arange(n)] + node
+        back.append(arg)
+    if fixed_end:
+        n_pe = float(np.sum(tr.cand[tr.pause_end] < last))
+        cost = cost + dur_cost(held - cv, expected[-1]) + _W_PAUSE_INSIDE * np.maximum(
+            n_pe - pb - pe_f, 0.0)
+    if not np.isfinite(cost).any():
+        return starts + [int(np.searchsorted(cu, cu[first] + p)) for p in pos[1:-1]]
+    path = [int(np.argmin(cost))]
+    for arg in reversed(back[1:]):
+        path.append(int(arg[path[-1]]))
+    path.reverse()
+    return starts + [int(cf[i]) for i in path]
 
 
 @dataclass
@@ -502,10 +649,10 @@ class ProportionalEstimator:
         weights = [max(text_weight(t), 0.05) for t in self.texts]
         if not weights:
             return []
-        voiced, _ = self._features.voicing()
-        if voiced.any():
-            idx = np.nonzero(voiced)[0]
-            start, end = idx[0] * _HOP_MS, (idx[-1] + 1) * _HOP_MS
+        tr = self._features.track()
+        if tr.voiced.any():
+            first, last = tr.speech
+            start, end = first * _HOP_MS, last * _HOP_MS
         else:
             start, end = 0.0, self.audio_ms
         scale = self.ms_per_unit

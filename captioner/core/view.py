@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Iterable, Literal, Optional, Sequence
 
