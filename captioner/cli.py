@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import logging
 import sys
-from pathlib import Path
 from typing import Callable, Optional
 
 from .core.replay import replay
 from .core.sessionlog import read_session_log
+from .edges.exports import add_export_arguments, exports_from_args, write_exports
 
 # subcommand -> (module, add-arguments function, run function); edges load lazily so a
 # missing optional dependency only breaks the command that needs it.
@@ -25,33 +24,6 @@ _EDGE_COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "overlay": ("captioner.edges.overlay", "add_arguments", "run",
                 "browser caption overlay (OBS source) for a replayed session log"),
 }
-
-
-def add_export_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--timeline", metavar="OUT.json", help="write the timeline JSON")
-    p.add_argument("--srt", metavar="FILE", help="write SubRip subtitles")
-    p.add_argument("--ass", metavar="FILE", help="write ASS subtitles (karaoke timing)")
-    p.add_argument("--vtt", metavar="FILE", help="write WebVTT subtitles")
-
-
-def write_exports(engine, args: argparse.Namespace) -> list[str]:
-    """Write whatever --timeline/--srt/--ass/--vtt asked for; returns the paths written."""
-    written = []
-    if getattr(args, "timeline", None):
-        Path(args.timeline).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.timeline).write_text(json.dumps(engine.timeline().to_json(), indent=1))
-        written.append(args.timeline)
-    wanted = [(fmt, getattr(args, fmt, None)) for fmt in ("srt", "ass", "vtt")]
-    if any(path for _, path in wanted):
-        from .core.export import export_captions
-
-        captions = engine.captions()
-        for fmt, path in wanted:
-            if path:
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-                Path(path).write_text(export_captions(captions, fmt), encoding="utf-8")
-                written.append(path)
-    return written
 
 
 def _add_replay(sub) -> None:
@@ -74,11 +46,11 @@ def run_replay(args: argparse.Namespace) -> int:
     engine = replay(records, playout_delay_ms=args.playout_delay_ms)
     for problem in engine.problems:
         print(f"{args.log}: {problem} (skipped)", file=sys.stderr)
-    written = write_exports(engine, args)
+    written = write_exports(engine.timeline(), engine.captions(), exports_from_args(args))
     captions = engine.captions()
     print(f"{len(records)} events, {len(captions)} captions, "
           f"{len(engine.timeline().items)} items, underrun {engine.clock.underrun_ms:.0f} ms")
-    for path in written:
+    for path in written.values():
         print(f"wrote {path}")
     return 0
 

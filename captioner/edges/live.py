@@ -1,0 +1,509 @@
+"""``captioner live`` and ``captioner demo``: a realtime voice session with live captions.
+
+Orchestration only — the engine does the timing, the client moves events, the player
+pulls audio. One :class:`LiveSession` runs: connect, ``session.update``, optional
+scripted user turns (``--say``, repeatable; each waits for the previous answer to be
+heard), playback, interruption (server VAD ``speech_started``, local VAD on the
+microphone, Enter, or a schedule), live display, and on exit (Enter/Ctrl-C, server
+closing, ``--exit-when-done``) the exports. ``captioner demo`` is the same session
+against the embedded server with a story that is interrupted part-way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as _dt
+import json
+import logging
+import signal
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, AsyncIterator, Optional
+
+import numpy as np
+
+from captioner.core import events as ev
+from captioner.core.engine import CaptionEngine
+from captioner.core.model import Caption, Timeline
+from captioner.core.export import FORMATS
+from captioner.edges.exports import KINDS, add_export_arguments, exports_from_args, write_exports
+from captioner.edges.client import DEFAULT_MODEL, RealtimeClient, api_key_for, open_connection
+from captioner.edges.mic import Microphone, append_event, input_device_problem
+from captioner.edges.player import Player, SessionClock, VirtualPlayer, open_player
+from captioner.edges.vad import SpeechDetector
+
+log = logging.getLogger(__name__)
+
+TICK_MS = 40.0  # display / bookkeeping period (session ms)
+
+
+@dataclass
+class LiveOptions:
+    url: Optional[str] = None  # None: the OpenAI API
+    model: str = DEFAULT_MODEL
+    beta: bool = False
+    say: list[str] = field(default_factory=list)  # scripted user turns, in order
+    instructions: Optional[str] = None
+    output: str = "auto"  # "auto" | "virtual" | device name/index
+    speed: float = 1.0  # virtual clock only (tests, CI)
+    record: bool = False  # virtual player keeps what it played
+    mic: str = "auto"  # "auto" | "on" | "off"
+    mic_source: Optional[AsyncIterator[np.ndarray]] = None  # injected microphone (tests)
+    local_vad: bool = False
+    server_vad: bool = True
+    interrupt_at_ms: Optional[float] = None  # session ms
+    interrupt_fraction: Optional[float] = None  # of the first answer's audio
+    key_interrupt: bool = True
+    exit_when_done: bool = False
+    max_seconds: Optional[float] = None  # session seconds
+    log_path: Optional[Path] = None
+    exports: dict[str, Path] = field(default_factory=dict)  # "srt"/"ass"/"vtt"/"timeline" -> path
+    display_args: Optional[argparse.Namespace] = None
+
+
+@dataclass
+class Interruption:
+    at_ms: float
+    reason: str
+    events: list[dict]
+
+    @property
+    def truncate(self) -> Optional[dict]:
+        return next((e for e in self.events if e.get("type") == "conversation.item.truncate"), None)
+
+
+@dataclass
+class LiveResult:
+    timeline: Timeline
+    captions: list[Caption]
+    interruptions: list[Interruption]
+    underrun_ms: float
+    player: str  # "device" | "virtual"
+    ended_ms: float
+    written: dict[str, Path]
+    recording: Optional[np.ndarray] = None  # virtual player with record=True
+    recording_start_ms: Optional[float] = None
+    transcripts: dict[str, str] = field(default_factory=dict)  # item -> heard text
+    engine: Optional[CaptionEngine] = None  # final state, for inspection
+
+
+def session_update(opts: LiveOptions) -> dict:
+    """pcm16 24 kHz both ways, input transcription, server VAD when the mic is live."""
+    vad = {"type": "server_vad"} if opts.server_vad else None
+    if opts.beta:
+        session: dict[str, Any] = {
+            "modalities": ["audio", "text"], "input_audio_format": "pcm16",
+            "output_audio_format": "pcm16", "input_audio_transcription": {"model": "whisper-1"},
+            "turn_detection": vad,
+        }
+    else:
+        fmt = {"type": "audio/pcm", "rate": 24000}
+        session = {
+            "type": "realtime", "output_modalities": ["audio"],
+            "audio": {"input": {"format": fmt, "turn_detection": vad,
+                                "transcription": {"model": "whisper-1"}},
+                      "output": {"format": fmt}},
+        }
+    if opts.instructions:
+        session["instructions"] = opts.instructions
+    return {"type": "session.update", "session": session}
+
+
+def user_text(text: str) -> dict:
+    return {"type": "conversation.item.create",
+            "item": {"type": "message", "role": "user",
+                     "content": [{"type": "input_text", "text": text}]}}
+
+
+class _Printer:
+    """Fallback display: prints each caption once it is audible (shown_ms <= now)."""
+
+    def __init__(self, now_ms_fn) -> None:
+        self.now_ms_fn, self.seen, self.item = now_ms_fn, set(), None
+
+    def update(self, engine: CaptionEngine) -> None:
+        now = self.now_ms_fn()
+        for c in engine.captions():
+            if (c.item_id, c.index) in self.seen or c.shown_ms > now:
+                continue
+            self.seen.add((c.item_id, c.index))
+            if c.item_id != self.item:
+                sys.stdout.write(f"\n{c.role}: ")
+                self.item = c.item_id
+            sys.stdout.write(c.text + (" —" if c.truncated else ""))
+            sys.stdout.flush()
+
+    def close(self) -> None:
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+
+
+class LiveSession:
+    def __init__(self, opts: LiveOptions) -> None:
+        self.opts = opts
+        self.engine = CaptionEngine(transport="websocket")
+        self.lock = threading.RLock()
+        self.clock = SessionClock(opts.speed)
+        self.interruptions: list[Interruption] = []
+        self.client: Optional[RealtimeClient] = None
+        self.player: Optional[Player] = None
+        self._stop = asyncio.Event()
+        self._open_responses: set[str] = set()
+        self._responses_seen = 0
+        self._first_audio_item: Optional[str] = None
+        self._turns_done = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+
+    # --- events from the server -------------------------------------------------
+    def _on_event(self, event: dict, now: float) -> None:
+        parsed = ev.parse_server_event(event)
+        if isinstance(parsed, ev.ResponseCreated) and not parsed.out_of_band:
+            self._open_responses.add(parsed.response_id)
+            self._responses_seen += 1
+        elif isinstance(parsed, ev.ResponseDone):
+            self._open_responses.discard(parsed.response_id)
+        elif isinstance(parsed, ev.AudioDelta) and self._first_audio_item is None:
+            self._first_audio_item = parsed.item_id
+        elif isinstance(parsed, ev.AudioDone) and parsed.item_id == self._first_audio_item:
+            self._schedule_fraction(parsed.item_id)
+        elif isinstance(parsed, ev.SpeechStarted) and self.opts.server_vad:
+            with self.lock:
+                busy = self.engine.audible(now)
+            if busy:
+                self._spawn(self.interrupt("server VAD: user speech started"))
+        elif isinstance(parsed, ev.ServerError):
+            log.warning("server error: %s", parsed.message)
+
+    def _schedule_fraction(self, item_id: str) -> None:
+        if self.opts.interrupt_fraction is None:
+            return
+        with self.lock:
+            audio_ms = self.engine.clock.item(item_id).received * 1000.0 / self.engine.sample_rate
+        self._spawn(self._interrupt_at_item(item_id, audio_ms * self.opts.interrupt_fraction,
+                                            f"scheduled at {self.opts.interrupt_fraction:.0%} of the answer"))
+
+    # --- interruption -------------------------------------------------------------
+    async def _interrupt_at(self, at_ms: float, reason: str) -> None:
+        await self.clock.sleep_until(at_ms)
+        await self.interrupt(reason)
+
+    async def _interrupt_at_item(self, item_id: str, item_ms: float, reason: str) -> None:
+        """Interrupt when playback reaches ``item_ms`` into the item, however late it runs
+        (device start-up stalls, underruns): the projection is re-read until it is reached."""
+        while True:
+            with self.lock:
+                at = self.engine.clock.item_time(item_id, item_ms)
+                idle = self.engine.idle(self.clock.now_ms())
+            now = self.clock.now_ms()
+            if at is None and idle:
+                return  # nothing of the item left to play
+            if at is not None and at <= now:
+                break
+            await self.clock.sleep_until(now + (TICK_MS if at is None else min(at - now, 100.0)))
+        await self.interrupt(reason)
+
+    async def interrupt(self, reason: str) -> Optional[Interruption]:
+        """Silence now, cut the captions where the voice stopped, tell the server."""
+        if self.player is None or self.client is None:
+            return None
+        now = self.clock.now_ms()
+        self.player.stop_now(now)  # outside the lock: a device abort waits for its callback
+        with self.lock:
+            events = self.engine.interrupt(now)
+        self.player.resume()
+        record = Interruption(now, reason, events)
+        self.interruptions.append(record)
+        cut = record.truncate
+        log.info("interrupted at %.0f ms (%s): %s", now, reason,
+                 f"{cut['item_id']} audio_end_ms={cut['audio_end_ms']}" if cut else "nothing playing")
+        await self.client.send_all(events)
+        return record
+
+    # --- tasks ------------------------------------------------------------------------
+    def _spawn(self, coro) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.append(task)
+        return task
+
+    async def _wait_heard(self) -> None:
+        """Until every open response is done and its audio has been played out."""
+        while True:
+            with self.lock:
+                idle = self.engine.idle(self.clock.now_ms())
+            if not self._open_responses and idle:
+                return
+            await asyncio.sleep(TICK_MS / 1000.0 / self.clock.speed)
+
+    async def _turns(self) -> None:
+        assert self.client is not None
+        for text in self.opts.say:
+            seen = self._responses_seen
+            await self.client.send_all([user_text(text), {"type": "response.create"}])
+            while self._responses_seen == seen and not self._stop.is_set():
+                await asyncio.sleep(TICK_MS / 1000.0 / self.clock.speed)
+            await self._wait_heard()
+        self._turns_done.set()
+        if self.opts.exit_when_done:
+            self._stop.set()
+
+    async def _mic(self, blocks: AsyncIterator[np.ndarray]) -> None:
+        assert self.client is not None
+        detector = SpeechDetector() if self.opts.local_vad else None
+        async for block in blocks:
+            await self.client.send(append_event(block))
+            if detector is None:
+                continue
+            for vad_event in detector.feed(block):
+                if vad_event.kind != "start":
+                    continue
+                now = self.clock.now_ms()
+                with self.lock:
+                    stamp = self.engine.clock.playing_at(now)
+                if stamp is not None and stamp.item_id is not None:
+                    await self.interrupt("local VAD: user speech started")
+
+    async def _tick(self, display: Any) -> None:
+        while not self._stop.is_set():
+            with self.lock:
+                display.update(self.engine)
+            if self.opts.max_seconds is not None and self.clock.now_ms() >= self.opts.max_seconds * 1000:
+                self._stop.set()
+            await asyncio.sleep(TICK_MS / 1000.0 / self.clock.speed)
+
+    async def _receive(self) -> None:
+        assert self.client is not None
+        await self.client.run()
+        log.info("server closed the connection")
+        self._stop.set()
+
+    # --- the session --------------------------------------------------------------
+    async def run(self) -> LiveResult:
+        opts = self.opts
+        loop = asyncio.get_running_loop()
+        log_writer = None
+        if opts.log_path is not None:
+            from captioner.core.sessionlog import SessionLogWriter
+
+            opts.log_path.parent.mkdir(parents=True, exist_ok=True)
+            log_writer = SessionLogWriter(opts.log_path)
+        display: Any = None
+        mic = None
+        handlers: list[int] = []
+        key_reader = False
+        try:
+            key = api_key_for(opts.url)
+            async with open_connection(opts.url, opts.model, opts.beta, key) as ws:
+                self.clock = SessionClock(opts.speed)  # t=0: the connection is open
+                display = _open_display(opts.display_args, self.clock.now_ms)
+                self.client = RealtimeClient(ws, self.engine, self.lock, self.clock, log_writer,
+                                             on_event=self._on_event)
+                self._spawn(self._receive())
+                await self.client.send(session_update(opts))
+                self.player = open_player(self.engine, self.lock, self.clock, opts.output, opts.record)
+                self.player.start()
+                blocks = opts.mic_source
+                if blocks is None and opts.mic != "off":
+                    problem = input_device_problem() if self.player.kind == "device" else "virtual clock"
+                    if problem is None:
+                        mic = Microphone()
+                        mic.start()
+                        blocks = mic.blocks()
+                    elif opts.mic == "on":
+                        print(f"microphone: {problem}; continuing without it")
+                if blocks is not None:
+                    self._spawn(self._mic(blocks))
+                if opts.say:
+                    self._spawn(self._turns())
+                if opts.interrupt_at_ms is not None:
+                    self._spawn(self._interrupt_at(opts.interrupt_at_ms, "scheduled (--interrupt-at-ms)"))
+                self._spawn(self._tick(display))
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    try:
+                        loop.add_signal_handler(sig, self._stop.set)
+                        handlers.append(sig)
+                    except (RuntimeError, ValueError, NotImplementedError):
+                        pass  # not the main thread / platform without signals
+                if opts.key_interrupt and sys.stdin.isatty():
+                    loop.add_reader(sys.stdin.fileno(), self._on_key)
+                    key_reader = True
+                    print("press Enter to interrupt the assistant, Ctrl-C to end")
+                await self._stop.wait()
+        finally:
+            for sig in handlers:
+                loop.remove_signal_handler(sig)
+            if key_reader:
+                loop.remove_reader(sys.stdin.fileno())
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            if mic is not None:
+                mic.close()
+            if self.player is not None:
+                self.player.close()
+            if display is not None:
+                with self.lock:
+                    display.update(self.engine)
+                display.close()
+            if log_writer is not None:
+                log_writer.close()
+        return self._result()
+
+    def _on_key(self) -> None:
+        sys.stdin.readline()
+        self._spawn(self.interrupt("key (Enter)"))
+
+    def _result(self) -> LiveResult:
+        with self.lock:
+            timeline = self.engine.timeline()
+            captions = self.engine.captions()
+            underrun = self.engine.clock.underrun_ms
+            transcripts = {i.item_id: self.engine.transcript(i.item_id) for i in timeline.items}
+        written = write_exports(timeline, captions, self.opts.exports)
+        player = self.player
+        recording = player.recording() if isinstance(player, VirtualPlayer) and player.record else None
+        return LiveResult(timeline, captions, self.interruptions, underrun,
+                          player.kind if player else "none", self.clock.now_ms(), written,
+                          recording, getattr(player, "start_ms", None), transcripts, self.engine)
+
+
+def _open_display(args: Optional[argparse.Namespace], now_ms_fn) -> Any:
+    if args is None:
+        return _Printer(now_ms_fn)
+    try:
+        from captioner.edges.display import open_displays
+    except ImportError:
+        return _Printer(now_ms_fn)
+    displays = open_displays(args, now_ms_fn)
+    return displays if displays.displays else _Printer(now_ms_fn)
+
+
+def summary(result: LiveResult) -> str:
+    """What was heard, where it was cut, audio_end_ms and underruns, in a few lines."""
+    lines = []
+    cuts = {i.truncate["item_id"]: i for i in result.interruptions if i.truncate}
+    for item in result.timeline.items:
+        heard = result.transcripts.get(item.item_id, "").strip()
+        line = f"{item.role} {item.item_id}: {(item.end_ms - item.start_ms) / 1000:.2f} s heard"
+        if item.truncated_at_ms is not None:
+            cut = cuts.get(item.item_id)
+            line += (f", cut at {item.truncated_at_ms:.0f} ms of {item.audio_ms:.0f} ms"
+                     + (f" (truncate audio_end_ms={cut.truncate['audio_end_ms']}, {cut.reason})" if cut else ""))
+        lines.append(line)
+        if heard:
+            lines.append(f"  \"{heard}\"" + (" —" if item.truncated_at_ms is not None else ""))
+    lines.append(f"player: {result.player}; underruns: {result.underrun_ms:.0f} ms; "
+                 f"session {result.ended_ms / 1000:.1f} s")
+    for kind, path in result.written.items():
+        lines.append(f"{kind}: {path}")
+    return "\n".join(lines)
+
+
+# --- CLI ------------------------------------------------------------------------------
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output", default="auto",
+                        help="audio output: auto (device if any, else virtual clock), virtual, or a device name/index")
+    parser.add_argument("--speed", type=float, default=1.0,
+                        help="virtual clock speed factor (tests/CI; implies --output virtual when != 1)")
+    parser.add_argument("--log", type=Path, default=None, help="write the session log (JSON Lines)")
+    try:
+        from captioner.edges.display import add_display_arguments
+
+        add_display_arguments(parser)
+    except ImportError:
+        pass
+
+
+def add_live_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", default=None,
+                        help="realtime endpoint (default: OpenAI, needs OPENAI_API_KEY), e.g. ws://127.0.0.1:8765/v1")
+    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--beta", action="store_true", help="beta protocol (header OpenAI-Beta: realtime=v1)")
+    parser.add_argument("--say", action="append", default=[], metavar="TEXT",
+                        help="send a user text turn and a response.create (repeatable: one turn after another)")
+    parser.add_argument("--instructions", default=None)
+    parser.add_argument("--mic", choices=("auto", "on", "off"), default="auto")
+    parser.add_argument("--local-vad", action="store_true",
+                        help="interrupt when the microphone hears speech while the assistant is audible")
+    parser.add_argument("--no-server-vad", dest="server_vad", action="store_false")
+    parser.add_argument("--interrupt-at-ms", type=float, default=None, help="interrupt at this session time")
+    parser.add_argument("--exit-when-done", action="store_true",
+                        help="end once the --say turns have been answered and heard")
+    parser.add_argument("--max-seconds", type=float, default=None)
+    add_export_arguments(parser)
+    _add_common(parser)
+
+
+def _display_args(args: argparse.Namespace) -> argparse.Namespace:
+    if getattr(args, "show", None) is None and getattr(args, "overlay", None) is None:
+        args.show = "rollup"  # a live session shows captions unless something else does
+    return args
+
+
+def run_live(args: argparse.Namespace) -> int:
+    _configure_logging()
+    opts = LiveOptions(
+        url=args.url, model=args.model, beta=args.beta, say=list(args.say),
+        instructions=args.instructions, output="virtual" if args.speed != 1 else args.output,
+        speed=args.speed, mic=args.mic, local_vad=args.local_vad, server_vad=args.server_vad,
+        interrupt_at_ms=args.interrupt_at_ms, exit_when_done=args.exit_when_done,
+        max_seconds=args.max_seconds, log_path=args.log,
+        exports=exports_from_args(args),
+        display_args=_display_args(args),
+    )
+    try:
+        result = asyncio.run(LiveSession(opts).run())
+    except (OSError, RuntimeError) as exc:
+        print(f"captioner live: {exc}", file=sys.stderr)
+        return 1
+    print()
+    print(summary(result))
+    return 0
+
+
+DEMO_TURNS = ["Tell me a short story.", "What happened next?"]
+
+
+def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default ./out/demo-<timestamp>)")
+    parser.add_argument("--interrupt-fraction", type=float, default=0.6,
+                        help="interrupt the first answer at this fraction of its audio")
+    parser.add_argument("--beta", action="store_true", help="beta protocol names")
+    _add_common(parser)
+
+
+async def demo_session(out: Path, args: argparse.Namespace) -> LiveResult:
+    from captioner.edges.server import serve_embedded
+
+    # the server paces audio against wall time: keep it ahead of a sped-up virtual clock
+    pace = 4.0 * max(1.0, args.speed)
+    async with serve_embedded(port=0, beta=args.beta, script="story", pace=pace) as url:
+        opts = LiveOptions(
+            url=url, model="embedded", beta=args.beta, say=list(DEMO_TURNS),
+            output="virtual" if args.speed != 1 else args.output, speed=args.speed,
+            mic="off", server_vad=False, interrupt_fraction=args.interrupt_fraction,
+            exit_when_done=True, max_seconds=60.0, key_interrupt=False,
+            log_path=args.log or out / "session.jsonl",
+            exports={k: out / (f"captions.{k}" if k in FORMATS else f"{k}.json") for k in KINDS},
+            display_args=_display_args(args),
+        )
+        return await LiveSession(opts).run()
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    _configure_logging()
+    out = args.out or Path("out") / f"demo-{_dt.datetime.now():%Y%m%d-%H%M%S}"
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"captioner demo: embedded server, a story interrupted at {args.interrupt_fraction:.0%}; output in {out}")
+    result = asyncio.run(demo_session(out, args))
+    print()
+    print(summary(result))
+    print(f"session log: {args.log or out / 'session.jsonl'}")
+    return 0
+
+
+def _configure_logging() -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
