@@ -7,18 +7,19 @@ once audio and text are both complete is the final timing.
 
 :class:`AudioAlignedEstimator` (the default) times text against the audio itself:
 
-* the audio becomes a 10 ms log-energy track, computed incrementally per chunk;
-  frames above an adaptive level are *voiced*; long unvoiced runs are *pauses*;
-* the text becomes pronunciation-aware spoken weight per delta (numbers, currency,
-  times and acronyms are spoken longer than written) plus, at each word boundary,
-  how likely a pause is there (sentence end > comma > plain word > inside a word);
-* a small dynamic programme matches audio pauses to text boundaries, and between
-  these anchors text weight is spread over *voiced* time only — so words land on
-  speech, never inside silences, and speed changes between phrases are absorbed.
+* the audio becomes a 10 ms log-energy track, computed incrementally per chunk; from it
+  come voicing, pauses, syllable nuclei and candidate word onsets (energy dips, pause ends);
+* the text becomes pronunciation-aware spoken weight per word (numbers, currency, times,
+  acronyms and abbreviations are spoken longer than written) plus how likely a pause
+  precedes each word (sentence end > comma > plain space > glued);
+* speech time is warped by the local syllable-nucleus rate, so a fast stretch holds more
+  text per second than a slow one (speed changes inside an item);
+* a banded Viterbi pass puts every word start on a candidate so word lengths match their
+  weight, pauses fall at punctuation and deep dips are preferred; a second pass re-fits
+  the local rate around each word.
 
-While audio is incomplete, the text it covers is found from the speaking rate
-(syllable nuclei counted in the energy track, blended with a prior); text beyond the
-received audio is paced after it and revised as more audio arrives.
+While audio is incomplete, the received speech's nucleus count says how much text it
+holds; words beyond it are paced after the audio and revised as more arrives.
 """
 
 from __future__ import annotations
@@ -189,6 +190,7 @@ class _Features:
 
     sample_rate: int
     energy: list[float] = field(default_factory=list)
+    samples: int = 0
     _tail: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     _cache: Optional["_Track"] = None
 
@@ -198,6 +200,7 @@ class _Features:
 
     def add(self, pcm: np.ndarray) -> None:
         x = np.concatenate([self._tail, np.asarray(pcm, dtype=np.float32).ravel()])
+        self.samples += len(x) - len(self._tail)
         n = len(x) // self.hop
         if n:
             frames = x[: n * self.hop].reshape(n, self.hop)
@@ -398,7 +401,7 @@ class AudioAlignedEstimator:
     def audio_ms(self) -> float:
         if self._audio_ms_override is not None:
             return self._audio_ms_override
-        return len(self._features.energy) * _HOP_MS
+        return self._features.samples * 1000.0 / self.sample_rate
 
     def words(self) -> list[_Word]:
         if self._word_cache[0] != len(self._text):
@@ -517,7 +520,7 @@ class AudioAlignedEstimator:
         weights = [max(text_weight(t), 0.05) for t in self.texts]
         total = sum(weights)
         scale = self.prior_ms_per_unit
-        if audio_complete and self.audio_ms > 0:
+        if audio_complete:
             fit = self.audio_ms / total
             scale = fit if text_complete else min(scale, fit)
         spans, t = [], 0.0
@@ -535,6 +538,12 @@ _RATE_WINDOW = 4  # words each side when re-estimating the local speaking rate
 _RATE_HALF_WINDOW = 120  # frames each side for the syllable-rate axis
 _LOCAL_WEIGHT = 1.0  # local vs whole-item syllable rate on the axis
 _UNITS_PER_NUCLEUS = 1.0  # text units per detected nucleus (measured on the corpus: 0.98)
+
+
+def _spread(cu: np.ndarray, first: int, last: int, pos: np.ndarray) -> list[int]:
+    """Frames where the axis reaches ``pos`` (no candidates to choose from)."""
+    frames = np.searchsorted(cu, cu[first] + pos, side="left")
+    return [int(min(max(f, first), last)) for f in frames]
 
 
 def _align(tr: _Track, first: int, last: int, words: list[_Word], cu: np.ndarray, fixed_end: bool) -> list[int]:
@@ -572,7 +581,7 @@ def _viterbi(
     cf = tr.cand[sel]
     pos = np.concatenate([[0.0], np.cumsum(expected)])
     if len(cf) == 0:
-        return starts + [int(np.searchsorted(cu, cu[first] + p)) for p in pos[1:-1]]
+        return starts + _spread(cu, first, last, pos[1:-1])
     cv = cu[cf] - cu[first]
     land = _W_LANDMARK * tr.score[sel]
     is_pe = tr.pause_end[sel]
@@ -609,7 +618,7 @@ def _viterbi(
         cost = cost + dur_cost(held - cv, expected[-1]) + _W_PAUSE_INSIDE * np.maximum(
             n_pe - pb - pe_f, 0.0)
     if not np.isfinite(cost).any():
-        return starts + [int(np.searchsorted(cu, cu[first] + p)) for p in pos[1:-1]]
+        return starts + _spread(cu, first, last, pos[1:-1])
     path = [int(np.argmin(cost))]
     for arg in reversed(back[1:]):
         path.append(int(arg[path[-1]]))
@@ -643,7 +652,7 @@ class ProportionalEstimator:
     def audio_ms(self) -> float:
         if self._audio_ms_override is not None:
             return self._audio_ms_override
-        return len(self._features.energy) * _HOP_MS
+        return self._features.samples * 1000.0 / self.sample_rate
 
     def spans(self, audio_complete: bool, text_complete: bool) -> list[Span]:
         weights = [max(text_weight(t), 0.05) for t in self.texts]

@@ -155,8 +155,12 @@ def synthesize(
     audio, marks = engine.synth(text, voice, wpm, pitch)
     ratio = sample_rate / engine.native_rate
     # espeak counts characters from 1; clamp to the text in case of trailing marks.
-    words = [
-        WordMark(max(0, pos - 1), length, int(round(sample * ratio)))
-        for pos, length, sample in marks
-    ]
+    # After a number it sometimes emits a stray WORD event that points back into the
+    # text at a later sample; a word never starts before the previous one, so drop it.
+    words: list[WordMark] = []
+    for pos, length, sample in marks:
+        mark = WordMark(max(0, pos - 1), length, int(round(sample * ratio)))
+        if words and (mark.text_start < words[-1].text_start or mark.sample < words[-1].sample):
+            continue
+        words.append(mark)
     return Speech(resample(audio, engine.native_rate, sample_rate), sample_rate, words)

@@ -1,0 +1,219 @@
+"""Caption onset accuracy against ground truth, captioner vs the peers' heuristics.
+
+Generates the corpus of ``benchmarks/corpus.py`` (espeak-ng speech, plus TIMIT real
+speech when present), replays every session through the engine and prints markdown
+tables of onset error for:
+
+* ``70 ms x chars``   — seed 004's duration guess, from the item's first sample;
+* ``3.83 syl/s``      — LiveKit's pace;
+* ``syl scaled``      — syllables stretched over the item's audio length;
+* ``on arrival``      — show each delta when it arrives (openai-agents, console);
+* ``captioner``       — the engine with the default estimator (and ``proportional``,
+  the old estimator, for reference).
+
+"final" is the finished timeline (what replay/exports use); "live" is the moment a
+viewer first sees each delta (never before it arrived): the estimators' live view
+comes from replay's observe hook every 10 ms. Also prints the estimators' CPU cost as
+a real-time factor. Run::
+
+    .venv/bin/python benchmarks/timing.py [--sessions 24] [--seed 1] [--no-timit]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import corpus  # noqa: E402
+
+from captioner.core.estimate import (  # noqa: E402
+    AudioAlignedEstimator,
+    EstimatorFactory,
+    ProportionalEstimator,
+)
+from captioner.core.replay import replay  # noqa: E402
+from captioner.core.sessionlog import parse_session_log  # noqa: E402
+
+EARLY_MS = 40.0
+_VOWELS = re.compile(r"[aeiouy]+", re.IGNORECASE)
+
+ESTIMATORS: dict[str, EstimatorFactory] = {
+    "captioner": AudioAlignedEstimator,
+    "proportional (old)": ProportionalEstimator,
+}
+
+
+@dataclass
+class Errors:
+    """Signed onset errors (predicted - true, ms), and the subset where text led audio."""
+
+    err: list[float] = field(default_factory=list)
+    lead: list[float] = field(default_factory=list)
+
+    def add(self, predicted: float, truth: float, text_led: bool) -> None:
+        self.err.append(predicted - truth)
+        if text_led:
+            self.lead.append(predicted - truth)
+
+    def row(self) -> str:
+        e = np.asarray(self.err)
+        if len(e) == 0:
+            return "| – | – | – | – |"
+        lead = f"{np.median(self.lead):.0f}" if self.lead else "–"
+        return (f"| {np.median(np.abs(e)):.0f} | {np.percentile(np.abs(e), 95):.0f} "
+                f"| {100 * np.mean(e < -EARLY_MS):.1f} % | {lead} |")
+
+
+def _syllables(text: str) -> int:
+    return sum(max(1, len(_VOWELS.findall(w))) for w in re.findall(r"[A-Za-z]+|\d+", text))
+
+
+def baseline_onsets(item: corpus.TruthItem) -> dict[str, list[float]]:
+    """Session-ms onset of every delta under each text-only heuristic."""
+    chars = np.cumsum([0] + [len(d.text) for d in item.deltas])[:-1]
+    syl = np.cumsum([0] + [_syllables(d.text) for d in item.deltas])
+    total_syl = max(1, syl[-1])
+    syl = syl[:-1]
+    return {
+        "70 ms x chars": [item.start_ms + 70.0 * c for c in chars],
+        "3.83 syl/s": [item.start_ms + 1000.0 * s / 3.83 for s in syl],
+        "syl scaled to audio": [item.start_ms + item.audio_ms * s / total_syl for s in syl],
+        "on arrival": [d.arrived_ms for d in item.deltas],
+    }
+
+
+def run_engine(session: corpus.Session, factory: EstimatorFactory, live: bool):
+    """Replay one session; returns ({(item, index): final onset}, {(item, index): first shown})."""
+    lines = [json.dumps(x) for x in session.log]
+    records, errors = parse_session_log(lines)
+    assert not errors, errors
+    first_shown: dict[tuple[str, int], float] = {}
+    cache: dict[str, object] = {"rev": None, "caps": []}
+
+    def observe(engine, now: float) -> None:
+        if cache["rev"] != engine.revision:
+            cache["rev"], cache["caps"] = engine.revision, engine.captions()
+        for c in cache["caps"]:  # type: ignore[attr-defined]
+            key = (c.item_id, c.index)
+            if key not in first_shown and now >= c.shown_ms:
+                first_shown[key] = now
+
+    engine = replay(records, estimator_factory=factory,
+                    observe=observe if live else None, observe_step_ms=10.0 if live else None)
+    final = {(c.item_id, c.index): c.start_ms for c in engine.captions()}
+    return final, first_shown
+
+
+def estimator_cost(sessions: list[corpus.Session], factory: EstimatorFactory) -> float:
+    """CPU seconds spent estimating per second of audio, under the engine's call pattern:
+    spans() after every audio chunk and every delta, then once complete."""
+    cpu, audio_s = 0.0, 0.0
+    for s in sessions:
+        by_item: dict[str, list[dict]] = {}
+        for line in s.log:
+            e = line["event"]
+            if "item_id" in e and ("delta" in e):
+                by_item.setdefault(e["item_id"], []).append(e)
+        for item in s.items:
+            events = by_item.get(item.item_id, [])
+            pcms = [np.frombuffer(base64.b64decode(e["delta"]), "<i2")
+                    for e in events if e["type"].endswith("audio.delta")]
+            t0 = time.process_time()
+            est = factory(corpus.SAMPLE_RATE)
+            it = iter(pcms)
+            for e in events:
+                if e["type"].endswith("audio.delta"):
+                    est.add_audio(next(it))
+                else:
+                    est.add_text(e["delta"])
+                est.spans(False, False)
+            est.spans(True, True)
+            cpu += time.process_time() - t0
+            audio_s += item.audio_ms / 1000.0
+    return cpu / max(audio_s, 1e-9)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    p = argparse.ArgumentParser(description="caption onset error vs ground truth")
+    p.add_argument("--sessions", type=int, default=24, help="espeak sessions (default 24)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--no-timit", action="store_true")
+    p.add_argument("--no-live", action="store_true", help="skip the live view (faster)")
+    args = p.parse_args(argv)
+
+    sessions = list(corpus.generate(args.seed, args.sessions, timit=not args.no_timit))
+    kinds = sorted({s.kind for s in sessions})
+    methods = ["70 ms x chars", "3.83 syl/s", "syl scaled to audio", "on arrival", *ESTIMATORS]
+    final = {(m, k): Errors() for m in methods for k in kinds}
+    live = {(m, k): Errors() for m in methods for k in kinds}
+    per_pattern = {(k, pat): Errors() for k in kinds for pat in corpus.PATTERNS}
+    missing = 0
+    for s in sessions:
+        results = {name: run_engine(s, f, live=not args.no_live) for name, f in ESTIMATORS.items()}
+        for item in s.items:
+            base = baseline_onsets(item)
+            for d in item.deltas:
+                if d.onset_ms is None:
+                    continue
+                led = d.arrived_ms < d.onset_ms
+                for m, onsets in base.items():
+                    final[(m, s.kind)].add(onsets[d.index], d.onset_ms, led)
+                    live[(m, s.kind)].add(max(onsets[d.index], d.arrived_ms), d.onset_ms, led)
+                for name, (fin, shown) in results.items():
+                    key = (item.item_id, d.index)
+                    if key not in fin:
+                        missing += 1
+                        continue
+                    final[(name, s.kind)].add(fin[key], d.onset_ms, led)
+                    if name == "captioner":
+                        per_pattern[(s.kind, s.pattern)].add(fin[key], d.onset_ms, led)
+                    if key in shown:
+                        live[(name, s.kind)].add(shown[key], d.onset_ms, led)
+
+    n_words = {k: len(final[("on arrival", k)].err) for k in kinds}
+    print(f"corpus: seed {args.seed}, " + ", ".join(
+        f"{k}: {sum(s.kind == k for s in sessions)} sessions / {n_words[k]} scored deltas" for k in kinds))
+    if missing:
+        print(f"(captions missing from the engine's output: {missing})")
+    header = ("| speech | method | view | median abs err ms | p95 abs err ms "
+              f"| shown > {EARLY_MS:.0f} ms early | median lateness when text leads ms |")
+    print()
+    print(header)
+    print("|---|---|---|---|---|---|---|")
+    for k in kinds:
+        for m in methods:
+            print(f"| {k} | {m} | final {final[(m, k)].row()}")
+            if not args.no_live:
+                print(f"| {k} | {m} | live {live[(m, k)].row()}")
+    print()
+    print("captioner, final timeline, by arrival pattern:")
+    print()
+    print("| speech | pattern | median abs err ms | p95 abs err ms | > 40 ms early | lead lateness |")
+    print("|---|---|---|---|---|---|")
+    for k in kinds:
+        for pat in corpus.PATTERNS:
+            print(f"| {k} | {pat} {per_pattern[(k, pat)].row()}")
+    print()
+    print("| estimator | CPU s per audio s (real-time factor) | vs proportional |")
+    print("|---|---|---|")
+    costs = {name: [estimator_cost(sessions, f) for _ in range(3)] for name, f in ESTIMATORS.items()}
+    base_cost = float(np.median(costs["proportional (old)"]))
+    for name, c in costs.items():
+        med = float(np.median(c))
+        print(f"| {name} | {med:.4f} ({100 * med:.2f} % CPU) | {med / base_cost:.1f}x |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

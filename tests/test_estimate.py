@@ -1,0 +1,184 @@
+"""The audio-aligned estimator: span invariants under any input, and accuracy on speech."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from captioner.core.estimate import (
+    AudioAlignedEstimator,
+    ProportionalEstimator,
+    default_estimator,
+    spoken_units,
+    text_weight,
+)
+from captioner.edges import tts
+
+RATE = 24000
+
+# Model-like deltas: leading-space words, word pieces, split punctuation, numbers.
+TOKENS = st.sampled_from(
+    [" the", " time", "ing", "ly", ",", ".", " 3", ",482", ".50", " $12", " 10:45", " NASA", " Dr",
+     "?", " interoper", "ability", "", " ", "!", " e.g.", " -", " 7%", " yes"]
+)
+
+
+def _speechlike(rng: np.random.Generator, ms: int) -> np.ndarray:
+    """Syllable-like tone bursts separated by short and long silences."""
+    out = [np.zeros(0, np.int16)]
+    while sum(len(x) for x in out) < ms * RATE // 1000:
+        n = int(rng.integers(60, 250)) * RATE // 1000
+        t = np.arange(n) / RATE
+        env = np.sin(np.pi * np.arange(n) / n) * rng.uniform(2000, 12000)
+        out.append((env * np.sin(2 * np.pi * rng.uniform(100, 300) * t)).astype(np.int16))
+        gap = int(rng.choice([0, 20, 40, 200])) * RATE // 1000
+        out.append(np.zeros(gap, np.int16))
+    return np.concatenate(out)[: ms * RATE // 1000]
+
+
+def _check(spans, n_deltas: int, audio_ms: float, audio_complete: bool) -> None:
+    assert len(spans) == n_deltas
+    prev = 0.0
+    for start, end in spans:
+        assert start >= prev - 1e-9
+        assert end >= start
+        prev = end
+    if audio_complete and audio_ms > 0:
+        assert all(end <= audio_ms + 1e-6 for _, end in spans)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    deltas=st.lists(TOKENS, min_size=1, max_size=25),
+    audio_ms=st.integers(0, 4000),
+    chunks=st.lists(st.integers(1, 14400), min_size=1, max_size=6),
+    seed=st.integers(0, 2**16),
+    text_first=st.booleans(),
+)
+def test_spans_invariants_while_streaming(deltas, audio_ms, chunks, seed, text_first):
+    rng = np.random.default_rng(seed)
+    audio = _speechlike(rng, audio_ms)
+    pieces, pos = [], 0
+    for size in chunks:  # odd chunk sizes, 1 sample up; the rest in one last chunk
+        pieces.append(audio[pos : pos + size])
+        pos += size
+    pieces.append(audio[pos:])
+    est = AudioAlignedEstimator(RATE)
+    events = [("t", d) for d in deltas] + [("a", p) for p in pieces]
+    if not text_first:
+        events = [e for pair in zip(pieces, deltas) for e in (("a", pair[0]), ("t", pair[1]))]
+        events += [("a", p) for p in pieces[len(deltas):]] + [("t", d) for d in deltas[len(pieces):]]
+    n_text = 0
+    for kind, value in events:
+        if kind == "t":
+            est.add_text(value)
+            n_text += 1
+        else:
+            est.add_audio(value)
+        first = est.spans(False, False)
+        _check(first, n_text, est.audio_ms, False)
+        assert est.spans(False, False) == first  # asking again changes nothing
+    final = est.spans(True, True)
+    _check(final, len(deltas), len(audio) * 1000 / RATE, True)
+    # The same data fed in one go gives the same final answer: no order-dependent state.
+    fresh = AudioAlignedEstimator(RATE)
+    fresh.add_audio(audio)
+    for d in deltas:
+        fresh.add_text(d)
+    assert np.allclose(fresh.spans(True, True), final)
+
+
+def test_bad_input_never_raises():
+    est = default_estimator(RATE)
+    assert est.spans(True, True) == []
+    est.add_audio(np.zeros(0, np.int16))
+    est.add_text("")
+    est.add_text(",")
+    est.add_audio(np.zeros(7, np.int16))  # silence, odd size
+    _check(est.spans(True, True), 2, 0.0, True)
+    webrtc = default_estimator(RATE)  # no samples, only a known length
+    for d in [" Hello", " there", "."]:
+        webrtc.add_text(d)
+    webrtc.set_audio_length(1500.0)
+    spans = webrtc.spans(True, True)
+    _check(spans, 3, 1500.0, True)
+    assert spans[-1][1] == pytest.approx(1500.0)
+
+
+def test_pronunciation_aware_weights():
+    # numbers, currency, times and acronyms are spoken much longer than their letters suggest
+    assert spoken_units(" $3,482.50") > 4 * spoken_units(" dog")
+    assert spoken_units(" 10:45") > spoken_units(" ten")
+    assert spoken_units(" FBI") > spoken_units(" fib")
+    assert spoken_units(" 1945") >= 4
+    assert spoken_units(",") == 0 and text_weight(",") > 0  # a comma is a pause, not speech
+
+
+def test_progressive_text_ahead_stays_inside_received_audio():
+    """Text far ahead of audio: words not yet covered by audio are placed after it."""
+    rng = np.random.default_rng(1)
+    est = AudioAlignedEstimator(RATE)
+    for w in " one two three four five six seven eight nine ten eleven twelve".split(" ")[1:]:
+        est.add_text(" " + w)
+    est.add_audio(_speechlike(rng, 600))
+    spans = est.spans(False, False)
+    assert spans[0][0] < 600
+    assert spans[-1][0] > 600  # twelve words cannot all fit in 0.6 s of speech
+
+
+# ---------------------------------------------------------------- accuracy on speech
+
+needs_espeak = pytest.mark.skipif(not tts.available(), reason="libespeak-ng not installed")
+
+
+def _utterance(parts: list[tuple[str, int]], voice: str = "en-us"):
+    """Concatenate pieces spoken at different rates; returns audio, text, true word onsets."""
+    audio, text, truth = [], "", []
+    offset = 0
+    for piece, wpm in parts:
+        speech = tts.synthesize(piece, voice=voice, wpm=wpm, sample_rate=RATE)
+        base = len(text) + (1 if text else 0)
+        text = f"{text} {piece}" if text else piece
+        truth += [(base + w.text_start, (offset + w.sample) * 1000 / RATE) for w in speech.words]
+        gap = np.zeros(RATE // 5, np.int16)
+        audio += [speech.samples, gap]
+        offset += len(speech.samples) + len(gap)
+    return np.concatenate(audio), text, truth
+
+
+def _median_error(factory, audio, text, truth) -> float:
+    est = factory(RATE)
+    words = [(i, i + len(w)) for i, w in _word_starts(text)]
+    starts = [a for a, _ in words]
+    for k, (a, _) in enumerate(words):  # deltas: " word" with its leading space
+        b = starts[k + 1] - 1 if k + 1 < len(starts) else len(text)
+        est.add_text((" " if k else "") + text[a:b])
+    for pos in range(0, len(audio), 7200):  # 300 ms chunks
+        est.add_audio(audio[pos : pos + 7200])
+    spans = est.spans(True, True)
+    onsets = dict(truth)
+    errs = [spans[k][0] - onsets[a] for k, a in enumerate(starts) if a in onsets]
+    return float(np.median(np.abs(errs)))
+
+
+def _word_starts(text: str):
+    i = 0
+    for w in text.split(" "):
+        yield i, w
+        i += len(w) + 1
+
+
+@needs_espeak
+@pytest.mark.parametrize("voice", ["en-us", "en+f3"])
+def test_speed_change_accuracy(voice):
+    audio, text, truth = _utterance(
+        [("Well, this first part is spoken rather slowly.", 120),
+         ("But now the speaker suddenly rushes through the rest of the sentence.", 300)],
+        voice,
+    )
+    ours = _median_error(AudioAlignedEstimator, audio, text, truth)
+    text_only = _median_error(ProportionalEstimator, audio, text, truth)
+    assert ours < 80.0
+    assert text_only > 80.0  # a text-only pace cannot follow the speed change
