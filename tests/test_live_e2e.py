@@ -105,7 +105,8 @@ def test_interruption_at_random_moment_truncates_where_playback_stopped(tmp_path
     assert np.array_equal(rec[s0:s0 + n], audio[:n])  # the item, exactly, up to the cut
     assert not rec[heard_to + 1:].any()  # ... and silence after it
     assert abs(truncate["audio_end_ms"] - n * 1000.0 / RATE) <= 10.0
-    assert truncate["audio_end_ms"] == pytest.approx(fraction * len(audio) * 1000.0 / RATE, abs=60)
+    # the cut lands near the scheduled point (loose: an event loop on a loaded machine runs late)
+    assert truncate["audio_end_ms"] == pytest.approx(fraction * len(audio) * 1000.0 / RATE, abs=250)
 
     # The server accepted it: conversation.item.truncated for that item and position.
     truncated = [r.event for r in records if r.source == "server"
@@ -113,9 +114,12 @@ def test_interruption_at_random_moment_truncates_where_playback_stopped(tmp_path
     assert [(e["item_id"], e["audio_end_ms"]) for e in truncated] == \
         [(item.item_id, truncate["audio_end_ms"])]
     # response.cancel only while the response is in progress (the server rejects it otherwise)
-    done_at = next(r.t for r in records if r.event["type"] == "response.done")
+    # (decided by log order: the truncate is logged right after the engine decided)
+    order = [(r.source, r.event["type"]) for r in records]
+    done_before_cut = order.index(("server", "response.done")) < \
+        order.index(("client", "conversation.item.truncate"))
     cancels = [r for r in records if r.source == "client" and r.event["type"] == "response.cancel"]
-    assert len(cancels) == (1 if done_at > cut.at_ms / 1000 else 0)
+    assert len(cancels) == (0 if done_before_cut else 1)
 
     # Timeline and captions stop where the voice stopped.
     assert item.truncated_at_ms == truncate["audio_end_ms"]

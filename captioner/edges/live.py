@@ -269,9 +269,14 @@ class LiveSession:
         while not self._stop.is_set():
             with self.lock:
                 display.update(self.engine)
-            if self.opts.max_seconds is not None and self.clock.now_ms() >= self.opts.max_seconds * 1000:
+            now = self.clock.now_ms()
+            if self.opts.max_seconds is not None and now >= self.opts.max_seconds * 1000:
                 self._stop.set()
-            await asyncio.sleep(TICK_MS / 1000.0 / self.clock.speed)
+            # wake at the next word boundary too: a fixed tick alone lags up to one tick
+            wake = now + TICK_MS
+            if getattr(display, "next_change_ms", None) is not None:
+                wake = min(wake, max(now + 1.0, display.next_change_ms))
+            await self.clock.sleep_until(wake)
 
     async def _receive(self) -> None:
         assert self.client is not None
