@@ -12,7 +12,7 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Literal, Optional, TextIO, Union
+from typing import Any, Iterable, Literal, TextIO, Union
 
 Source = Literal["server", "client"]
 

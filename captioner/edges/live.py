@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as _dt
-import json
 import logging
 import signal
 import sys
@@ -31,8 +30,8 @@ from captioner.core.model import Caption, Timeline
 from captioner.core.export import FORMATS
 from captioner.edges.exports import KINDS, add_export_arguments, exports_from_args, write_exports
 from captioner.edges.client import DEFAULT_MODEL, RealtimeClient, api_key_for, open_connection
-from captioner.edges.mic import Microphone, append_event, input_device_problem
-from captioner.edges.player import Player, SessionClock, VirtualPlayer, open_player
+from captioner.edges.mic import Microphone, append_event
+from captioner.edges.player import Player, SessionClock, VirtualPlayer, device_problem, open_player
 from captioner.edges.vad import SpeechDetector
 
 log = logging.getLogger(__name__)
@@ -311,7 +310,7 @@ class LiveSession:
                 self.player.start()
                 blocks = opts.mic_source
                 if blocks is None and opts.mic != "off":
-                    problem = input_device_problem() if self.player.kind == "device" else "virtual clock"
+                    problem = device_problem("input") if self.player.kind == "device" else "virtual clock"
                     if problem is None:
                         mic = Microphone()
                         mic.start()

@@ -58,16 +58,3 @@ class Microphone:
             self.stream.close()
         finally:
             self._queue.put_nowait(None)
-
-
-def input_device_problem(device: Any = None) -> Optional[str]:
-    """Why no microphone can be used (None when one can)."""
-    try:
-        import sounddevice as sd
-    except OSError as exc:
-        return f"PortAudio is not available ({exc})"
-    try:
-        sd.query_devices(device, kind="input")
-    except (ValueError, sd.PortAudioError) as exc:
-        return f"no audio input device ({exc})"
-    return None

@@ -185,16 +185,16 @@ class DevicePlayer:
             self.stream.close()
 
 
-def output_device_problem(device: Any = None) -> Optional[str]:
-    """Why no output device can be used (None when one can)."""
+def device_problem(kind: str = "output", device: Any = None) -> Optional[str]:
+    """Why no ``kind`` ("input"/"output") audio device can be used (None when one can)."""
     try:
         import sounddevice as sd
     except OSError as exc:
         return f"PortAudio is not available ({exc})"
     try:
-        sd.query_devices(device, kind="output")
+        sd.query_devices(device, kind=kind)
     except (ValueError, sd.PortAudioError) as exc:
-        return f"no audio output device ({exc})"
+        return f"no audio {kind} device ({exc})"
     return None
 
 
@@ -203,7 +203,7 @@ def open_player(engine: Any, lock: threading.RLock, clock: SessionClock,
     """``output``: "auto" (device if any, else virtual), "virtual", or a device name/index."""
     if output != "virtual" and clock.speed == 1.0:
         device = None if output in ("auto", "default") else (int(output) if output.isdigit() else output)
-        problem = output_device_problem(device)
+        problem = device_problem("output", device)
         if problem is None:
             try:
                 return DevicePlayer(engine, lock, clock, device=device)
