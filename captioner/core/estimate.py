@@ -361,38 +361,22 @@ def _words(text: str) -> list[_Word]:
 
 
 @dataclass
-class AudioAlignedEstimator:
-    """Word onsets found on energy landmarks by dynamic programming (see module doc).
-
-    Each word's start is placed on a candidate frame (an energy dip or the end of a
-    pause) so that the voiced time between consecutive starts matches the words'
-    spoken weight at the local speaking rate, pauses fall where punctuation is, and
-    deep dips are preferred. A banded Viterbi pass, run twice: the second with the
-    speaking rate re-estimated around every word (speed changes inside an item).
-    """
+class _AudioFed:
+    """What every estimator keeps: the item's texts and incremental audio features."""
 
     sample_rate: int
-    prior_ms_per_unit: float = 150.0  # voiced ms per spoken unit before the audio tells us
-    prior_weight_units: float = 10.0  # how many units of evidence the prior is worth
-    live_lag_ms: float = 20.0  # progressive answers lean late: early captions spoil speech
     texts: list[str] = field(default_factory=list)
-    _text: str = ""
-    _delta_starts: list[int] = field(default_factory=list)
-    _word_cache: tuple[int, list[_Word]] = (-1, [])
     _features: _Features = field(init=False)
     _audio_ms_override: Optional[float] = None
 
     def __post_init__(self) -> None:
         self._features = _Features(self.sample_rate)
 
-    # -- feeding
     def add_audio(self, pcm: np.ndarray) -> None:
         self._features.add(pcm)
 
     def add_text(self, text: str) -> None:
-        self._delta_starts.append(len(self._text))
         self.texts.append(text)
-        self._text += text
 
     def set_audio_length(self, audio_ms: float) -> None:
         self._audio_ms_override = audio_ms
@@ -402,6 +386,30 @@ class AudioAlignedEstimator:
         if self._audio_ms_override is not None:
             return self._audio_ms_override
         return self._features.samples * 1000.0 / self.sample_rate
+
+
+@dataclass
+class AudioAlignedEstimator(_AudioFed):
+    """Word onsets found on energy landmarks by dynamic programming (see module doc).
+
+    Each word's start is placed on a candidate frame (an energy dip or the end of a
+    pause) so that the voiced time between consecutive starts matches the words'
+    spoken weight at the local speaking rate, pauses fall where punctuation is, and
+    deep dips are preferred. A banded Viterbi pass, run twice: the second with the
+    speaking rate re-estimated around every word (speed changes inside an item).
+    """
+
+    prior_ms_per_unit: float = 150.0  # voiced ms per spoken unit before the audio tells us
+    prior_weight_units: float = 10.0  # how many units of evidence the prior is worth
+    live_lag_ms: float = 20.0  # progressive answers lean late: early captions spoil speech
+    _text: str = ""
+    _delta_starts: list[int] = field(default_factory=list)
+    _word_cache: tuple[int, list[_Word]] = (-1, [])
+
+    def add_text(self, text: str) -> None:
+        self._delta_starts.append(len(self._text))
+        super().add_text(text)
+        self._text += text
 
     def words(self) -> list[_Word]:
         if self._word_cache[0] != len(self._text):
@@ -627,32 +635,10 @@ def _viterbi(
 
 
 @dataclass
-class ProportionalEstimator:
+class ProportionalEstimator(_AudioFed):
     """Baseline: text weight spread over the voiced extent of the audio (no alignment)."""
 
-    sample_rate: int
     ms_per_unit: float = 1000.0 / 3.83  # LiveKit's syllables-per-second pace
-    texts: list[str] = field(default_factory=list)
-    _features: _Features = field(init=False)
-    _audio_ms_override: Optional[float] = None
-
-    def __post_init__(self) -> None:
-        self._features = _Features(self.sample_rate)
-
-    def add_audio(self, pcm: np.ndarray) -> None:
-        self._features.add(pcm)
-
-    def add_text(self, text: str) -> None:
-        self.texts.append(text)
-
-    def set_audio_length(self, audio_ms: float) -> None:
-        self._audio_ms_override = audio_ms
-
-    @property
-    def audio_ms(self) -> float:
-        if self._audio_ms_override is not None:
-            return self._audio_ms_override
-        return self._features.samples * 1000.0 / self.sample_rate
 
     def spans(self, audio_complete: bool, text_complete: bool) -> list[Span]:
         weights = [max(text_weight(t), 0.05) for t in self.texts]
