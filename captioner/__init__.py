@@ -12,7 +12,8 @@ from .core.export import export_captions, export_text, to_ssafile
 from .core.layout import Cue, LayoutRules, layout_cues
 from .core.model import Caption, ItemRecord, Period, Timeline
 from .core.replay import replay
-from .core.sessionlog import LogRecord, SessionLogWriter, parse_session_log, read_session_log
+from .core.sessionlog import LogRecord, parse_session_log
+from .edges.logfile import SessionLogWriter, read_session_log
 
 __version__ = "0.1.0"
 

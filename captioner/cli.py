@@ -9,7 +9,7 @@ import sys
 from typing import Callable, Optional
 
 from .core.replay import replay
-from .core.sessionlog import read_session_log
+from .edges.logfile import read_session_log
 from .edges.exports import add_export_arguments, exports_from_args, write_exports
 
 # subcommand -> (module, add-arguments function, run function); edges load lazily so a

@@ -4,7 +4,7 @@ import pytest
 
 from captioner.core.engine import CaptionEngine
 from captioner.core.replay import replay
-from captioner.core.sessionlog import read_session_log
+from captioner.edges.logfile import read_session_log
 from tests.sessions import BETA, GA, SessionBuilder, pcm_b64
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -18,7 +18,7 @@ import pysubs2
 import pytest
 
 from captioner.core.audio import PCM16, decode_base64
-from captioner.core.sessionlog import read_session_log
+from captioner.edges.logfile import read_session_log
 from captioner.edges import client, live, tts
 from captioner.edges.live import LiveOptions, LiveSession
 from captioner.edges.server import serve_embedded

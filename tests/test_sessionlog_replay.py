@@ -7,7 +7,8 @@ from pathlib import Path
 from captioner.cli import main
 from captioner.core.model import Timeline
 from captioner.core.replay import replay
-from captioner.core.sessionlog import SessionLogWriter, parse_session_log
+from captioner.core.sessionlog import parse_session_log
+from captioner.edges.logfile import SessionLogWriter
 from tests.sessions import SessionBuilder
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

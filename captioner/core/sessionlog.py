@@ -1,7 +1,8 @@
 """Session logs: JSON Lines of ``{"t": s, "from": "server"|"client", "event": {...}}``.
 
-Parsing is pure (lines in, records and per-line errors out); the writer is the one
-place that touches a file, and it redacts anything that looks like a secret.
+Pure: lines in, records and per-line errors out; records out as lines, with anything
+that looks like a secret redacted. Files are read and written by
+:mod:`captioner.edges.logfile`.
 """
 
 from __future__ import annotations
@@ -9,10 +10,8 @@ from __future__ import annotations
 import json
 import math
 import re
-import threading
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Iterable, Literal, TextIO, Union
+from typing import Any, Iterable, Literal, Union
 
 Source = Literal["server", "client"]
 
@@ -73,11 +72,6 @@ def parse_session_log(lines: Iterable[str]) -> tuple[list[LogRecord], list[LogEr
     return records, errors
 
 
-def read_session_log(path: Union[str, Path]) -> tuple[list[LogRecord], list[LogError]]:
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        return parse_session_log(fh)
-
-
 def redact(value: Any) -> Any:
     """A copy of an event with secrets replaced; events are otherwise logged as sent."""
     if isinstance(value, dict):
@@ -93,34 +87,3 @@ def redact(value: Any) -> Any:
 def format_record(source: Source, event: dict, t: float) -> str:
     return json.dumps({"t": round(t, 6), "from": source, "event": redact(event)},
                       ensure_ascii=False, separators=(",", ":"))
-
-
-class SessionLogWriter:
-    """Appends records as they happen; safe to call from several threads."""
-
-    def __init__(self, path: Union[str, Path, TextIO]) -> None:
-        if hasattr(path, "write"):
-            self._fh: TextIO = path  # type: ignore[assignment]
-            self._owns = False
-        else:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self._fh = open(path, "w", encoding="utf-8")
-            self._owns = True
-        self._lock = threading.Lock()
-
-    def write(self, source: Source, event: dict, t: float) -> None:
-        line = format_record(source, event, t)
-        with self._lock:
-            self._fh.write(line + "\n")
-            self._fh.flush()
-
-    def close(self) -> None:
-        with self._lock:
-            if self._owns and not self._fh.closed:
-                self._fh.close()
-
-    def __enter__(self) -> "SessionLogWriter":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -88,7 +88,7 @@ class RealtimeClient:
     engine: Any
     lock: threading.RLock
     clock: SessionClock
-    log_writer: Any = None  # captioner.core.sessionlog.SessionLogWriter
+    log_writer: Any = None  # captioner.edges.logfile.SessionLogWriter
     on_event: Optional[EventHook] = None  # called after the engine saw a server event
 
     def _log(self, source: str, event: dict, now_ms: float) -> None:

@@ -289,7 +289,7 @@ class LiveSession:
         loop = asyncio.get_running_loop()
         log_writer = None
         if opts.log_path is not None:
-            from captioner.core.sessionlog import SessionLogWriter
+            from captioner.edges.logfile import SessionLogWriter
 
             opts.log_path.parent.mkdir(parents=True, exist_ok=True)
             log_writer = SessionLogWriter(opts.log_path)
