@@ -37,6 +37,7 @@ from captioner.edges.vad import SpeechDetector
 log = logging.getLogger(__name__)
 
 TICK_MS = 40.0  # display / bookkeeping period (session ms)
+CONFIRM_WAIT_MS = 2000.0  # how long an ending session waits for conversation.item.truncated
 
 
 @dataclass
@@ -151,6 +152,7 @@ class LiveSession:
         self.player: Optional[Player] = None
         self._stop = asyncio.Event()
         self._open_responses: set[str] = set()
+        self._unconfirmed_cuts: set[str] = set()  # truncations the server has not answered
         self._responses_seen = 0
         self._first_audio_item: Optional[str] = None
         self._turns_done = asyncio.Event()
@@ -173,8 +175,11 @@ class LiveSession:
                 busy = self.engine.audible(now)
             if busy:
                 self._spawn(self.interrupt("server VAD: user speech started"))
+        elif isinstance(parsed, ev.ItemTruncated):
+            self._unconfirmed_cuts.discard(parsed.item_id)
         elif isinstance(parsed, ev.ServerError):
             log.warning("server error: %s", parsed.message)
+            self._unconfirmed_cuts.clear()  # a rejected truncate is answered too
 
     def _schedule_fraction(self, item_id: str) -> None:
         if self.opts.interrupt_fraction is None:
@@ -218,6 +223,8 @@ class LiveSession:
         cut = record.truncate
         log.info("interrupted at %.0f ms (%s): %s", now, reason,
                  f"{cut['item_id']} audio_end_ms={cut['audio_end_ms']}" if cut else "nothing playing")
+        if cut:
+            self._unconfirmed_cuts.add(cut["item_id"])
         await self.client.send_all(events)
         return record
 
@@ -228,12 +235,17 @@ class LiveSession:
         return task
 
     async def _wait_heard(self) -> None:
-        """Until every open response is done and its audio has been played out."""
+        """Until every open response is done, its audio played out and every truncation
+        answered (a server that never confirms gets CONFIRM_WAIT_MS)."""
+        quiet_since: Optional[float] = None
         while True:
+            now = self.clock.now_ms()
             with self.lock:
-                idle = self.engine.idle(self.clock.now_ms())
+                idle = self.engine.idle(now)
             if not self._open_responses and idle:
-                return
+                quiet_since = now if quiet_since is None else quiet_since
+                if not self._unconfirmed_cuts or now - quiet_since >= CONFIRM_WAIT_MS:
+                    return
             await asyncio.sleep(TICK_MS / 1000.0 / self.clock.speed)
 
     async def _turns(self) -> None:
