@@ -42,6 +42,7 @@ from captioner.core.estimate import (  # noqa: E402
     EstimatorFactory,
     ProportionalEstimator,
 )
+from captioner.core.forced import ForcedAlignEstimator  # noqa: E402
 from captioner.core.replay import replay  # noqa: E402
 from captioner.core.sessionlog import parse_session_log  # noqa: E402
 
@@ -49,7 +50,8 @@ EARLY_MS = 40.0
 _VOWELS = re.compile(r"[aeiouy]+", re.IGNORECASE)
 
 ESTIMATORS: dict[str, EstimatorFactory] = {
-    "captioner": AudioAlignedEstimator,
+    "captioner": ForcedAlignEstimator,
+    "audio-only (energy dips)": AudioAlignedEstimator,
     "proportional (old)": ProportionalEstimator,
 }
 

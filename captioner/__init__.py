@@ -7,7 +7,8 @@ The public API is the sans-I/O core; edges (client, player, displays, server) li
 from .core.audio import PCM16, PCMA, PCMU, AudioFormat, parse_format
 from .core.clock import FrameStamp, PlaybackClock
 from .core.engine import CaptionEngine
-from .core.estimate import ItemEstimator, default_estimator
+from .core.estimate import ItemEstimator
+from .core.forced import default_estimator
 from .core.export import export_captions, export_text, to_ssafile
 from .core.layout import Cue, LayoutRules, layout_cues
 from .core.model import Caption, ItemRecord, Period, Timeline

@@ -18,7 +18,8 @@ import numpy as np
 from . import events as ev
 from .audio import PCM16, AudioFormat, AudioFormatError, decode_base64, parse_format
 from .clock import PlaybackClock
-from .estimate import EstimatorFactory, default_estimator
+from .estimate import EstimatorFactory
+from .forced import default_estimator
 from .model import Caption, ItemRecord, Period, Role, Timeline
 from .timeline import Delta, ItemCaptions, spread
 

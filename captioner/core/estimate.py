@@ -193,6 +193,7 @@ class _Features:
     samples: int = 0
     _tail: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     _cache: Optional["_Track"] = None
+    _levels: Optional[tuple[np.ndarray, float]] = None
 
     @property
     def hop(self) -> int:
@@ -208,6 +209,12 @@ class _Features:
             self.energy.extend(db.tolist())
         self._tail = x[n * self.hop :]
         self._cache = None
+
+    def levels(self) -> tuple[np.ndarray, float]:
+        if self._levels is None or len(self._levels[0]) != len(self.energy):
+            e = np.asarray(self.energy, dtype=np.float64)
+            self._levels = (e, float(np.percentile(e, 5)) if len(e) else 0.0)
+        return self._levels
 
     def track(self) -> "_Track":
         if self._cache is None:
@@ -380,6 +387,10 @@ class _AudioFed:
 
     def set_audio_length(self, audio_ms: float) -> None:
         self._audio_ms_override = audio_ms
+
+    def energy(self) -> tuple[np.ndarray, float]:
+        """The 10 ms log-energy track so far and its floor (5th percentile, dB)."""
+        return self._features.levels()
 
     @property
     def audio_ms(self) -> float:
@@ -660,7 +671,3 @@ class ProportionalEstimator(_AudioFed):
             spans.append((t, t + w * scale))
             t += w * scale
         return spans
-
-
-def default_estimator(sample_rate: int) -> ItemEstimator:
-    return AudioAlignedEstimator(sample_rate)

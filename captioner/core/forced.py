@@ -1,0 +1,402 @@
+"""The default estimator: forced alignment of each item's text to its audio, live.
+
+While an item streams, its audio is resampled to 16 kHz and fed to a pocketsphinx
+aligner (:mod:`sphinx`) as it arrives, against a grammar of the words received so far
+that may stop after any word. A word counts as *confirmed* once the aligner has heard
+the next one (or enough audio after it); confirmed words are placed where they were
+heard. Words not yet confirmed are never placed before the end of the audio received,
+so a live caption is rarely early: audio reaches the client ahead of the speaker, and
+by the time playback gets there the word has usually been confirmed.
+
+When the text outgrows the grammar, alignment restarts from the last confirmed word
+(earlier words keep their timing), with re-decoding limited to a budget in proportion
+to the audio received. Once audio and text are complete the alignment is finished
+with the whole text; that final timing is what ``replay`` and exports use.
+
+Items without samples (WebRTC: only a length) and items the aligner cannot follow use
+:class:`~captioner.core.estimate.AudioAlignedEstimator`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import weakref
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from .estimate import AudioAlignedEstimator, ItemEstimator, Span, spoken_units
+from .sphinx import ALIGN_RATE, ALIGNERS, Aligner, WordTiming
+from .spoken import SpokenWord, spoken_words
+
+log = logging.getLogger(__name__)
+
+_CONFIRM_AFTER_MS = 250.0  # audio after a word's end that confirms it without a next word
+_ANCHOR_LEAD_MS = 30.0  # audio kept before the anchor word when restarting
+_PACE_MS_PER_UNIT = 150.0  # placing words not yet heard
+_QUIET_DB = 10.0  # frames this close to the item's noise floor are a pause
+_MIN_QUIET_FRAMES = 6  # 60 ms: longer than a stop closure
+_HEAD_FRAMES = 10  # a pause must begin within a word's first 100 ms to be its lead-in
+_SNAP_DB = 15.0  # a word after a pause starts where the energy rises this far above the floor
+
+
+class _Samples:
+    """Growable int16 buffer (the item's audio at 16 kHz)."""
+
+    def __init__(self) -> None:
+        self._buf = np.zeros(16000, np.int16)
+        self.n = 0
+
+    def append(self, x: np.ndarray) -> None:
+        if self.n + len(x) > len(self._buf):
+            grown = np.zeros(max(2 * len(self._buf), self.n + len(x)), np.int16)
+            grown[: self.n] = self._buf[: self.n]
+            self._buf = grown
+        self._buf[self.n : self.n + len(x)] = x
+        self.n += len(x)
+
+    def view(self, start: int, stop: Optional[int] = None) -> np.ndarray:
+        return self._buf[max(0, start) : self.n if stop is None else min(stop, self.n)]
+
+
+@dataclass
+class _Utterance:
+    """The aligner's current pass: words[first : first + count] from sample ``start`` on."""
+
+    first: int
+    count: int
+    start: int
+    fed: int  # samples fed (absolute)
+
+
+class ForcedAlignEstimator:
+    """Places every delta where pocketsphinx hears its first word (see module doc)."""
+
+    def __init__(self, sample_rate: int, live_lag_ms: float = 20.0, restart_budget: float = 1.0) -> None:
+        self.sample_rate = sample_rate
+        self.live_lag_ms = live_lag_ms  # live answers lean late: early captions spoil speech
+        self.restart_budget = restart_budget  # re-decoded audio per audio received
+        self.fallback = AudioAlignedEstimator(sample_rate)
+        self._text = ""
+        self._delta_starts: list[int] = []
+        self._words: tuple[int, list[SpokenWord]] = (-1, [])
+        self._pcm = _Samples()
+        self._resampler = None
+        if sample_rate != ALIGN_RATE:
+            import soxr
+
+            self._resampler = soxr.ResampleStream(sample_rate, ALIGN_RATE, 1, dtype="int16")
+        self._aligner: Optional[Aligner] = None
+        self._release: Optional[weakref.finalize] = None
+        self._utt: Optional[_Utterance] = None
+        self._frozen: list[Optional[WordTiming]] = []  # words before the utterance's first
+        self._refed = 0  # samples decoded more than once
+        self._live_key: tuple = ()
+        self._live_timings: list[Optional[WordTiming]] = []
+        self._final_key: tuple = ()
+        self._final: Optional[list[Span]] = None
+
+    # -- feeding
+    def add_audio(self, pcm: np.ndarray) -> None:
+        self.fallback.add_audio(pcm)
+        x = np.asarray(pcm, dtype=np.int16).ravel()
+        if self._resampler is not None:
+            x = self._resampler.resample_chunk(x)
+        self._pcm.append(x)
+
+    def add_text(self, text: str) -> None:
+        self.fallback.add_text(text)
+        self._delta_starts.append(len(self._text))
+        self._text += text
+
+    def set_audio_length(self, audio_ms: float) -> None:
+        self.fallback.set_audio_length(audio_ms)
+
+    # -- answering
+    def spans(self, audio_complete: bool, text_complete: bool) -> list[Span]:
+        if not self._delta_starts:
+            return []
+        if self._pcm.n == 0:  # only a length (WebRTC) or nothing yet
+            return self.fallback.spans(audio_complete, text_complete)
+        try:
+            if audio_complete and text_complete:
+                return self._final_spans()
+            return self._live_spans(audio_complete)
+        except Exception:  # the aligner is advice: never lose a caption over it
+            log.exception("forced alignment failed; using the audio-only estimate")
+            self._give_back()
+            return self.fallback.spans(audio_complete, text_complete)
+
+    def _final_spans(self) -> list[Span]:
+        key = (len(self._text), self._pcm.n)
+        if self._final_key != key:
+            self._final_key = key
+            timings = self._finish()
+            self._final = None if timings is None else self._place(timings, live=False)
+        if self._final is None or len(self._final) != len(self._delta_starts):
+            return self.fallback.spans(True, True)
+        return self._final
+
+    def _live_spans(self, audio_complete: bool) -> list[Span]:
+        words = self._complete_words(False)
+        key = (len(words), self._pcm.n, audio_complete)
+        if key != self._live_key:
+            self._live_key = key
+            self._live_timings = self._follow(words, audio_complete)
+        return self._place(self._live_timings, live=True, audio_complete=audio_complete)
+
+    # -- words
+    def _all_words(self) -> list[SpokenWord]:
+        if self._words[0] != len(self._text):
+            self._words = (len(self._text), spoken_words(self._text))
+        return self._words[1]
+
+    def _complete_words(self, text_complete: bool) -> list[SpokenWord]:
+        """Words whose text is whole: the last may still be growing ("Interop" + "erability")."""
+        words = self._all_words()
+        if not text_complete and words and words[-1].end >= len(self._text):
+            return words[:-1]
+        return words
+
+    # -- aligning
+    def _follow(self, words: list[SpokenWord], audio_complete: bool) -> list[Optional[WordTiming]]:
+        """Feed new audio to the live utterance (restarting it for new words); timings so far."""
+        if not words:
+            return []
+        if self._aligner is None:
+            self._take_aligner()
+        if self._utt is None:
+            self._restart(words, 0)
+        utt = self._utt
+        assert utt is not None
+        if len(words) > utt.first + utt.count and self._wants_restart(words, audio_complete):
+            timings = self._combined()
+            anchor = self._anchor(timings)
+            cost = self._pcm.n - self._anchor_sample(timings, anchor)
+            if self._refed + cost <= self.restart_budget * self._pcm.n + ALIGN_RATE:
+                self._restart(words, anchor, timings)
+        self._feed()
+        return self._combined() + [None] * max(0, len(words) - self._utt.first - self._utt.count)
+
+    def _wants_restart(self, words: list[SpokenWord], audio_complete: bool) -> bool:
+        """Restart only once the current grammar is used up: its last word heard, or
+        plenty of audio past the last word heard."""
+        timings = self._combined()
+        if timings and timings[-1] is not None:
+            return True
+        heard = [t for t in timings if t is not None]
+        last_end = heard[-1].end_ms if heard else 0.0
+        return self._received_ms() - last_end > 2 * _CONFIRM_AFTER_MS
+
+    def _anchor(self, timings: list[Optional[WordTiming]]) -> int:
+        """The word to restart from: the last heard one before the last heard word."""
+        heard = [i for i, t in enumerate(timings) if t is not None]
+        return heard[-2] if len(heard) >= 2 else 0
+
+    def _anchor_sample(self, timings: list[Optional[WordTiming]], anchor: int) -> int:
+        t = timings[anchor] if anchor < len(timings) else None
+        if anchor == 0 or t is None:
+            return 0
+        return int(max(0.0, t.start_ms - _ANCHOR_LEAD_MS) * ALIGN_RATE / 1000)
+
+    def _restart(self, words: list[SpokenWord], anchor: int,
+                 timings: Optional[list[Optional[WordTiming]]] = None, prefix: bool = True,
+                 lenient: bool = False) -> bool:
+        assert self._aligner is not None
+        start = self._anchor_sample(timings or [], anchor)
+        if self._utt is not None:
+            self._refed += max(0, self._utt.fed - start)
+        self._frozen = list((timings or [])[:anchor])
+        self._frozen += [None] * (anchor - len(self._frozen))
+        ok = self._aligner.start(words[anchor:], start * 1000.0 / ALIGN_RATE, prefix=prefix, lenient=lenient)
+        self._utt = _Utterance(anchor, len(words) - anchor if ok else 0, start, start)
+        return ok
+
+    def _feed(self) -> None:
+        utt = self._utt
+        if utt is None or self._aligner is None or utt.count == 0:
+            return
+        if self._pcm.n > utt.fed:
+            self._aligner.feed(self._pcm.view(utt.fed))
+            utt.fed = self._pcm.n
+
+    def _combined(self) -> list[Optional[WordTiming]]:
+        utt = self._utt
+        if utt is None or self._aligner is None or utt.count == 0:
+            return list(self._frozen)
+        return self._frozen + (self._aligner.timings() or [None] * utt.count)
+
+    def _finish(self) -> Optional[list[Optional[WordTiming]]]:
+        """Align the whole text to the whole audio; None when it cannot be followed.
+
+        The live pass is finished when it covers every word from the first; otherwise
+        (it restarted, or text came after the audio) the item is aligned afresh. If the
+        voice read something differently than written, any word may go unheard; if the
+        audio stops early (an interrupted item), the text may end anywhere.
+        """
+        words = self._all_words()
+        if not words:
+            return None
+        if self._aligner is None:
+            self._take_aligner()
+        assert self._aligner is not None
+        try:
+            utt = self._utt
+            best: Optional[list[Optional[WordTiming]]] = None
+            for attempt in ("live", "strict", "lenient", "prefix"):
+                if attempt == "live":
+                    if utt is None or utt.first != 0 or utt.count != len(words):
+                        continue
+                else:
+                    self._restart(words, 0, prefix=attempt == "prefix", lenient=attempt != "strict")
+                self._feed()
+                timings = self._aligner.finish()
+                if timings is None:
+                    continue
+                if _reached_end(words, timings):
+                    return timings
+                if best is None or _heard(timings) > _heard(best):
+                    best = timings
+            return best if best is not None and _heard(best) else None
+        finally:
+            self._give_back()
+
+    def _take_aligner(self) -> None:
+        self._aligner = ALIGNERS.take()
+        self._release = weakref.finalize(self, ALIGNERS.give, self._aligner)
+        self._utt = None
+        self._frozen = []
+
+    def _give_back(self) -> None:
+        if self._release is not None:
+            self._release()  # returns the aligner to the pool once
+        self._aligner, self._release, self._utt, self._frozen = None, None, None, []
+
+    # -- placing deltas
+    def _received_ms(self) -> float:
+        return self._pcm.n * 1000.0 / ALIGN_RATE
+
+    def _place(self, timings: list[Optional[WordTiming]], live: bool, audio_complete: bool = True) -> list[Span]:
+        """Delta spans from word timings (live: unconfirmed words wait for the audio)."""
+        words = self._all_words()
+        received = self._received_ms()
+        audio_ms = self.fallback.audio_ms
+        starts = [np.nan] * len(words)
+        ends = [np.nan] * len(words)
+        for i, t in enumerate(timings[: len(words)]):
+            if t is None:
+                continue
+            confirmed = (not live or audio_complete or received - t.end_ms >= _CONFIRM_AFTER_MS
+                         or any(u is not None for u in timings[i + 1 :]))
+            if confirmed:
+                starts[i], ends[i] = self._snap(t), t.end_ms
+        starts, ends = _fill(words, starts, ends, received if live else None, audio_ms if not live else None)
+        lag = self.live_lag_ms if live else 0.0
+        word_starts = [w.start for w in words]
+        times = [self._delta_time(c, words, word_starts, starts, ends) + lag for c in self._delta_starts]
+        end = (ends[-1] if words else 0.0) + lag
+        if not live or audio_complete:
+            times = [min(t, audio_ms) for t in times]
+            end = min(end, audio_ms)
+        out: list[Span] = []
+        prev = 0.0
+        for s, e in zip(times, times[1:] + [max(end, times[-1])]):
+            s = max(prev, s)
+            e = max(s, e)
+            out.append((s, e))
+            prev = e
+        return out
+
+    def _snap(self, t: WordTiming) -> float:
+        """The aligner has no silence model, so a word after a pause starts with it:
+        past a quiet run near its head, the word starts where the energy rises."""
+        energy, floor = self.fallback.energy()
+        a = int(t.start_ms // 10)
+        b = min(len(energy), int(t.end_ms // 10))
+        quiet, f = 0, a
+        while f < b and (quiet or f < a + _HEAD_FRAMES):
+            if energy[f] < floor + _QUIET_DB:
+                quiet += 1
+            elif quiet >= _MIN_QUIET_FRAMES:
+                while f < b and energy[f] <= floor + _SNAP_DB:
+                    f += 1
+                return f * 10.0 if f < b else t.start_ms
+            else:
+                quiet = 0
+            f += 1
+        return t.start_ms
+
+    def _delta_time(self, c: int, words: list[SpokenWord], word_starts: list[int],
+                    starts: list[float], ends: list[float]) -> float:
+        """Item ms where the delta starting at character ``c`` is spoken."""
+        if not words:
+            return 0.0
+        i = bisect.bisect_right(word_starts, c) - 1  # last word starting at/before c
+        if i >= 0 and words[i].start < c < words[i].end:  # a piece inside a word
+            w = words[i]
+            return starts[i] + (c - w.start) / (w.end - w.start) * (ends[i] - starts[i])
+        j = i if i >= 0 and c == words[i].start else i + 1
+        if j < len(words):
+            k = bisect.bisect_right(self._delta_starts, c) - 1
+            delta_end = self._delta_starts[k + 1] if k + 1 < len(self._delta_starts) else len(self._text)
+            if words[j].start < delta_end:  # the delta says this word
+                return starts[j]
+            return starts[j] if j == 0 else ends[j - 1]  # only punctuation: the end of the last word
+        return ends[-1]
+
+
+def _heard(timings: list[Optional[WordTiming]]) -> int:
+    return sum(t is not None for t in timings)
+
+
+def _reached_end(words: list[SpokenWord], timings: list[Optional[WordTiming]]) -> bool:
+    """Did the alignment get through the text? (Its last plain word was heard.)"""
+    for w, t in zip(reversed(words), reversed(timings)):
+        if t is not None:
+            return True
+        if w.literal:
+            return False
+    return True
+
+
+def _fill(words: list[SpokenWord], starts: list[float], ends: list[float],
+          horizon: Optional[float], audio_ms: Optional[float]) -> tuple[list[float], list[float]]:
+    """Times for words not (yet) placed: between placed neighbours by spoken length, and
+    after the last placed word at a steady pace, never before ``horizon`` (live)."""
+    n = len(words)
+    units = [max(spoken_units(" ".join(w.readings[0])), 0.5) for w in words]
+    s, e = list(starts), list(ends)
+    i = 0
+    while i < n:
+        if not np.isnan(s[i]):
+            i += 1
+            continue
+        j = i
+        while j < n and np.isnan(s[j]):
+            j += 1
+        lo = e[i - 1] if i > 0 else 0.0
+        if j < n:  # a gap between placed words: share it
+            hi = s[j]
+            total = sum(units[i:j])
+            t = lo
+            for k in range(i, j):
+                s[k] = t
+                t += (hi - lo) * units[k] / total
+                e[k] = t
+        else:  # after everything heard
+            t = max(lo, horizon) if horizon is not None else lo
+            for k in range(i, n):
+                s[k] = t
+                t += units[k] * _PACE_MS_PER_UNIT
+                e[k] = t
+            if audio_ms is not None and horizon is None:  # final: squeeze into the audio
+                for k in range(i, n):
+                    s[k], e[k] = min(s[k], audio_ms), min(e[k], audio_ms)
+        i = j
+    return s, e
+
+
+def default_estimator(sample_rate: int) -> ItemEstimator:
+    return ForcedAlignEstimator(sample_rate)

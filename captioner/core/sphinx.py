@@ -1,0 +1,295 @@
+"""Forced alignment of transcript text to audio with pocketsphinx.
+
+:mod:`estimate` guesses where words fall from energy dips; this listens for them. The
+written words become a finite-state grammar of their readings (:mod:`spoken`) and
+pocketsphinx's US-English acoustic model finds where each one is spoken, at 10 ms
+resolution.
+
+Everything here is deterministic computation on data handed in: no clocks, sockets or
+devices. The acoustic model and dictionary are read from the pocketsphinx package once
+per :class:`Aligner`.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+from .spoken import Reading, SpokenWord
+
+log = logging.getLogger(__name__)
+
+ALIGN_RATE = 16000  # the acoustic model's sample rate
+# No filler words: with them the silence model swallows whole stretches of speech and
+# loses the grammar (measured on the espeak corpus). Words absorb the pauses instead;
+# the estimator finds the real onsets from the audio's energy.
+_OPTIONS: dict = {"beam": 1e-60, "wbeam": 1e-40, "pbeam": 1e-60, "fsgusefiller": False}
+_SKIP_PROB = 0.01
+FRAME_MS = 10.0
+_FILLER = re.compile(r"^(<.*>|\[.*\]|\+\+.*\+\+)$")
+_ALT = re.compile(r"\(\d+\)$")
+# Letters as spoken on their own (cmudict spells "a" as the article).
+_LETTER_PHONES = {
+    "a": "EY", "b": "B IY", "c": "S IY", "d": "D IY", "e": "IY", "f": "EH F", "g": "JH IY",
+    "h": "EY CH", "i": "AY", "j": "JH EY", "k": "K EY", "l": "EH L", "m": "EH M", "n": "EH N",
+    "o": "OW", "p": "P IY", "q": "K Y UW", "r": "AA R", "s": "EH S", "t": "T IY", "u": "Y UW",
+    "v": "V IY", "w": "D AH B AH L Y UW", "x": "EH K S", "y": "W AY", "z": "Z IY",
+}
+
+
+@dataclass(frozen=True)
+class WordTiming:
+    """Where a written word was heard (ms from the start of the aligned audio)."""
+
+    start_ms: float
+    end_ms: float
+
+
+class Lexicon:
+    """Pronunciations: the pocketsphinx dictionary, else built from dictionary pieces.
+
+    Words missing from the dictionary ("interoperability", "json") are pronounced as
+    the fewest dictionary pieces that spell them ("inter" + "operability", "j" + "son"),
+    falling back to letter names; good enough to hold their place in the audio.
+    """
+
+    def __init__(self, lookup) -> None:
+        self._lookup = lookup
+        self._cache: dict[str, Optional[str]] = {}
+
+    def phones(self, word: str) -> Optional[str]:
+        if word not in self._cache:
+            self._cache[word] = self._pronounce(word)
+        return self._cache[word]
+
+    def _pronounce(self, word: str) -> Optional[str]:
+        known = self._lookup(word)
+        if known:
+            return known
+        if len(word) == 1 and word in _LETTER_PHONES:
+            return _LETTER_PHONES[word]
+        if word.endswith("'s") and len(word) > 2:
+            base = self.phones(word[:-2])
+            return f"{base} Z" if base else None
+        letters = re.sub(r"[^a-z]", "", word)
+        if not letters:
+            return None
+        return self._pieces(letters)
+
+    @functools.lru_cache(maxsize=4096)
+    def _pieces(self, letters: str) -> Optional[str]:
+        n = len(letters)
+        best: list[Optional[tuple[int, str]]] = [None] * (n + 1)  # (pieces, phones) spelling letters[:i]
+        best[0] = (0, "")
+        for i in range(1, n + 1):
+            for j in range(max(0, i - 16), i):
+                if best[j] is None:
+                    continue
+                piece = letters[j:i]
+                ph = (self._lookup(piece) if len(piece) > 1 else None) or _LETTER_PHONES.get(piece)
+                if not ph:
+                    continue
+                cost = best[j][0] + (1 if len(piece) > 1 else 3)  # letters spelled out are a last resort
+                if best[i] is None or cost < best[i][0]:
+                    best[i] = (cost, (best[j][1] + " " + ph).strip())
+        return best[n][1] if best[n] else None
+
+
+class Aligner:
+    """One pocketsphinx decoder; aligns 16 kHz int16 audio to spoken words.
+
+    Not thread-safe; :data:`ALIGNERS` lends them out one user at a time.
+    """
+
+    def __init__(self) -> None:
+        from pocketsphinx import Decoder  # heavy import, only when aligning
+
+        self._decoder = Decoder(samprate=ALIGN_RATE, lm=None, loglevel="FATAL", **_OPTIONS)
+        self.lexicon = Lexicon(self._decoder.lookup_word)
+        self._added: set[str] = set()
+        self._fsg_id = 0
+        self._in_utt = False
+        self._words: list[SpokenWord] = []
+        self._groups: list[list[Reading]] = []
+        self._offset_ms = 0.0
+
+    # -- one utterance at a time: start, feed, ask, finish
+    def start(self, words: Sequence[SpokenWord], offset_ms: float = 0.0, prefix: bool = False,
+              lenient: bool = False) -> bool:
+        """Begin aligning ``words`` against audio fed next (``offset_ms`` into the item).
+
+        With ``prefix`` the audio may as well end after any word (a live item still
+        arriving); otherwise that is allowed only as a last resort.
+        Words not read literally (numbers, symbols, unknown words) may go unheard, their
+        audio taken by the model's speech-noise filler, in case the voice read them some
+        other way; with ``lenient`` any word may. Returns False when no word can be
+        pronounced.
+        """
+        self.abandon()
+        groups = [self._pronounceable(w.readings, lenient or not w.literal) for w in words]
+        if not any(any(r) for g in groups for r in g):
+            return False
+        transitions: list[tuple] = []
+        state, nxt = 0, 1
+        finals: list[int] = []
+        for g in groups:
+            end = nxt
+            nxt += 1
+            spoken = sum(1 for r in g if r)
+            for reading in g:
+                if not reading:  # unheard: a last resort
+                    transitions.append((state, end, _SKIP_PROB if spoken else 1.0))
+                    continue
+                p = (1.0 - _SKIP_PROB) / spoken
+                s = state
+                for k, token in enumerate(reading):
+                    t = end if k == len(reading) - 1 else nxt
+                    if t != end:
+                        nxt += 1
+                    transitions.append((s, t, p if k == 0 else 1.0, token))
+                    s = t
+            state = end
+            finals.append(end)
+        final = nxt
+        transitions.append((state, final, 1.0))
+        # The audio may stop after any word (an interrupted item's text runs past it).
+        if prefix:
+            transitions += [(f, final, 1.0) for f in finals[:-1]]
+        self._fsg_id += 1
+        name = f"align{self._fsg_id}"
+        fsg = self._decoder.create_fsg(name, 0, final, transitions)
+        self._decoder.add_fsg(name, fsg)
+        self._decoder.activate_search(name)
+        if self._fsg_id > 1:
+            self._decoder.remove_search(f"align{self._fsg_id - 1}")
+        self._words, self._groups, self._offset_ms = list(words), groups, offset_ms
+        self._decoder.start_utt()
+        self._in_utt = True
+        return True
+
+    def feed(self, pcm16k: np.ndarray) -> None:
+        if len(pcm16k):
+            self._decoder.process_raw(np.ascontiguousarray(pcm16k, dtype=np.int16).tobytes(), False, False)
+
+    def timings(self) -> Optional[list[Optional[WordTiming]]]:
+        """Timing of every word heard so far (None: not reached or unspoken)."""
+        segs = self._decoder.seg()
+        if segs is None:
+            return None
+        heard = [(_ALT.sub("", s.word), s.start_frame, s.end_frame) for s in segs]
+        heard = [h for h in heard if not _FILLER.match(h[0])]
+        return _assign(self._groups, heard, self._offset_ms)
+
+    def finish(self) -> Optional[list[Optional[WordTiming]]]:
+        """End the utterance; the timings, or None when the audio did not fit the grammar."""
+        self._in_utt = False
+        try:
+            self._decoder.end_utt()
+        except RuntimeError as exc:  # pragma: no cover - pocketsphinx refuses odd utterances
+            log.info("alignment failed: %s", exc)
+            return None
+        if self._decoder.hyp() is None:
+            return None
+        return self.timings()
+
+    def abandon(self) -> None:
+        """Drop an unfinished utterance so the next start() begins clean."""
+        if self._in_utt:
+            try:
+                self._decoder.end_utt()
+            except RuntimeError:  # pragma: no cover
+                pass
+            self._in_utt = False
+
+    def align(self, words: Sequence[SpokenWord], pcm16k: np.ndarray) -> Optional[list[Optional[WordTiming]]]:
+        """Whole-item alignment: every word must be heard, in order."""
+        for lenient in (False, True):
+            if not self.start(words, lenient=lenient):
+                return None
+            self.feed(pcm16k)
+            timings = self.finish()
+            if timings is not None:
+                return timings
+        return None
+
+    def _pronounceable(self, readings: Sequence[Reading], skippable: bool) -> list[Reading]:
+        out: list[Reading] = []
+        for reading in readings:
+            ok = True
+            for token in reading:
+                if token in self._added:
+                    continue
+                phones = self.lexicon.phones(token)
+                if phones is None:
+                    ok = False
+                    break
+                if self._decoder.lookup_word(token) is None:
+                    self._decoder.add_word(token, phones, True)
+                self._added.add(token)
+            if ok:
+                out.append(reading)
+        if skippable or not out:
+            out.append(())
+        return out
+
+
+def _assign(groups: list[list[Reading]], heard: list[tuple[str, int, int]],
+            offset_ms: float) -> list[Optional[WordTiming]]:
+    """Which written word each heard word belongs to: parse the heard sequence through
+    the grammar's groups (a prefix of it when the audio stopped early)."""
+    n, m = len(groups), len(heard)
+    words = [h[0] for h in heard]
+    dead: set[tuple[int, int]] = set()
+    stack = [[0, 0, 0]]  # group, heard position, next reading to try (depth-first)
+    while stack:
+        i, j, r = stack[-1]
+        if j == m:
+            break
+        if i == n or r == len(groups[i]):
+            dead.add((i, j))
+            stack.pop()
+            continue
+        stack[-1][2] += 1
+        reading = groups[i][r]
+        k = len(reading)
+        if tuple(words[j : j + k]) == reading:
+            if (i + 1, j + k) not in dead:
+                stack.append([i + 1, j + k, 0])
+        elif j + k > m and tuple(words[j:]) == reading[: m - j]:  # the audio ends inside it
+            stack.append([i + 1, m, 0])
+    out: list[Optional[WordTiming]] = [None] * n
+    for i, j, r in stack[:-1]:
+        k = min(len(groups[i][r - 1]), m - j)
+        if k:
+            out[i] = WordTiming(offset_ms + heard[j][1] * FRAME_MS, offset_ms + (heard[j + k - 1][2] + 1) * FRAME_MS)
+    return out
+
+
+class _Pool:
+    """Idle aligners: loading the acoustic model costs ~0.1 s of CPU, an item needs one
+    aligner for as long as its audio streams, and items mostly come one after another."""
+
+    def __init__(self) -> None:
+        self._idle: list[Aligner] = []
+        self._lock = threading.Lock()
+
+    def take(self) -> Aligner:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return Aligner()
+
+    def give(self, aligner: Aligner) -> None:
+        aligner.abandon()
+        with self._lock:
+            if len(self._idle) < 4:
+                self._idle.append(aligner)
+
+
+ALIGNERS = _Pool()
