@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 from captioner.core.estimate import (
     AudioAlignedEstimator,
     ProportionalEstimator,
-    default_estimator,
     spoken_units,
     text_weight,
 )
+from captioner.core.forced import default_estimator
 from captioner.edges import tts
 
 RATE = 24000

@@ -35,10 +35,19 @@ log = logging.getLogger(__name__)
 
 _CONFIRM_AFTER_MS = 250.0  # audio after a word's end that confirms it without a next word
 _ANCHOR_LEAD_MS = 30.0  # audio kept before the anchor word when restarting
-_PACE_MS_PER_UNIT = 150.0  # placing words not yet heard
+_PACE_MS_PER_UNIT = 150.0
+# Ways to finish an item, best first (see Aligner.start): pauses between words, else
+# words absorbing them, then any word allowed unheard, then the text may end early.
+_FINAL_ATTEMPTS: tuple[Optional[dict], ...] = (
+    None,
+    dict(pauses=True),
+    dict(pauses=False),
+    dict(pauses=False, lenient=True),
+    dict(pauses=True, lenient=True, prefix=True),
+)  # placing words not yet heard
 _QUIET_DB = 10.0  # frames this close to the item's noise floor are a pause
 _MIN_QUIET_FRAMES = 6  # 60 ms: longer than a stop closure
-_HEAD_FRAMES = 10  # a pause must begin within a word's first 100 ms to be its lead-in
+_HEAD_FRAMES = 10  # a lead-in pause begins within a word's first 100 ms (or first half)
 _SNAP_DB = 15.0  # a word after a pause starts where the energy rises this far above the floor
 
 
@@ -74,7 +83,7 @@ class _Utterance:
 class ForcedAlignEstimator:
     """Places every delta where pocketsphinx hears its first word (see module doc)."""
 
-    def __init__(self, sample_rate: int, live_lag_ms: float = 20.0, restart_budget: float = 1.0) -> None:
+    def __init__(self, sample_rate: int, live_lag_ms: float = 0.0, restart_budget: float = 1.0) -> None:
         self.sample_rate = sample_rate
         self.live_lag_ms = live_lag_ms  # live answers lean late: early captions spoil speech
         self.restart_budget = restart_budget  # re-decoded audio per audio received
@@ -83,11 +92,7 @@ class ForcedAlignEstimator:
         self._delta_starts: list[int] = []
         self._words: tuple[int, list[SpokenWord]] = (-1, [])
         self._pcm = _Samples()
-        self._resampler = None
-        if sample_rate != ALIGN_RATE:
-            import soxr
-
-            self._resampler = soxr.ResampleStream(sample_rate, ALIGN_RATE, 1, dtype="int16")
+        self._resampler = None  # a soxr stream while audio arrives at another rate
         self._aligner: Optional[Aligner] = None
         self._release: Optional[weakref.finalize] = None
         self._utt: Optional[_Utterance] = None
@@ -102,7 +107,11 @@ class ForcedAlignEstimator:
     def add_audio(self, pcm: np.ndarray) -> None:
         self.fallback.add_audio(pcm)
         x = np.asarray(pcm, dtype=np.int16).ravel()
-        if self._resampler is not None:
+        if self.sample_rate != ALIGN_RATE:
+            if self._resampler is None:
+                import soxr
+
+                self._resampler = soxr.ResampleStream(self.sample_rate, ALIGN_RATE, 1, dtype="int16")
             x = self._resampler.resample_chunk(x)
         self._pcm.append(x)
 
@@ -120,6 +129,9 @@ class ForcedAlignEstimator:
             return []
         if self._pcm.n == 0:  # only a length (WebRTC) or nothing yet
             return self.fallback.spans(audio_complete, text_complete)
+        if audio_complete and self._resampler is not None:  # flush the resampler's tail
+            self._pcm.append(self._resampler.resample_chunk(np.zeros(0, np.int16), last=True))
+            self._resampler = None
         try:
             if audio_complete and text_complete:
                 return self._final_spans()
@@ -202,15 +214,14 @@ class ForcedAlignEstimator:
         return int(max(0.0, t.start_ms - _ANCHOR_LEAD_MS) * ALIGN_RATE / 1000)
 
     def _restart(self, words: list[SpokenWord], anchor: int,
-                 timings: Optional[list[Optional[WordTiming]]] = None, prefix: bool = True,
-                 lenient: bool = False) -> bool:
+                 timings: Optional[list[Optional[WordTiming]]] = None, **how) -> bool:
         assert self._aligner is not None
         start = self._anchor_sample(timings or [], anchor)
         if self._utt is not None:
             self._refed += max(0, self._utt.fed - start)
         self._frozen = list((timings or [])[:anchor])
         self._frozen += [None] * (anchor - len(self._frozen))
-        ok = self._aligner.start(words[anchor:], start * 1000.0 / ALIGN_RATE, prefix=prefix, lenient=lenient)
+        ok = self._aligner.start(words[anchor:], start * 1000.0 / ALIGN_RATE, **how)
         self._utt = _Utterance(anchor, len(words) - anchor if ok else 0, start, start)
         return ok
 
@@ -245,12 +256,12 @@ class ForcedAlignEstimator:
         try:
             utt = self._utt
             best: Optional[list[Optional[WordTiming]]] = None
-            for attempt in ("live", "strict", "lenient", "prefix"):
-                if attempt == "live":
+            for attempt in _FINAL_ATTEMPTS:
+                if attempt is None:  # the live pass, when it already covers the text
                     if utt is None or utt.first != 0 or utt.count != len(words):
                         continue
-                else:
-                    self._restart(words, 0, prefix=attempt == "prefix", lenient=attempt != "strict")
+                elif not self._restart(words, 0, **attempt):
+                    continue
                 self._feed()
                 timings = self._aligner.finish()
                 if timings is None:
@@ -276,7 +287,7 @@ class ForcedAlignEstimator:
 
     # -- placing deltas
     def _received_ms(self) -> float:
-        return self._pcm.n * 1000.0 / ALIGN_RATE
+        return self.fallback.audio_ms  # the resampler holds back a few ms of the aligner's copy
 
     def _place(self, timings: list[Optional[WordTiming]], live: bool, audio_complete: bool = True) -> list[Span]:
         """Delta spans from word timings (live: unconfirmed words wait for the audio)."""
@@ -315,8 +326,9 @@ class ForcedAlignEstimator:
         energy, floor = self.fallback.energy()
         a = int(t.start_ms // 10)
         b = min(len(energy), int(t.end_ms // 10))
+        head = a + max(_HEAD_FRAMES, (b - a) // 2)
         quiet, f = 0, a
-        while f < b and (quiet or f < a + _HEAD_FRAMES):
+        while f < b and (quiet or f < head):
             if energy[f] < floor + _QUIET_DB:
                 quiet += 1
             elif quiet >= _MIN_QUIET_FRAMES:

@@ -18,7 +18,7 @@ class Caption:
 
     A caption may be revised (estimates refined as audio arrives); ``final`` says its
     timing will not change any more. A viewer must not see it before
-    ``max(start_ms, arrived_ms)``.
+    :attr:`shown_ms`.
     """
 
     item_id: str
@@ -30,11 +30,12 @@ class Caption:
     arrived_ms: float
     final: bool = False
     truncated: bool = False  # the item was interrupted and this is its last heard caption
+    show_delay_ms: float = 0.0  # an estimated start is shown this much later (live views)
 
     @property
     def shown_ms(self) -> float:
         """Earliest moment a live viewer can see this caption."""
-        return max(self.start_ms, self.arrived_ms)
+        return max(self.start_ms + self.show_delay_ms, self.arrived_ms)
 
 
 @dataclass

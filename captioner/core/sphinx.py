@@ -26,10 +26,7 @@ from .spoken import Reading, SpokenWord
 log = logging.getLogger(__name__)
 
 ALIGN_RATE = 16000  # the acoustic model's sample rate
-# No filler words: with them the silence model swallows whole stretches of speech and
-# loses the grammar (measured on the espeak corpus). Words absorb the pauses instead;
-# the estimator finds the real onsets from the audio's energy.
-_OPTIONS: dict = {"beam": 1e-60, "wbeam": 1e-40, "pbeam": 1e-60, "fsgusefiller": False}
+_OPTIONS: dict = {"beam": 1e-60, "wbeam": 1e-40, "pbeam": 1e-60, "dither": True}
 _SKIP_PROB = 0.01
 FRAME_MS = 10.0
 _FILLER = re.compile(r"^(<.*>|\[.*\]|\+\+.*\+\+)$")
@@ -121,15 +118,18 @@ class Aligner:
 
     # -- one utterance at a time: start, feed, ask, finish
     def start(self, words: Sequence[SpokenWord], offset_ms: float = 0.0, prefix: bool = False,
-              lenient: bool = False) -> bool:
+              lenient: bool = False, pauses: bool = True) -> bool:
         """Begin aligning ``words`` against audio fed next (``offset_ms`` into the item).
 
         With ``prefix`` the audio may as well end after any word (a live item still
         arriving); otherwise that is allowed only as a last resort.
         Words not read literally (numbers, symbols, unknown words) may go unheard, their
         audio taken by the model's speech-noise filler, in case the voice read them some
-        other way; with ``lenient`` any word may. Returns False when no word can be
-        pronounced.
+        other way; with ``lenient`` any word may. ``pauses`` lets silence and noise
+        fall between words; that places words after a pause exactly, but now and then
+        the silence model swallows speech and the grammar is lost, so without it words
+        absorb the pauses (the caller then finds onsets from the energy). Returns False
+        when no word can be pronounced.
         """
         self.abandon()
         groups = [self._pronounceable(w.readings, lenient or not w.literal) for w in words]
@@ -163,6 +163,7 @@ class Aligner:
             transitions += [(f, final, 1.0) for f in finals[:-1]]
         self._fsg_id += 1
         name = f"align{self._fsg_id}"
+        self._decoder.config["fsgusefiller"] = pauses  # read when the search is built
         fsg = self._decoder.create_fsg(name, 0, final, transitions)
         self._decoder.add_fsg(name, fsg)
         self._decoder.activate_search(name)
@@ -207,16 +208,12 @@ class Aligner:
                 pass
             self._in_utt = False
 
-    def align(self, words: Sequence[SpokenWord], pcm16k: np.ndarray) -> Optional[list[Optional[WordTiming]]]:
-        """Whole-item alignment: every word must be heard, in order."""
-        for lenient in (False, True):
-            if not self.start(words, lenient=lenient):
-                return None
-            self.feed(pcm16k)
-            timings = self.finish()
-            if timings is not None:
-                return timings
-        return None
+    def align(self, words: Sequence[SpokenWord], pcm16k: np.ndarray, **how) -> Optional[list[Optional[WordTiming]]]:
+        """Whole-item alignment (``how``: the options of :meth:`start`)."""
+        if not self.start(words, **how):
+            return None
+        self.feed(pcm16k)
+        return self.finish()
 
     def _pronounceable(self, readings: Sequence[Reading], skippable: bool) -> list[Reading]:
         out: list[Reading] = []

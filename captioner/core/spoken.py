@@ -44,6 +44,9 @@ _ABBREVIATIONS: dict[str, tuple[Reading, ...]] = {
     "ml": (("milliliters",),), "ft": (("feet",),), "oz": (("ounces",),), "lb": (("pounds",),),
     "lbs": (("pounds",),), "approx": (("approximately",),), "min": (("minutes",), ("min",)),
     "e.g.": (("for", "example"),), "i.e.": (("that", "is"),),
+    # Interjections are voiced every which way.
+    "hmm": (("hmm",), ("hum",), ("mm",)), "hm": (("hm",), ("hum",)), "mm": (("mm",), ("hum",)),
+    "uh": (("uh",), ("ah",)), "um": (("um",), ("uhm",)), "ok": (("okay",), ("o", "k")),
 }
 _SYMBOLS: dict[str, tuple[Reading, ...]] = {
     "@": (("at",),), "&": (("and",),), "+": (("plus",),), "=": (("equals",), ("is",)),
@@ -108,11 +111,12 @@ def _number(body: str) -> list[Reading]:
 def _money(body: str) -> list[Reading]:
     whole, _, cents = body.partition(".")
     base = _number(whole)
-    out = [r + ("dollars",) for r in base]
+    out = [r + ("dollars",) for r in base] + [("dollar",) + base[0]]  # some voices read "$" first
     if cents and cents.isdigit():
         c = _cardinal(int(cents))
         out = [r + extra for r in out for extra in (c[0] + ("cents",), c[1], ("and",) + c[1] + ("cents",))]
-        out += [r + ("point",) + tuple(_DIGITS[int(ch)] for ch in cents) + ("dollars",) for r in base]
+        digits = ("point",) + tuple(_DIGITS[int(ch)] for ch in cents)
+        out += [r + digits + ("dollars",) for r in base] + [("dollar",) + base[0] + digits]
     return out
 
 

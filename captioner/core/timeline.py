@@ -73,6 +73,12 @@ class ItemCaptions:
         self._spans = None
 
     @property
+    def estimated(self) -> bool:
+        """Timing comes from the estimator, not from the server (duration_ms, segments)."""
+        return not (self.deltas and (all(d.span is not None for d in self.deltas)
+                                     or all(d.duration_ms is not None for d in self.deltas)))
+
+    @property
     def final(self) -> bool:
         return self.audio_complete and self.text_complete
 

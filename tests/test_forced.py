@@ -1,0 +1,183 @@
+"""Forced alignment (pocketsphinx): word onsets on real synthesised speech, live and final."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from captioner.core.engine import SHOW_DELAY_MS, CaptionEngine
+from captioner.core.forced import ForcedAlignEstimator
+from captioner.core.sphinx import ALIGNERS, Aligner
+from captioner.core.spoken import spoken_words
+from captioner.edges import tts
+
+RATE = 24000
+pytestmark = pytest.mark.skipif(not tts.available(), reason="libespeak-ng not installed")
+
+TEXT = "Your flight leaves at 10:45 from gate B12, so you have about 2 hours. Sure, I can help with that."
+
+
+def _speech(text: str = TEXT, wpm: int = 190):
+    """Audio (with a pause after each sentence) and the true onset (ms) of each word by char."""
+    parts, truth, offset, base = [], {}, 0, 0
+    for sentence in text.split(". "):
+        sentence = sentence if sentence.endswith(".") else sentence + "."
+        speech = tts.synthesize(sentence, voice="en-us", wpm=wpm, sample_rate=RATE)
+        truth.update({base + w.text_start: (offset + w.sample) * 1000 / RATE for w in speech.words})
+        pause = np.zeros(RATE * 3 // 10, np.int16)
+        parts += [speech.samples, pause]
+        offset += len(speech.samples) + len(pause)
+        base += len(sentence) + 1
+    return np.concatenate(parts), truth
+
+
+def _deltas(text: str) -> list[str]:
+    """Model-like deltas: one word with its leading space, punctuation split off."""
+    out, word = [], ""
+    for ch in text:
+        if ch == " " or (ch in ",." and word):
+            if word:
+                out.append(word)
+            word = ch if ch == " " else ""
+            if ch in ",.":
+                out.append(ch)
+        else:
+            word += ch
+    return out + ([word] if word else [])
+
+
+def _errors(spans, deltas, truth) -> list[float]:
+    errs, pos = [], 0
+    for (start, _), d in zip(spans, deltas):
+        c = pos + len(d) - len(d.lstrip(" "))
+        if c in truth and d.strip() not in ",.":
+            errs.append(start - truth[c])
+        pos += len(d)
+    return errs
+
+
+def test_aligner_hears_every_word_where_it_is_spoken():
+    audio, truth = _speech()
+    words = spoken_words(TEXT)
+    from soxr import resample
+
+    timings = Aligner().align(words, resample(audio, RATE, 16000))
+    assert timings is not None and all(t is not None for t in timings)
+    errs = [timings[i].start_ms - truth[w.start] for i, w in enumerate(words) if w.start in truth]
+    assert len(errs) == len(words)
+    assert np.median(np.abs(errs)) <= 30.0
+    assert max(np.abs(errs)) <= 150.0
+
+
+def test_unknown_words_are_pronounced_from_pieces():
+    lexicon = Aligner().lexicon
+    assert lexicon.phones("hello") == "HH AH L OW"
+    assert lexicon.phones("interoperabilityx")  # not in the dictionary: built from pieces
+    assert lexicon.phones("zzxq")  # letters as a last resort
+    assert lexicon.phones("---") is None
+
+
+def test_streaming_text_ahead_final_and_live():
+    audio, truth = _speech()
+    deltas = _deltas(TEXT)
+    est = ForcedAlignEstimator(RATE)
+    for d in deltas:
+        est.add_text(d)
+    chunk = RATE * 3 // 10
+    for pos in range(0, len(audio), chunk):
+        est.add_audio(audio[pos : pos + chunk])
+        received = min(len(audio), pos + chunk) * 1000 / RATE
+        spans = est.spans(False, False)
+        assert len(spans) == len(deltas)
+        # Nothing is placed before the audio that would confirm it: every word whose
+        # true onset lies beyond the received audio is placed at or after its end.
+        pos_c = 0
+        for (start, _), d in zip(spans, deltas):
+            c = pos_c + len(d) - len(d.lstrip(" "))
+            if c in truth and truth[c] > received:
+                assert start >= received - 1e-6
+            pos_c += len(d)
+    final = est.spans(True, True)
+    errs = _errors(final, deltas, truth)
+    assert np.median(np.abs(errs)) <= 30.0
+    assert np.percentile(np.abs(errs), 95) <= 120.0
+    assert final[-1][1] <= len(audio) * 1000 / RATE + 1e-6
+    assert est._aligner is None  # the decoder went back to the pool once final
+
+
+def test_interrupted_item_text_runs_past_audio():
+    audio, truth = _speech()
+    deltas = _deltas(TEXT)
+    cut = len(audio) // 2
+    est = ForcedAlignEstimator(RATE)
+    for d in deltas:
+        est.add_text(d)
+    est.add_audio(audio[:cut])
+    spans = est.spans(True, True)
+    cut_ms = cut * 1000 / RATE
+    heard = [(s, d, t) for s, d, t in zip(spans, deltas, _errors_pairs(deltas, truth)) if t is not None and t < cut_ms - 300]
+    assert heard
+    errs = [s[0] - t for s, _, t in heard]
+    assert np.median(np.abs(errs)) <= 40.0
+    assert all(end <= cut_ms + 1e-6 for _, end in spans)
+
+
+def _errors_pairs(deltas, truth):
+    pos = 0
+    for d in deltas:
+        c = pos + len(d) - len(d.lstrip(" "))
+        yield truth.get(c) if d.strip() not in ",." else None
+        pos += len(d)
+
+
+def test_noise_and_mismatched_text_never_break_spans():
+    rng = np.random.default_rng(3)
+    noise = (rng.standard_normal(RATE * 2) * 3000).astype(np.int16)
+    for audio in (noise, np.zeros(RATE, np.int16), noise[:7]):
+        est = ForcedAlignEstimator(RATE)
+        for d in [" The", " quick", " 42", ",", " zzyzx", "."]:
+            est.add_text(d)
+        est.add_audio(audio)
+        for complete in (False, True):
+            spans = est.spans(complete, complete)
+            assert len(spans) == 6
+            prev = 0.0
+            for s, e in spans:
+                assert prev - 1e-9 <= s <= e
+                prev = e
+        assert spans[-1][1] <= len(audio) * 1000 / RATE + 1e-6
+
+
+def test_aligners_are_reused():
+    before = len(ALIGNERS._idle)
+    est = ForcedAlignEstimator(RATE)
+    audio, _ = _speech("Sure, I can help with that.")
+    est.add_text(" Sure")
+    est.add_audio(audio)
+    est.spans(True, True)
+    assert len(ALIGNERS._idle) == max(before, 1)
+
+
+def test_show_delay_only_for_estimated_timing():
+    def run(duration: bool) -> list:
+        engine = CaptionEngine()
+        engine.receive({"type": "response.created", "response": {"id": "r", "status": "in_progress"}}, 0.0)
+        engine.receive({"type": "conversation.item.added", "item": {"id": "i", "type": "message",
+                        "role": "assistant", "content": []}}, 0.0)
+        import base64
+
+        audio, _ = _speech("Sure, I can help.")
+        engine.receive({"type": "response.output_audio.delta", "item_id": "i", "response_id": "r",
+                        "delta": base64.b64encode(audio.tobytes()).decode()}, 10.0)
+        for k, d in enumerate([" Sure", ",", " I", " can", " help", "."]):
+            event = {"type": "response.output_audio_transcript.delta", "item_id": "i", "response_id": "r", "delta": d}
+            if duration:
+                event["duration_ms"] = 100
+            engine.receive(event, 20.0 + k)
+        engine.advance(5000.0)
+        return engine.captions()
+
+    for c in run(False):
+        assert c.shown_ms == max(c.start_ms + SHOW_DELAY_MS, c.arrived_ms)
+    for c in run(True):
+        assert c.shown_ms == max(c.start_ms, c.arrived_ms)

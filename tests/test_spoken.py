@@ -1,0 +1,40 @@
+"""Written transcript text -> the words a voice says (the forced aligner's grammar)."""
+
+from __future__ import annotations
+
+from captioner.core.spoken import spoken_words
+
+
+def _readings(text: str) -> dict[str, tuple]:
+    return {text[w.start : w.end]: w.readings for w in spoken_words(text)}
+
+
+def test_numbers_are_read_in_every_usual_way():
+    r = _readings("In 1969, it cost $12 and $3,482.50 at 10:45 or 9:00 on March 3rd, up 7.5%.")
+    assert ("nineteen", "sixty", "nine") in r["1969"]  # the comma after a year is punctuation
+    assert ("nineteen", "hundred", "and", "sixty", "nine") in r["1969"]
+    assert ("twelve", "dollars") in r["$12"]
+    assert ("three", "thousand", "four", "hundred", "eighty", "two", "dollars", "and", "fifty", "cents") in r["$3,482.50"]
+    assert ("ten", "forty", "five") in r["10:45"]
+    assert ("nine", "o'clock") in r["9:00"]
+    assert r["3rd"] == (("third",),)
+    assert ("seven", "point", "five", "percent") in r["7.5%"]
+
+
+def test_acronyms_abbreviations_and_symbols():
+    r = _readings("The FBI and Dr. Smith, e.g. 250 mg & support@example.com, B12")
+    assert ("fbi",) in r["FBI"] and ("f", "b", "i") in r["FBI"]
+    assert ("doctor",) in r["Dr"]
+    assert ("for", "example") in r["e.g."]
+    assert ("milligrams",) in r["mg"]
+    assert r["&"] == (("and",),)
+    assert r["support@example.com"] == (("support", "at", "example", "dot", "com"),)
+    assert ("b", "twelve") in r["B12"]
+
+
+def test_spans_and_literal_flag():
+    text = " Interop" + "erability, 42 times."
+    words = spoken_words(text)
+    assert [text[w.start : w.end] for w in words] == ["Interoperability", "42", "times"]
+    assert [w.literal for w in words] == [True, False, True]  # numbers may be read otherwise
+    assert spoken_words(" , . -") == []
