@@ -424,13 +424,25 @@ class CaptionEngine:
 
     # --- output ----------------------------------------------------------------
     def captions(self) -> list[Caption]:
+        """Every caption so far. While an item's final alignment is under way each call
+        advances it a bounded step (and bumps ``revision``), so callers stay responsive."""
         if self._cache is None:
             out: list[Caption] = []
             for item_id in self.order:
                 out.extend(self._item_captions(self.items[item_id]))
             out.sort(key=lambda c: (c.start_ms, c.role != "assistant", c.item_id, c.index))
             self._cache = out
+            if not all(self.items[i].captions.settled for i in self.order):
+                self._cache = None
+                self.revision += 1
+                return out
         return list(self._cache)
+
+    def settle(self) -> None:
+        """Finish every pending estimate now (before exports and at the end of replay)."""
+        for item_id in self.order:
+            self.items[item_id].captions.settle()
+        self._changed()
 
     def _item_origin(self, item: _Item):
         """item-relative ms -> session ms, or None while the item cannot be placed."""

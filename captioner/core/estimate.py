@@ -48,7 +48,9 @@ class ItemEstimator(Protocol):
     def spans(self, audio_complete: bool, text_complete: bool) -> list[Span]:
         """One span per delta so far: ordered, non-overlapping, starts >= 0.
 
-        When ``audio_complete`` every span ends within the item's audio.
+        When ``audio_complete`` every span ends within the item's audio. An estimator
+        may spread heavy work over calls: it then has ``settled`` False until done, and
+        ``settle()`` finishes it at once (both optional).
         """
 
 

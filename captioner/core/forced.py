@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import bisect
 import logging
+import math
 import weakref
 from dataclasses import dataclass
-from typing import Optional
+from typing import Iterator, Optional
 
 import numpy as np
 
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 _CONFIRM_AFTER_MS = 250.0  # audio after a word's end that confirms it without a next word
 _ANCHOR_LEAD_MS = 30.0  # audio kept before the anchor word when restarting
 _PACE_MS_PER_UNIT = 150.0
+FINAL_STEP_MS = 1000.0  # ~15 ms of CPU per call
 # Ways to finish an item, best first (see Aligner.start): pauses between words, else
 # words absorbing them, then any word allowed unheard, then the text may end early.
 _FINAL_ATTEMPTS: tuple[Optional[dict], ...] = (
@@ -83,8 +85,12 @@ class _Utterance:
 class ForcedAlignEstimator:
     """Places every delta where pocketsphinx hears its first word (see module doc)."""
 
-    def __init__(self, sample_rate: int, live_lag_ms: float = 0.0, restart_budget: float = 1.0) -> None:
+    def __init__(self, sample_rate: int, live_lag_ms: float = 0.0, restart_budget: float = 1.0,
+                 step_ms: Optional[float] = FINAL_STEP_MS) -> None:
         self.sample_rate = sample_rate
+        # Audio decoded per call while finishing an item (None: all at once), so a live
+        # session's lock is never held long; settle() finishes the work.
+        self.step_ms = step_ms
         self.live_lag_ms = live_lag_ms  # live answers lean late: early captions spoil speech
         self.restart_budget = restart_budget  # re-decoded audio per audio received
         self.fallback = AudioAlignedEstimator(sample_rate)
@@ -102,6 +108,7 @@ class ForcedAlignEstimator:
         self._live_timings: list[Optional[WordTiming]] = []
         self._final_key: tuple = ()
         self._final: Optional[list[Span]] = None
+        self._job: Optional[Iterator[int]] = None  # the final pass, resumable
 
     # -- feeding
     def add_audio(self, pcm: np.ndarray) -> None:
@@ -141,20 +148,57 @@ class ForcedAlignEstimator:
             self._give_back()
             return self.fallback.spans(audio_complete, text_complete)
 
+    @property
+    def settled(self) -> bool:
+        """False while work is pending (the final pass, or the live pass behind the
+        audio received): asking again makes progress."""
+        return self._job is None and self._caught_up()
+
+    def _caught_up(self) -> bool:
+        utt = self._utt
+        return utt is None or utt.count == 0 or self._aligner is None or utt.fed >= self._pcm.n
+
+    def settle(self) -> None:
+        """Finish the work set off by spans() now (replay and exports want it)."""
+        if self._job is not None:
+            self._advance(None)
+        elif not self._caught_up():
+            self._feed()
+            self._live_key = ()
+
     def _final_spans(self) -> list[Span]:
         key = (len(self._text), self._pcm.n)
         if self._final_key != key:
-            self._final_key = key
-            timings = self._finish()
-            self._final = None if timings is None else self._place(timings, live=False)
+            self._final_key, self._final = key, None
+            self._job = self._finishing()
+        if self._job is not None and not self._advance(self.step_ms):
+            return self._place(self._live_timings, live=True, audio_complete=True)
         if self._final is None or len(self._final) != len(self._delta_starts):
             return self.fallback.spans(True, True)
         return self._final
 
+    def _advance(self, step_ms: Optional[float]) -> bool:
+        """Run the final pass for about ``step_ms`` of audio; True once it is done."""
+        assert self._job is not None
+        budget = math.inf if step_ms is None else step_ms * ALIGN_RATE / 1000
+        try:
+            while budget > 0:
+                budget -= next(self._job)
+        except StopIteration as done:
+            self._job = None
+            timings = done.value
+            self._final = None if timings is None else self._place(timings, live=False)
+            return True
+        except Exception:
+            self._job = None
+            self._give_back()
+            raise
+        return False
+
     def _live_spans(self, audio_complete: bool) -> list[Span]:
         words = self._complete_words(False)
         key = (len(words), self._pcm.n, audio_complete)
-        if key != self._live_key:
+        if key != self._live_key or not self._caught_up():
             self._live_key = key
             self._live_timings = self._follow(words, audio_complete)
         return self._place(self._live_timings, live=True, audio_complete=audio_complete)
@@ -189,7 +233,7 @@ class ForcedAlignEstimator:
             cost = self._pcm.n - self._anchor_sample(timings, anchor)
             if self._refed + cost <= self.restart_budget * self._pcm.n + ALIGN_RATE:
                 self._restart(words, anchor, timings)
-        self._feed()
+        self._feed(self.step_ms)
         return self._combined() + [None] * max(0, len(words) - self._utt.first - self._utt.count)
 
     def _wants_restart(self, words: list[SpokenWord], audio_complete: bool) -> bool:
@@ -225,13 +269,24 @@ class ForcedAlignEstimator:
         self._utt = _Utterance(anchor, len(words) - anchor if ok else 0, start, start)
         return ok
 
-    def _feed(self) -> None:
+    def _feed(self, step_ms: Optional[float] = None) -> None:
+        """Feed the utterance what it has not had (about ``step_ms`` of it at most)."""
+        budget = math.inf if step_ms is None else step_ms * ALIGN_RATE / 1000
+        for fed in self._feeding():
+            budget -= fed
+            if budget <= 0:
+                break
+
+    def _feeding(self, step: Optional[int] = ALIGN_RATE // 4) -> Iterator[int]:
+        """Feed the utterance the audio it has not had, ``step`` samples at a time."""
         utt = self._utt
         if utt is None or self._aligner is None or utt.count == 0:
             return
-        if self._pcm.n > utt.fed:
-            self._aligner.feed(self._pcm.view(utt.fed))
-            utt.fed = self._pcm.n
+        while self._pcm.n > utt.fed:
+            end = self._pcm.n if step is None else min(self._pcm.n, utt.fed + step)
+            self._aligner.feed(self._pcm.view(utt.fed, end))
+            step_fed, utt.fed = end - utt.fed, end
+            yield step_fed
 
     def _combined(self) -> list[Optional[WordTiming]]:
         utt = self._utt
@@ -239,7 +294,7 @@ class ForcedAlignEstimator:
             return list(self._frozen)
         return self._frozen + (self._aligner.timings() or [None] * utt.count)
 
-    def _finish(self) -> Optional[list[Optional[WordTiming]]]:
+    def _finishing(self) -> Iterator[int]:
         """Align the whole text to the whole audio; None when it cannot be followed.
 
         The live pass is finished when it covers every word from the first; otherwise
@@ -262,7 +317,7 @@ class ForcedAlignEstimator:
                         continue
                 elif not self._restart(words, 0, **attempt):
                     continue
-                self._feed()
+                yield from self._feeding()
                 timings = self._aligner.finish()
                 if timings is None:
                     continue

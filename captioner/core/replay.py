@@ -74,4 +74,5 @@ def replay(
         if observe is not None:
             observe(engine, now)
     step_to(now + 1.0)
+    engine.settle()
     return engine

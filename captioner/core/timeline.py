@@ -82,9 +82,21 @@ class ItemCaptions:
     def final(self) -> bool:
         return self.audio_complete and self.text_complete
 
+    @property
+    def settled(self) -> bool:
+        """False while the estimator is still working (each spans() call advances it)."""
+        return bool(getattr(self.estimator, "settled", True))
+
+    def settle(self) -> None:
+        self.spans()  # sets off any work still to do
+        settle = getattr(self.estimator, "settle", None)
+        if settle is not None and not self.settled:
+            settle()
+            self._spans = None
+
     def spans(self) -> list[Span]:
         """One span per delta, before truncation (cached until something arrives)."""
-        if self._spans is None:
+        if self._spans is None or not self.settled:
             self._spans = self._compute()
         return self._spans
 

@@ -373,6 +373,7 @@ class LiveSession:
 
     def _result(self) -> LiveResult:
         with self.lock:
+            self.engine.settle()  # the session is over: final timing for the exports
             timeline = self.engine.timeline()
             captions = self.engine.captions()
             underrun = self.engine.clock.underrun_ms
