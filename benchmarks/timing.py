@@ -117,10 +117,11 @@ def run_engine(session: corpus.Session, factory: EstimatorFactory, live: bool):
     return final, first_shown
 
 
-def estimator_cost(sessions: list[corpus.Session], factory: EstimatorFactory) -> float:
-    """CPU seconds spent estimating per second of audio, under the engine's call pattern:
-    spans() after every audio chunk and every delta, then once complete."""
-    cpu, audio_s = 0.0, 0.0
+def estimator_cost(sessions: list[corpus.Session], factory: EstimatorFactory) -> tuple[float, float]:
+    """CPU seconds spent estimating per second of audio, under the engine's call pattern
+    (spans() after every audio chunk and every delta, then until settled), and the
+    longest single call in ms (how long a live session's lock can be held)."""
+    cpu, audio_s, longest = 0.0, 0.0, 0.0
     for s in sessions:
         by_item: dict[str, list[dict]] = {}
         for line in s.log:
@@ -139,11 +140,18 @@ def estimator_cost(sessions: list[corpus.Session], factory: EstimatorFactory) ->
                     est.add_audio(next(it))
                 else:
                     est.add_text(e["delta"])
+                t1 = time.process_time()
                 est.spans(False, False)
-            est.spans(True, True)
+                longest = max(longest, time.process_time() - t1)
+            for _ in range(1000):
+                t1 = time.process_time()
+                est.spans(True, True)
+                longest = max(longest, time.process_time() - t1)
+                if getattr(est, "settled", True):
+                    break
             cpu += time.process_time() - t0
             audio_s += item.audio_ms / 1000.0
-    return cpu / max(audio_s, 1e-9)
+    return cpu / max(audio_s, 1e-9), 1000.0 * longest
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -207,13 +215,14 @@ def main(argv: Optional[list[str]] = None) -> int:
         for pat in corpus.PATTERNS:
             print(f"| {k} | {pat} {per_pattern[(k, pat)].row()}")
     print()
-    print("| estimator | CPU s per audio s (real-time factor) | vs proportional |")
-    print("|---|---|---|")
+    print("| estimator | CPU s per audio s (real-time factor) | vs proportional | longest call ms |")
+    print("|---|---|---|---|")
     costs = {name: [estimator_cost(sessions, f) for _ in range(3)] for name, f in ESTIMATORS.items()}
-    base_cost = float(np.median(costs["proportional (old)"]))
-    for name, c in costs.items():
-        med = float(np.median(c))
-        print(f"| {name} | {med:.4f} ({100 * med:.2f} % CPU) | {med / base_cost:.1f}x |")
+    base_cost = float(np.median([c for c, _ in costs["proportional (old)"]]))
+    for name, runs in costs.items():
+        med = float(np.median([c for c, _ in runs]))
+        longest = float(np.median([m for _, m in runs]))
+        print(f"| {name} | {med:.4f} ({100 * med:.2f} % CPU) | {med / base_cost:.1f}x | {longest:.0f} |")
     return 0
 
 

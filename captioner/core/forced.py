@@ -50,6 +50,8 @@ _FINAL_ATTEMPTS: tuple[Optional[dict], ...] = (
 _QUIET_DB = 10.0  # frames this close to the item's noise floor are a pause
 _MIN_QUIET_FRAMES = 6  # 60 ms: longer than a stop closure
 _HEAD_FRAMES = 10  # a lead-in pause begins within a word's first 100 ms (or first half)
+_SWALLOW_MIN_MS = 300.0  # a pause this long between words should be quiet ...
+_LOUD_DB = 25.0  # ... not mostly this far above the noise floor
 _SNAP_DB = 15.0  # a word after a pause starts where the energy rises this far above the floor
 
 
@@ -321,13 +323,24 @@ class ForcedAlignEstimator:
                 timings = self._aligner.finish()
                 if timings is None:
                     continue
-                if _reached_end(words, timings):
+                if _reached_end(words, timings) and not self._swallowed(timings):
                     return timings
                 if best is None or _heard(timings) > _heard(best):
                     best = timings
             return best if best is not None and _heard(best) else None
         finally:
             self._give_back()
+
+    def _swallowed(self, timings: list[Optional[WordTiming]]) -> bool:
+        """Did a pause between words hide speech? (The silence model sometimes takes a
+        stretch of loud audio, and the words around it get squeezed.)"""
+        energy, floor = self.fallback.energy()
+        for a, b in zip(timings, timings[1:]):  # neighbours both heard (a skipped number is no pause)
+            if a is not None and b is not None and b.start_ms - a.end_ms >= _SWALLOW_MIN_MS:
+                gap = energy[int(a.end_ms // 10) : int(b.start_ms // 10)]
+                if len(gap) and np.mean(gap > floor + _LOUD_DB) > 0.5:
+                    return True
+        return False
 
     def _take_aligner(self) -> None:
         self._aligner = ALIGNERS.take()
