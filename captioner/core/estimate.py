@@ -176,6 +176,18 @@ def text_weight(text: str) -> float:
     return weight
 
 
+def spans_from_starts(starts: list[float], end: float) -> list[Span]:
+    """Each delta from its start to the next one's, the last to ``end``; ordered, no overlap."""
+    out: list[Span] = []
+    prev = 0.0
+    for s, e in zip(starts, starts[1:] + [max(end, starts[-1])]):
+        s = max(prev, s)
+        e = max(s, e)
+        out.append((s, e))
+        prev = e
+    return out
+
+
 # -------------------------------------------------------------------------- audio
 
 _HOP_MS = 10.0
@@ -469,14 +481,7 @@ class AudioAlignedEstimator(_AudioFed):
         if audio_complete:
             times = [min(t, self.audio_ms) for t in times]
             end = min(end, self.audio_ms)
-        out: list[Span] = []
-        prev = 0.0
-        for s, e in zip(times, times[1:] + [max(end, times[-1])]):
-            s = max(prev, s)
-            e = max(s, e)
-            out.append((s, e))
-            prev = e
-        return out
+        return spans_from_starts(times, end)
 
     def _axis(self, tr: "_Track", first: int, last: int, total_units: Optional[float]) -> np.ndarray:
         """Cumulative text units at each frame boundary: speech time warped by the local

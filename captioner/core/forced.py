@@ -28,13 +28,14 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from .estimate import AudioAlignedEstimator, ItemEstimator, Span, spoken_units
+from .estimate import AudioAlignedEstimator, ItemEstimator, Span, spans_from_starts, spoken_units
 from .sphinx import ALIGN_RATE, ALIGNERS, Aligner, WordTiming
 from .spoken import SpokenWord, spoken_words
 
 log = logging.getLogger(__name__)
 
 _CONFIRM_AFTER_MS = 250.0  # audio after a word's end that confirms it without a next word
+_CMN_SAMPLES = 2 * ALIGN_RATE  # the item's cepstral mean is measured on its first 2 s
 _ANCHOR_LEAD_MS = 30.0  # audio kept before the anchor word when restarting
 _PACE_MS_PER_UNIT = 150.0
 FINAL_STEP_MS = 1000.0  # ~15 ms of CPU per call
@@ -106,6 +107,7 @@ class ForcedAlignEstimator:
         self._utt: Optional[_Utterance] = None
         self._frozen: list[Optional[WordTiming]] = []  # words before the utterance's first
         self._refed = 0  # samples decoded more than once
+        self._cmn: tuple[int, Optional[str]] = (0, None)  # (samples measured on, mean)
         self._live_key: tuple = ()
         self._live_timings: list[Optional[WordTiming]] = []
         self._final_key: tuple = ()
@@ -267,9 +269,19 @@ class ForcedAlignEstimator:
             self._refed += max(0, self._utt.fed - start)
         self._frozen = list((timings or [])[:anchor])
         self._frozen += [None] * (anchor - len(self._frozen))
-        ok = self._aligner.start(words[anchor:], start * 1000.0 / ALIGN_RATE, **how)
+        ok = self._aligner.start(words[anchor:], start * 1000.0 / ALIGN_RATE, cmn=self._item_cmn(), **how)
         self._utt = _Utterance(anchor, len(words) - anchor if ok else 0, start, start)
         return ok
+
+    def _item_cmn(self) -> Optional[str]:
+        """This item's cepstral mean, measured again only when there is twice the audio
+        it was measured on (up to the first 2 s): a few short decodes per item."""
+        assert self._aligner is not None
+        have = min(self._pcm.n, _CMN_SAMPLES)
+        measured, mean = self._cmn
+        if have and (mean is None or (measured < _CMN_SAMPLES and have >= 2 * measured)):
+            self._cmn = (have, self._aligner.measure_cmn(self._pcm.view(0, have)))
+        return self._cmn[1]
 
     def _feed(self, step_ms: Optional[float] = None) -> None:
         """Feed the utterance what it has not had (about ``step_ms`` of it at most)."""
@@ -379,14 +391,7 @@ class ForcedAlignEstimator:
         if not live or audio_complete:
             times = [min(t, audio_ms) for t in times]
             end = min(end, audio_ms)
-        out: list[Span] = []
-        prev = 0.0
-        for s, e in zip(times, times[1:] + [max(end, times[-1])]):
-            s = max(prev, s)
-            e = max(s, e)
-            out.append((s, e))
-            prev = e
-        return out
+        return spans_from_starts(times, end)
 
     def _snap(self, t: WordTiming) -> float:
         """The aligner has no silence model, so a word after a pause starts with it:

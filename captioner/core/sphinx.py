@@ -109,16 +109,18 @@ class Aligner:
 
         self._decoder = Decoder(samprate=ALIGN_RATE, lm=None, loglevel="FATAL", **_OPTIONS)
         self.lexicon = Lexicon(self._decoder.lookup_word)
+        self._cmn_start = self._decoder.get_cmn()  # the model's starting cepstral mean
+        # A one-word grammar to measure a mean with (cheap to search, always available).
+        self._decoder.add_fsg("cmn", self._decoder.create_fsg("cmn", 0, 1, [(0, 1, 1.0, "the")]))
         self._added: set[str] = set()
         self._fsg_id = 0
         self._in_utt = False
-        self._words: list[SpokenWord] = []
         self._groups: list[list[Reading]] = []
         self._offset_ms = 0.0
 
     # -- one utterance at a time: start, feed, ask, finish
     def start(self, words: Sequence[SpokenWord], offset_ms: float = 0.0, prefix: bool = False,
-              lenient: bool = False, pauses: bool = True) -> bool:
+              lenient: bool = False, pauses: bool = True, cmn: Optional[str] = None) -> bool:
         """Begin aligning ``words`` against audio fed next (``offset_ms`` into the item).
 
         With ``prefix`` the audio may as well end after any word (a live item still
@@ -169,10 +171,30 @@ class Aligner:
         self._decoder.activate_search(name)
         if self._fsg_id > 1:
             self._decoder.remove_search(f"align{self._fsg_id - 1}")
-        self._words, self._groups, self._offset_ms = list(words), groups, offset_ms
+        self._groups, self._offset_ms = groups, offset_ms
+        # The cepstral mean to start from (see measure_cmn); otherwise whatever the last
+        # utterance left, which makes an alignment depend on this decoder's history.
+        if cmn is not None:
+            self._decoder.set_cmn(cmn)
         self._decoder.start_utt()
         self._in_utt = True
         return True
+
+    def measure_cmn(self, pcm16k: np.ndarray) -> str:
+        """The cepstral mean of ``pcm16k`` (an item's own audio), from the model's
+        starting mean: alignments started from it do not depend on what this pooled
+        decoder heard before, and start better adapted than from the model's mean."""
+        self.abandon()
+        self._decoder.activate_search("cmn")
+        self._decoder.set_cmn(self._cmn_start)
+        self._decoder.start_utt()
+        self.feed(pcm16k)
+        mean = self._decoder.get_cmn(True)
+        try:
+            self._decoder.end_utt()
+        except RuntimeError:  # pragma: no cover - the search may not finish; the mean is kept
+            pass
+        return mean
 
     def feed(self, pcm16k: np.ndarray) -> None:
         if len(pcm16k):
