@@ -1,6 +1,7 @@
 import numpy as np
+import pytest
 
-from captioner.core.clock import PlaybackClock
+from captioner.core.clock import DAC_JITTER_MS, PlaybackClock
 
 
 def tone(n, v=100):
@@ -79,3 +80,42 @@ def test_next_item_waits_for_the_previous_one_to_finish():
     clock.pull(15, at_ms=20.0)
     assert clock.items["a"].segments[-1].start_ms == 20.0
     assert clock.items["b"].start_ms == 25.0
+
+
+def test_wobbling_dac_times_keep_frames_back_to_back():
+    """Reported DAC times wobble by a few ms (seen under load on PulseAudio: one block
+    reported 2 ms before the last one ended); the frames still played back to back."""
+    rng = np.random.default_rng(3)
+    clock = PlaybackClock(24000)
+    for k in range(400):
+        if k == 100:  # the stream has been running (on silence) for a second
+            clock.enqueue("a", 0, tone(240 * 300))  # 3 s in 10 ms blocks
+            clock.finish("a")
+        clock.pull(240, at_ms=10.0 * k + rng.uniform(-2.5, 2.5))
+    item = clock.items["a"]
+    span = item.end_ms - item.start_ms
+    assert abs(span - 3000.0) <= 1.0, span  # literal reports give anything within ±5 ms
+    starts = [s.start_ms for s in clock.segments]
+    ends = [s.end_ms for s in clock.segments]
+    # never stamped over each other (but for a nudge: a device clock running fast)
+    assert all(b >= a - DAC_JITTER_MS / 16 for a, b in zip(ends, starts[1:]))
+    assert clock.played_ms("a", 1000.0 + 1500.0) == pytest.approx(1500.0, abs=1.0)
+
+
+def test_stalls_restarts_and_drift_still_follow_the_device():
+    clock = PlaybackClock(24000)
+    clock.enqueue("a", 0, tone(24000 * 3))
+    clock.pull(240, at_ms=0.0)
+    clock.pull(240, at_ms=40.0)  # the device stalled 30 ms: a real gap
+    assert clock.item_time("a", 10.0) == 40.0
+    clock.pull(240, at_ms=44.0)  # reported 6 ms early: impossible without a restart
+    assert clock.item_time("a", 20.0) == pytest.approx(50.0, abs=DAC_JITTER_MS / 16)
+    at = 60.0
+    for _ in range(200):  # a device clock 0.5 % slow: reports drift 0.05 ms per block
+        clock.pull(240, at_ms=at)
+        at += 10.05
+    assert abs(clock.item_time("a", 2020.0) - (at - 10.05)) <= 1.0  # followed, not 10 ms behind
+    clock.cut("a", 24 * 2030)  # interrupted: the device drops its buffer and restarts
+    clock.enqueue("b", 0, tone(2400))
+    clock.pull(240, at_ms=at - 30.0)  # earlier than the continuation: taken as it is
+    assert clock.item_time("b", 0.0) == at - 30.0

@@ -173,10 +173,7 @@ def test_final_pass_runs_in_bounded_steps():
     assert calls >= len(audio) / RATE / 0.5 - 1  # about one call per 500 ms of audio
     whole = at_once.spans(True, True)
     assert at_once.settled
-    # pocketsphinx adapts its cepstral mean as audio comes in: chunking moves a boundary
-    # by a few frames at most
-    diffs = [abs(a[0] - b[0]) for a, b in zip(spans, whole)]
-    assert np.median(diffs) == 0.0 and max(diffs) <= 60.0
+    assert spans == whole  # the same data, the same timing, however the work was split
 
 
 def test_aligners_are_reused():

@@ -20,6 +20,9 @@ from typing import Optional
 
 import numpy as np
 
+DAC_JITTER_MS = 4.0  # reported DAC times wobble this much while frames play back to back
+_DAC_FOLLOW = 1 / 16  # share of the wobble a block's stamp moves towards the report
+
 
 @dataclass(frozen=True)
 class FrameStamp:
@@ -94,6 +97,7 @@ class PlaybackClock:
         self._queue: deque[_Chunk] = deque()
         self._stream_sample = 0
         self._now: Optional[float] = None  # virtual player position (session ms)
+        self._flushed = False  # cut since the last device block: its DAC time starts afresh
         self._current: Optional[str] = None  # item whose audio is playing or awaited
         self.underrun_ms = 0.0
         self.underruns = 0  # number of distinct dry spells inside an item
@@ -131,6 +135,7 @@ class PlaybackClock:
         already stamped past it (handed to a device ahead of the DAC) are un-stamped."""
         state = self.item(item_id)
         state.done = True
+        self._flushed = True
         state.cut_at = item_sample if state.cut_at is None else min(state.cut_at, item_sample)
         kept: deque[_Chunk] = deque()
         for chunk in self._queue:
@@ -155,6 +160,7 @@ class PlaybackClock:
 
     def clear(self) -> None:
         """Drop everything queued (output_audio_buffer.clear)."""
+        self._flushed = True
         for chunk in self._queue:
             self.item(chunk.item_id).done = True
         self._queue.clear()
@@ -212,6 +218,7 @@ class PlaybackClock:
 
     def pull(self, n: int, at_ms: float) -> np.ndarray:
         """Device callback: ``n`` frames whose first reaches the DAC at ``at_ms``."""
+        at_ms = self._dac_time(at_ms)
         out = np.zeros(n, dtype=np.int16)
         filled = 0
         while filled < n:
@@ -227,6 +234,24 @@ class PlaybackClock:
             filled = n
         self._now = at_ms + self._ms(n)
         return out
+
+    def _dac_time(self, at_ms: float) -> float:
+        """Where a device block really plays. Its frames follow the previous block's, but
+        reported DAC times wobble (callback scheduling, the host API's delay steps); taken
+        literally, a block could be stamped before the last one ended. Within
+        DAC_JITTER_MS of the continuation a block continues the stream, its stamp moving
+        a little towards the report so a device clock drifting from session time is
+        followed; later than that the device stalled (a real gap). Earlier than the
+        continuation is impossible unless the device dropped its buffer, which it does
+        when playback is cut (an interruption stops the stream and starts it again)."""
+        if self._now is None or self._flushed:
+            self._flushed = False
+            return at_ms
+        offset = at_ms - self._now
+        if offset > DAC_JITTER_MS:
+            return at_ms
+        nudge = max(offset, -DAC_JITTER_MS) * _DAC_FOLLOW
+        return self._now + nudge if abs(nudge) * self.sample_rate >= 500.0 else self._now
 
     def advance(self, to_ms: float) -> None:
         """Virtual player: consume queued audio in real time up to ``to_ms``."""

@@ -438,6 +438,16 @@ class CaptionEngine:
                 return out
         return list(self._cache)
 
+    def estimators(self) -> list:
+        """Every assistant item's estimator (a worker feeds deferred ones)."""
+        return [i.captions.estimator for i in self.items.values() if i.captions.estimator is not None]
+
+    def refresh_estimates(self) -> None:
+        """Estimates changed behind the engine's back (a worker published answers)."""
+        for item in self.items.values():
+            item.captions.estimate_changed()
+        self._changed()
+
     def settle(self) -> None:
         """Finish every pending estimate now (before exports and at the end of replay)."""
         for item_id in self.order:

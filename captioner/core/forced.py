@@ -29,12 +29,13 @@ from typing import Iterator, Optional
 import numpy as np
 
 from .estimate import AudioAlignedEstimator, ItemEstimator, Span, spans_from_starts, spoken_units
-from .sphinx import ALIGN_RATE, ALIGNERS, Aligner, WordTiming
+from .sphinx import ALIGN_RATE, ALIGNERS, Aligner, WordTiming, dither
 from .spoken import SpokenWord, spoken_words
 
 log = logging.getLogger(__name__)
 
 _CONFIRM_AFTER_MS = 250.0  # audio after a word's end that confirms it without a next word
+_BLOCK = ALIGN_RATE // 20  # 50 ms: the aligner is fed whole blocks (see _feeding)
 _CMN_SAMPLES = 2 * ALIGN_RATE  # the item's cepstral mean is measured on its first 2 s
 _ANCHOR_LEAD_MS = 30.0  # audio kept before the anchor word when restarting
 _PACE_MS_PER_UNIT = 150.0
@@ -57,7 +58,7 @@ _SNAP_DB = 15.0  # a word after a pause starts where the energy rises this far a
 
 
 class _Samples:
-    """Growable int16 buffer (the item's audio at 16 kHz)."""
+    """Growable int16 buffer (the item's audio at 16 kHz, dithered)."""
 
     def __init__(self) -> None:
         self._buf = np.zeros(16000, np.int16)
@@ -68,7 +69,7 @@ class _Samples:
             grown = np.zeros(max(2 * len(self._buf), self.n + len(x)), np.int16)
             grown[: self.n] = self._buf[: self.n]
             self._buf = grown
-        self._buf[self.n : self.n + len(x)] = x
+        self._buf[self.n : self.n + len(x)] = dither(x, self.n)
         self.n += len(x)
 
     def view(self, start: int, stop: Optional[int] = None) -> np.ndarray:
@@ -83,6 +84,7 @@ class _Utterance:
     count: int
     start: int
     fed: int  # samples fed (absolute)
+    cmn: Optional[str] = None  # the cepstral mean it started from
 
 
 class ForcedAlignEstimator:
@@ -102,6 +104,8 @@ class ForcedAlignEstimator:
         self._words: tuple[int, list[SpokenWord]] = (-1, [])
         self._pcm = _Samples()
         self._resampler = None  # a soxr stream while audio arrives at another rate
+        self._unresampled = np.zeros(0, np.int16)  # less than a resampling block
+        self._audio_complete = False
         self._aligner: Optional[Aligner] = None
         self._release: Optional[weakref.finalize] = None
         self._utt: Optional[_Utterance] = None
@@ -118,13 +122,21 @@ class ForcedAlignEstimator:
     def add_audio(self, pcm: np.ndarray) -> None:
         self.fallback.add_audio(pcm)
         x = np.asarray(pcm, dtype=np.int16).ravel()
-        if self.sample_rate != ALIGN_RATE:
-            if self._resampler is None:
-                import soxr
+        if self.sample_rate == ALIGN_RATE:
+            self._pcm.append(x)
+            return
+        if self._resampler is None:
+            import soxr
 
-                self._resampler = soxr.ResampleStream(self.sample_rate, ALIGN_RATE, 1, dtype="int16")
-            x = self._resampler.resample_chunk(x)
-        self._pcm.append(x)
+            self._resampler = soxr.ResampleStream(self.sample_rate, ALIGN_RATE, 1, dtype="int16")
+        # Resampled a fixed block at a time: soxr's output depends (by an LSB or two) on
+        # how its input is cut, and the alignment should depend on the audio alone.
+        self._unresampled = np.concatenate([self._unresampled, x])
+        block = max(1, self.sample_rate // 20)
+        whole = len(self._unresampled) // block * block
+        for i in range(0, whole, block):
+            self._pcm.append(self._resampler.resample_chunk(self._unresampled[i : i + block]))
+        self._unresampled = self._unresampled[whole:]
 
     def add_text(self, text: str) -> None:
         self.fallback.add_text(text)
@@ -140,9 +152,11 @@ class ForcedAlignEstimator:
             return []
         if self._pcm.n == 0:  # only a length (WebRTC) or nothing yet
             return self.fallback.spans(audio_complete, text_complete)
-        if audio_complete and self._resampler is not None:  # flush the resampler's tail
-            self._pcm.append(self._resampler.resample_chunk(np.zeros(0, np.int16), last=True))
-            self._resampler = None
+        if audio_complete and not self._audio_complete:
+            self._audio_complete = True
+            if self._resampler is not None:  # what is left, and the resampler's tail
+                self._pcm.append(self._resampler.resample_chunk(self._unresampled, last=True))
+                self._resampler, self._unresampled = None, np.zeros(0, np.int16)
         try:
             if audio_complete and text_complete:
                 return self._final_spans()
@@ -160,7 +174,7 @@ class ForcedAlignEstimator:
 
     def _caught_up(self) -> bool:
         utt = self._utt
-        return utt is None or utt.count == 0 or self._aligner is None or utt.fed >= self._pcm.n
+        return utt is None or utt.count == 0 or self._aligner is None or utt.fed >= self._feedable(utt)
 
     def settle(self) -> None:
         """Finish the work set off by spans() now (replay and exports want it)."""
@@ -269,17 +283,21 @@ class ForcedAlignEstimator:
             self._refed += max(0, self._utt.fed - start)
         self._frozen = list((timings or [])[:anchor])
         self._frozen += [None] * (anchor - len(self._frozen))
-        ok = self._aligner.start(words[anchor:], start * 1000.0 / ALIGN_RATE, cmn=self._item_cmn(), **how)
-        self._utt = _Utterance(anchor, len(words) - anchor if ok else 0, start, start)
+        cmn = self._item_cmn()
+        ok = self._aligner.start(words[anchor:], start * 1000.0 / ALIGN_RATE, cmn=cmn, **how)
+        self._utt = _Utterance(anchor, len(words) - anchor if ok else 0, start, start, cmn)
         return ok
 
-    def _item_cmn(self) -> Optional[str]:
+    def _item_cmn(self, final: bool = False) -> Optional[str]:
         """This item's cepstral mean, measured again only when there is twice the audio
-        it was measured on (up to the first 2 s): a few short decodes per item."""
+        it was measured on (up to the first 2 s): a few short decodes per item. The
+        ``final`` one is measured on exactly the first 2 s (or all of a shorter item),
+        so an item's final timing depends on its audio only, not on when it was asked."""
         assert self._aligner is not None
         have = min(self._pcm.n, _CMN_SAMPLES)
         measured, mean = self._cmn
-        if have and (mean is None or (measured < _CMN_SAMPLES and have >= 2 * measured)):
+        if have and (mean is None or (measured < _CMN_SAMPLES and have >= 2 * measured)
+                     or (final and measured != have)):
             self._cmn = (have, self._aligner.measure_cmn(self._pcm.view(0, have)))
         return self._cmn[1]
 
@@ -291,16 +309,29 @@ class ForcedAlignEstimator:
             if budget <= 0:
                 break
 
-    def _feeding(self, step: Optional[int] = ALIGN_RATE // 4) -> Iterator[int]:
-        """Feed the utterance the audio it has not had, ``step`` samples at a time."""
+    def _feeding(self) -> Iterator[int]:
+        """Feed the utterance the audio it has not had, a block at a time.
+
+        Blocks sit at fixed places from the utterance's start and a partial block waits
+        for the rest of it (or the end of the item): pocketsphinx adapts its cepstral
+        mean per call, so the same blocks give the same alignment however the audio
+        arrived, and the live pass is the final pass's decode.
+        """
         utt = self._utt
         if utt is None or self._aligner is None or utt.count == 0:
             return
-        while self._pcm.n > utt.fed:
-            end = self._pcm.n if step is None else min(self._pcm.n, utt.fed + step)
+        available = self._feedable(utt)
+        while available > utt.fed:
+            end = min(available, utt.fed + _BLOCK - (utt.fed - utt.start) % _BLOCK)
             self._aligner.feed(self._pcm.view(utt.fed, end))
             step_fed, utt.fed = end - utt.fed, end
             yield step_fed
+
+    def _feedable(self, utt: _Utterance) -> int:
+        """Samples the utterance may have: whole blocks, and the rest once audio is complete."""
+        if self._audio_complete:
+            return self._pcm.n
+        return self._pcm.n - (self._pcm.n - utt.start) % _BLOCK
 
     def _combined(self) -> list[Optional[WordTiming]]:
         utt = self._utt
@@ -324,11 +355,16 @@ class ForcedAlignEstimator:
         assert self._aligner is not None
         try:
             utt = self._utt
+            cmn = self._item_cmn(final=True)
+            reused = False
             best: Optional[list[Optional[WordTiming]]] = None
             for attempt in _FINAL_ATTEMPTS:
-                if attempt is None:  # the live pass, when it already covers the text
-                    if utt is None or utt.first != 0 or utt.count != len(words):
+                if attempt is None:  # the live pass, when it is the next attempt's decode
+                    if utt is None or utt.first != 0 or utt.count != len(words) or utt.cmn != cmn:
                         continue
+                    reused = True
+                elif attempt == _FINAL_ATTEMPTS[1] and reused:
+                    continue  # that decode was the live pass
                 elif not self._restart(words, 0, **attempt):
                     continue
                 yield from self._feeding()

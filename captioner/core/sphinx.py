@@ -26,7 +26,18 @@ from .spoken import Reading, SpokenWord
 log = logging.getLogger(__name__)
 
 ALIGN_RATE = 16000  # the acoustic model's sample rate
-_OPTIONS: dict = {"beam": 1e-60, "wbeam": 1e-40, "pbeam": 1e-60, "dither": True}
+# No dither here: pocketsphinx draws it from one random stream per decoder, so a pooled
+# decoder's history would change its alignments; callers dither with ``dither()``.
+_OPTIONS: dict = {"beam": 1e-60, "wbeam": 1e-40, "pbeam": 1e-60, "dither": False}
+_DITHER = (np.random.default_rng(0).random(1 << 16) < 0.25).astype(np.int16)
+
+
+def dither(pcm16k: np.ndarray, first_sample: int) -> np.ndarray:
+    """pocketsphinx's dither (+1 on a quarter of the samples, so digital silence has a
+    log energy), fixed by each sample's place in the item: the same audio, the same noise."""
+    idx = (np.arange(len(pcm16k)) + first_sample) % len(_DITHER)
+    x = np.asarray(pcm16k, dtype=np.int16)
+    return np.where(x < 32767, x + _DITHER[idx], x).astype(np.int16)
 _SKIP_PROB = 0.01
 FRAME_MS = 10.0
 _FILLER = re.compile(r"^(<.*>|\[.*\]|\+\+.*\+\+)$")
@@ -172,8 +183,10 @@ class Aligner:
         if self._fsg_id > 1:
             self._decoder.remove_search(f"align{self._fsg_id - 1}")
         self._groups, self._offset_ms = groups, offset_ms
-        # The cepstral mean to start from (see measure_cmn); otherwise whatever the last
-        # utterance left, which makes an alignment depend on this decoder's history.
+        # The front end's noise estimate and the cepstral mean to start from (see
+        # measure_cmn); otherwise whatever the last utterance left, which makes an
+        # alignment depend on this decoder's history.
+        self._decoder.reinit_feat()
         if cmn is not None:
             self._decoder.set_cmn(cmn)
         self._decoder.start_utt()
@@ -186,6 +199,7 @@ class Aligner:
         decoder heard before, and start better adapted than from the model's mean."""
         self.abandon()
         self._decoder.activate_search("cmn")
+        self._decoder.reinit_feat()
         self._decoder.set_cmn(self._cmn_start)
         self._decoder.start_utt()
         self.feed(pcm16k)
@@ -234,7 +248,7 @@ class Aligner:
         """Whole-item alignment (``how``: the options of :meth:`start`)."""
         if not self.start(words, **how):
             return None
-        self.feed(pcm16k)
+        self.feed(dither(pcm16k, 0))
         return self.finish()
 
     def _pronounceable(self, readings: Sequence[Reading], skippable: bool) -> list[Reading]:

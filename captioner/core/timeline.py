@@ -94,6 +94,9 @@ class ItemCaptions:
             settle()
             self._spans = None
 
+    def estimate_changed(self) -> None:
+        self._spans = None
+
     def spans(self) -> list[Span]:
         """One span per delta, before truncation (cached until something arrives)."""
         if self._spans is None or not self.settled:

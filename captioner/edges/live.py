@@ -25,6 +25,7 @@ from typing import Any, AsyncIterator, Optional
 import numpy as np
 
 from captioner.core import events as ev
+from captioner.core.deferred import DeferredEstimator
 from captioner.core.engine import CaptionEngine
 from captioner.core.model import Caption, Timeline
 from captioner.core.export import FORMATS
@@ -33,6 +34,7 @@ from captioner.edges.client import DEFAULT_MODEL, RealtimeClient, api_key_for, o
 from captioner.edges.mic import Microphone, append_event
 from captioner.edges.player import Player, SessionClock, VirtualPlayer, device_problem, open_player
 from captioner.edges.vad import SpeechDetector
+from captioner.edges.worker import EstimateWorker
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +146,10 @@ class _Printer:
 class LiveSession:
     def __init__(self, opts: LiveOptions) -> None:
         self.opts = opts
-        self.engine = CaptionEngine(transport="websocket")
+        # alignment runs in a worker process: it never holds this process's GIL or lock
+        self.engine = CaptionEngine(transport="websocket", estimator_factory=DeferredEstimator)
         self.lock = threading.RLock()
+        self.worker = EstimateWorker(self.engine, self.lock)
         self.clock = SessionClock(opts.speed)
         self.interruptions: list[Interruption] = []
         self.client: Optional[RealtimeClient] = None
@@ -297,6 +301,13 @@ class LiveSession:
 
     # --- the session --------------------------------------------------------------
     async def run(self) -> LiveResult:
+        self.worker.start()
+        try:
+            return await self._run()
+        finally:
+            self.worker.close()
+
+    async def _run(self) -> LiveResult:
         opts = self.opts
         loop = asyncio.get_running_loop()
         log_writer = None
@@ -372,8 +383,10 @@ class LiveSession:
         self._spawn(self.interrupt("key (Enter)"))
 
     def _result(self) -> LiveResult:
+        if not self.worker.settle():  # the session is over: final timing for the exports
+            log.warning("estimate worker did not finish in time; some captions keep a live estimate")
         with self.lock:
-            self.engine.settle()  # the session is over: final timing for the exports
+            self.engine.settle()
             timeline = self.engine.timeline()
             captions = self.engine.captions()
             underrun = self.engine.clock.underrun_ms

@@ -1,0 +1,153 @@
+"""Estimation handed to a worker: the deferred protocol in-process, then the real process."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from captioner.core.audio import PCM16, encode_base64
+from captioner.core.deferred import Answer, DeferredEstimator, EstimatorHost
+from captioner.core.engine import CaptionEngine
+from captioner.core.estimate import AudioAlignedEstimator
+from captioner.core.forced import ForcedAlignEstimator
+from captioner.edges import tts
+from captioner.edges.worker import EstimateWorker
+
+RATE = 24000
+pytestmark = pytest.mark.skipif(not tts.available(), reason="libespeak-ng not installed")
+
+TEXT = "Sure, I can help with that. Your flight leaves at 10:45 from gate B12."
+DELTAS = ["Sure", ",", " I", " can", " help", " with", " that", ".", " Your", " flight", " leaves",
+          " at", " 10", ":45", " from", " gate", " B", "12", "."]
+
+
+def _audio() -> np.ndarray:
+    return tts.synthesize(TEXT, voice="en-us", wpm=190, sample_rate=RATE).samples
+
+
+def _pump(deferred: DeferredEstimator, host: EstimatorHost) -> None:
+    """What the worker does, in-process: take the inputs, work until done, publish."""
+    work = deferred.take()
+    if work is not None:
+        host.feed(deferred.key, work)
+    while host.busy():
+        for _, answer in host.step():
+            deferred.publish(answer)
+
+
+def test_deferred_answers_at_once_and_matches_the_estimator_when_the_worker_has():
+    audio = _audio()
+    deferred, host = DeferredEstimator(RATE), EstimatorHost(ForcedAlignEstimator)
+    direct = ForcedAlignEstimator(RATE)
+    chunks = np.array_split(audio, 7)
+    for i, d in enumerate(DELTAS):
+        for est in (deferred, direct):
+            est.add_text(d)
+            if i < len(chunks):
+                est.add_audio(chunks[i])
+        # no worker yet: one span per delta anyway (the audio-only estimate), ordered
+        spans = deferred.spans(False, False)
+        assert len(spans) == i + 1
+        assert all(a[1] <= b[0] + 1e-9 for a, b in zip(spans, spans[1:]))
+        if i % 5 == 4:
+            _pump(deferred, host)
+            assert not deferred.pending
+    for est in (deferred, direct):
+        est.spans(True, True)  # the item is complete
+    assert deferred.pending  # the worker has not been told yet
+    _pump(deferred, host)
+    assert not deferred.pending
+    direct.settle()
+    final = deferred.spans(True, True)
+    assert final == direct.spans(True, True)  # the worker's answer, as the estimator gives it
+    assert final != AudioAlignedEstimator(RATE).spans(True, True)  # (not the local stand-in)
+
+
+def test_later_deltas_use_the_local_estimate_and_stale_answers_are_ignored():
+    deferred = DeferredEstimator(RATE)
+    deferred.add_audio(_audio())
+    for d in DELTAS[:3]:
+        deferred.add_text(d)
+    deferred.spans(True, False)
+    first = deferred.take()
+    assert first is not None and first.texts == DELTAS[:3] and first.audio_complete
+    deferred.add_text(DELTAS[3])
+    second = deferred.take()
+    deferred.publish(Answer(second.seq, ((0.0, 100.0), (100.0, 200.0), (200.0, 300.0), (300.0, 400.0)), True))
+    deferred.publish(Answer(first.seq, ((5.0, 6.0),) * 3, True))  # arrived late: older
+    assert deferred.spans(True, False)[:4] == [(0.0, 100.0), (100.0, 200.0), (200.0, 300.0), (300.0, 400.0)]
+    deferred.add_text(DELTAS[4])
+    spans = deferred.spans(True, False)
+    assert len(spans) == 5 and spans[:4] == [(0.0, 100.0), (100.0, 200.0), (200.0, 300.0), (300.0, 400.0)]
+    assert deferred.pending  # the fifth delta is not taken yet
+    partial = Answer(deferred.take().seq, spans[:5], False)  # answered, but work remains
+    deferred.publish(partial)
+    assert deferred.pending
+
+
+def _feed_engine(engine: CaptionEngine, audio: np.ndarray) -> None:
+    base = {"response_id": "r1", "item_id": "i1", "output_index": 0, "content_index": 0}
+    engine.receive({"type": "response.created", "response": {"id": "r1"}}, 0.0)
+    engine.receive({"type": "conversation.item.added",
+                    "item": {"id": "i1", "type": "message", "role": "assistant"}}, 0.0)
+    for i, chunk in enumerate(np.array_split(audio, 12)):
+        if i < len(DELTAS):
+            engine.receive({"type": "response.output_audio_transcript.delta", **base,
+                            "delta": DELTAS[i]}, 10.0 * i)
+        engine.receive({"type": "response.output_audio.delta", **base,
+                        "delta": encode_base64(chunk, PCM16)}, 10.0 * i)
+    for d in DELTAS[12:]:
+        engine.receive({"type": "response.output_audio_transcript.delta", **base, "delta": d}, 200.0)
+    engine.receive({"type": "response.output_audio.done", **base}, 200.0)
+    engine.receive({"type": "response.output_audio_transcript.done", **base, "transcript": TEXT}, 200.0)
+    engine.advance(20000.0)
+
+
+def test_worker_process_gives_the_final_timing_an_engine_computes_itself():
+    audio = _audio()
+    here = CaptionEngine()
+    _feed_engine(here, audio)
+    here.settle()
+    expected = [(c.text, c.start_ms, c.end_ms) for c in here.captions()]
+
+    lock = threading.RLock()
+    engine = CaptionEngine(estimator_factory=DeferredEstimator)
+    worker = EstimateWorker(engine, lock)
+    worker.start()
+    try:
+        with lock:
+            _feed_engine(engine, audio)
+            before = [(c.text, c.start_ms) for c in engine.captions()]
+        assert [t for t, _ in before] == [t for t, *_ in expected]  # answered at once, locally
+        assert worker.settle(timeout_s=60)
+        with lock:
+            got = [(c.text, c.start_ms, c.end_ms) for c in engine.captions()]
+        assert got == expected  # an item's final timing depends on its data, not on who asked when
+    finally:
+        worker.close()
+
+
+def test_a_dead_worker_leaves_the_audio_only_estimate():
+    lock = threading.RLock()
+    engine = CaptionEngine(estimator_factory=DeferredEstimator)
+    worker = EstimateWorker(engine, lock)
+    worker.start()
+    try:
+        worker._process.kill()
+        worker._process.wait()
+        with lock:
+            _feed_engine(engine, _audio())
+        deadline = time.monotonic() + 10
+        while worker.alive and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not worker.alive
+        assert worker.settle(timeout_s=1)
+        with lock:
+            captions = engine.captions()
+        assert [c.text for c in captions] == DELTAS  # nothing lost
+        assert all(a.end_ms <= b.start_ms + 1e-6 for a, b in zip(captions, captions[1:]))
+    finally:
+        worker.close()
