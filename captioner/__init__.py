@@ -6,6 +6,7 @@ The public API is the sans-I/O core; edges (client, player, displays, server) li
 
 from .core.audio import PCM16, PCMA, PCMU, AudioFormat, parse_format
 from .core.clock import FrameStamp, PlaybackClock
+from .core.deferred import DeferredEstimator
 from .core.engine import CaptionEngine
 from .core.estimate import ItemEstimator
 from .core.forced import default_estimator
@@ -19,7 +20,8 @@ from .edges.logfile import SessionLogWriter, read_session_log
 __version__ = "0.1.0"
 
 __all__ = [
-    "AudioFormat", "Caption", "CaptionEngine", "Cue", "FrameStamp", "ItemEstimator", "ItemRecord",
+    "AudioFormat", "Caption", "CaptionEngine", "Cue", "DeferredEstimator", "FrameStamp",
+    "ItemEstimator", "ItemRecord",
     "LayoutRules", "LogRecord", "PCM16", "PCMA", "PCMU", "Period", "PlaybackClock",
     "SessionLogWriter", "Timeline", "default_estimator", "export_captions", "export_text",
     "layout_cues", "parse_format", "parse_session_log", "read_session_log", "replay", "to_ssafile",

@@ -179,5 +179,6 @@ def test_interruption_audio_end_matches_what_the_sink_played(sink):
     assert -10 <= played_ms - audio_end_ms <= latency_ms
     (item,) = [i for i in engine.timeline().items if i.item_id == "item_1"]
     assert item.truncated_at_ms == pytest.approx(audio_end_ms)
-    assert item.end_ms - item.start_ms == pytest.approx(audio_end_ms, abs=2)
+    # stamps are DAC-time estimates (callbacks run late under load): within a few ms
+    assert item.end_ms - item.start_ms == pytest.approx(audio_end_ms, abs=5)
     assert all(c.end_ms <= item.end_ms + 1 for c in engine.captions())

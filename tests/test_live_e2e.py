@@ -18,6 +18,7 @@ import pysubs2
 import pytest
 
 from captioner.core.audio import PCM16, decode_base64
+from captioner.core.replay import replay
 from captioner.edges.logfile import read_session_log
 from captioner.edges import client, live, tts
 from captioner.edges.live import LiveOptions, LiveSession
@@ -85,6 +86,10 @@ def test_full_answer_timeline_matches_played_audio(tmp_path, beta):
     assert "".join(c.text for c in captions) == done["transcript"]
     assert all(item.start_ms - 1 <= c.start_ms <= c.end_ms <= item.end_ms + 1 for c in captions)
     assert result.interruptions == []
+    # The live session's alignment ran in its worker process, step by step as the data
+    # came; replaying the log aligns in-process, in one go: the final timing is the same.
+    live_spans = result.engine.items[item.item_id].captions.spans()
+    assert replay(records).items[item.item_id].captions.spans() == live_spans
 
 
 @pytest.mark.parametrize("seed", [1, 2])

@@ -5,7 +5,8 @@ answers, at any moment, an item-relative span for every delta. The engine asks a
 whenever something arrives, so estimates are revised progressively; the answer given
 once audio and text are both complete is the final timing.
 
-:class:`AudioAlignedEstimator` (the default) times text against the audio itself:
+:class:`AudioAlignedEstimator` (the fallback of :mod:`forced`, and the quick local answer
+of :mod:`deferred`) times text against the audio itself:
 
 * the audio becomes a 10 ms log-energy track, computed incrementally per chunk; from it
   come voicing, pauses, syllable nuclei and candidate word onsets (energy dips, pause ends);

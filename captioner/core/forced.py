@@ -11,7 +11,11 @@ by the time playback gets there the word has usually been confirmed.
 When the text outgrows the grammar, alignment restarts from the last confirmed word
 (earlier words keep their timing), with re-decoding limited to a budget in proportion
 to the audio received. Once audio and text are complete the alignment is finished
-with the whole text; that final timing is what ``replay`` and exports use.
+with the whole text; that final timing is what ``replay`` and exports use. It depends
+on the item's audio and text only, not on how they arrived or when spans() was asked:
+audio is resampled and fed in fixed blocks, dithered by sample position, and each
+utterance starts from a fresh front end and the item's own cepstral mean. So a live
+session's exports and a replay of its log agree.
 
 Items without samples (WebRTC: only a length) and items the aligner cannot follow use
 :class:`~captioner.core.estimate.AudioAlignedEstimator`.

@@ -22,6 +22,9 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
+_OFFSET_CREEP_MS = 0.01  # per callback (~1 ms/s): how fast a clock offset may grow back
+_OFFSET_JUMP_MS = 250.0  # a callback this much later than the offset says: a clock was stepped
+
 
 @dataclass
 class SessionClock:
@@ -125,9 +128,10 @@ class VirtualPlayer:
 class DevicePlayer:
     """sounddevice.OutputStream (int16 mono at the engine's rate) feeding the clock.
 
-    ``dac_ms`` comes from the callback's ``outputBufferDacTime`` relative to its
-    ``currentTime`` (both on PortAudio's stream clock), added to the session time read in
-    the callback; host APIs that report 0 fall back to the stream's stated latency.
+    ``dac_ms`` is the callback's ``outputBufferDacTime`` on PortAudio's stream clock, moved
+    to the session clock by the offset between the two (see ``_callback``); host APIs
+    that report no times fall back to the session time plus the stream's stated latency.
+    The playback clock smooths what wobble remains (``PlaybackClock.pull``).
     """
 
     kind = "device"
@@ -140,6 +144,7 @@ class DevicePlayer:
         self.rate = int(engine.sample_rate)
         self.underflows = 0
         self.frames = 0
+        self._offset: Optional[float] = None  # session ms minus PortAudio stream ms
         self.stream = sd.OutputStream(
             samplerate=self.rate, channels=1, dtype="int16", device=device,
             latency=latency, blocksize=int(self.rate * block_ms / 1000), callback=self._callback,
@@ -149,10 +154,19 @@ class DevicePlayer:
         now = self.clock.now_ms()
         if status.output_underflow:
             self.underflows += 1
-        ahead = time_info.outputBufferDacTime - time_info.currentTime
-        if time_info.outputBufferDacTime <= 0 or time_info.currentTime <= 0 or not 0 <= ahead < 2:
-            ahead = float(self.stream.latency)
-        dac_ms = now + ahead * 1000.0
+        dac, current = time_info.outputBufferDacTime, time_info.currentTime
+        if dac <= 0 or current <= 0 or not 0 <= dac - current < 2:
+            dac_ms = now + float(self.stream.latency) * 1000.0  # host API without times
+        else:
+            # PortAudio stamped ``current`` when it called back; ``now`` was read after the
+            # callback got the GIL, later by anything up to tens of ms under load. The
+            # smallest difference seen is the offset between the two clocks (creeping up
+            # slowly in case one of them drifts).
+            lag = now - current * 1000.0
+            if self._offset is None or lag > self._offset + _OFFSET_JUMP_MS:  # a clock was set back
+                self._offset = lag
+            self._offset = min(self._offset + _OFFSET_CREEP_MS, lag)
+            dac_ms = dac * 1000.0 + self._offset
         try:
             with self.lock:
                 pcm = self.engine.play(frames, dac_ms)
