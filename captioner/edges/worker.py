@@ -86,7 +86,7 @@ class EstimateWorker:
             try:
                 self._send_inputs()
                 self._apply_answers(wait_s)
-            except (EOFError, OSError) as exc:
+            except Exception as exc:  # noqa: BLE001 - a closed pipe, or anything else: never the session
                 self.alive = False
                 log.warning("estimate worker stopped (%s); captions use the audio-only estimate", exc)
                 with self.lock:
