@@ -11,7 +11,6 @@ import pytest
 from captioner.core.audio import PCM16, encode_base64
 from captioner.core.deferred import Answer, DeferredEstimator, EstimatorHost
 from captioner.core.engine import CaptionEngine
-from captioner.core.estimate import AudioAlignedEstimator
 from captioner.core.forced import ForcedAlignEstimator
 from captioner.edges import tts
 from captioner.edges.worker import EstimateWorker
@@ -63,7 +62,7 @@ def test_deferred_answers_at_once_and_matches_the_estimator_when_the_worker_has(
     direct.settle()
     final = deferred.spans(True, True)
     assert final == direct.spans(True, True)  # the worker's answer, as the estimator gives it
-    assert final != AudioAlignedEstimator(RATE).spans(True, True)  # (not the local stand-in)
+    assert final != deferred.local.spans(True, True)  # (not the local stand-in's answer)
 
 
 def test_later_deltas_use_the_local_estimate_and_stale_answers_are_ignored():
@@ -86,6 +85,21 @@ def test_later_deltas_use_the_local_estimate_and_stale_answers_are_ignored():
     partial = Answer(deferred.take().seq, spans[:5], False)  # answered, but work remains
     deferred.publish(partial)
     assert deferred.pending
+
+
+def test_an_estimator_that_raises_leaves_its_item_the_local_estimate():
+    class Broken(ForcedAlignEstimator):
+        def spans(self, audio_complete, text_complete):
+            raise RuntimeError("broken")
+
+    deferred, host = DeferredEstimator(RATE), EstimatorHost(Broken)
+    deferred.add_audio(_audio())
+    for d in DELTAS:
+        deferred.add_text(d)
+    deferred.spans(True, True)
+    _pump(deferred, host)  # returns: the host is not left busy
+    assert not deferred.pending  # nothing to wait for at the end of a session
+    assert deferred.spans(True, True) == deferred.local.spans(True, True)  # every delta kept
 
 
 def _feed_engine(engine: CaptionEngine, audio: np.ndarray) -> None:

@@ -19,6 +19,7 @@ computation; the process and the pipe between them are in :mod:`captioner.edges.
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 from dataclasses import dataclass, field
 from typing import Optional
@@ -27,6 +28,7 @@ import numpy as np
 
 from .estimate import AudioAlignedEstimator, EstimatorFactory, ItemEstimator, Span
 
+log = logging.getLogger(__name__)
 _keys = itertools.count(1)
 
 
@@ -140,6 +142,7 @@ class _Hosted:
     flags: tuple[bool, bool] = (False, False)
     dirty: bool = True  # fed since the last answer
     last: Optional[Answer] = None
+    failed: bool = False  # raised: the item keeps the session's audio-only estimate
 
 
 @dataclass
@@ -154,14 +157,20 @@ class EstimatorHost:
         hosted = self._items.get(key)
         if hosted is None:
             hosted = self._items[key] = _Hosted(self.factory(work.sample_rate))
-        est = hosted.estimator
-        for pcm in work.audio:
-            est.add_audio(pcm)
-        for text in work.texts:
-            est.add_text(text)
-        if work.audio_length_ms is not None:
-            est.set_audio_length(work.audio_length_ms)
         hosted.seq, hosted.flags, hosted.dirty = work.seq, (work.audio_complete, work.text_complete), True
+        if hosted.failed:
+            return
+        est = hosted.estimator
+        try:
+            for pcm in work.audio:
+                est.add_audio(pcm)
+            for text in work.texts:
+                est.add_text(text)
+            if work.audio_length_ms is not None:
+                est.set_audio_length(work.audio_length_ms)
+        except Exception:  # noqa: BLE001 - one item's estimate is never worth the others
+            log.exception("estimating item %d failed; it keeps the audio-only estimate", key)
+            hosted.failed = True
 
     def drop(self, key: int) -> None:
         self._items.pop(key, None)
@@ -171,7 +180,7 @@ class EstimatorHost:
 
     @staticmethod
     def _needs_step(hosted: _Hosted) -> bool:
-        return hosted.dirty or not getattr(hosted.estimator, "settled", True)
+        return hosted.dirty or not (hosted.failed or getattr(hosted.estimator, "settled", True))
 
     def step(self) -> list[tuple[int, Answer]]:
         """One bounded step of one item that has work (in turn); its answer if it changed."""
@@ -182,8 +191,16 @@ class EstimatorHost:
         key = busy[self._turn]
         hosted = self._items[key]
         hosted.dirty = False
-        spans = tuple(hosted.estimator.spans(*hosted.flags))
-        answer = Answer(hosted.seq, spans, bool(getattr(hosted.estimator, "settled", True)))
+        if not hosted.failed:
+            try:
+                spans = tuple(hosted.estimator.spans(*hosted.flags))
+                settled = bool(getattr(hosted.estimator, "settled", True))
+            except Exception:  # noqa: BLE001 - as in feed()
+                log.exception("estimating item %d failed; it keeps the audio-only estimate", key)
+                hosted.failed = True
+        if hosted.failed:  # no spans: the session answers every delta itself
+            spans, settled = (), True
+        answer = Answer(hosted.seq, spans, settled)
         if answer == hosted.last:
             return []
         hosted.last = answer

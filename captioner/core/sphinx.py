@@ -30,14 +30,6 @@ ALIGN_RATE = 16000  # the acoustic model's sample rate
 # decoder's history would change its alignments; callers dither with ``dither()``.
 _OPTIONS: dict = {"beam": 1e-60, "wbeam": 1e-40, "pbeam": 1e-60, "dither": False}
 _DITHER = (np.random.default_rng(0).random(1 << 16) < 0.25).astype(np.int16)
-
-
-def dither(pcm16k: np.ndarray, first_sample: int) -> np.ndarray:
-    """pocketsphinx's dither (+1 on a quarter of the samples, so digital silence has a
-    log energy), fixed by each sample's place in the item: the same audio, the same noise."""
-    idx = (np.arange(len(pcm16k)) + first_sample) % len(_DITHER)
-    x = np.asarray(pcm16k, dtype=np.int16)
-    return np.where(x < 32767, x + _DITHER[idx], x).astype(np.int16)
 _SKIP_PROB = 0.01
 FRAME_MS = 10.0
 _FILLER = re.compile(r"^(<.*>|\[.*\]|\+\+.*\+\+)$")
@@ -49,6 +41,14 @@ _LETTER_PHONES = {
     "o": "OW", "p": "P IY", "q": "K Y UW", "r": "AA R", "s": "EH S", "t": "T IY", "u": "Y UW",
     "v": "V IY", "w": "D AH B AH L Y UW", "x": "EH K S", "y": "W AY", "z": "Z IY",
 }
+
+
+def dither(pcm16k: np.ndarray, first_sample: int) -> np.ndarray:
+    """pocketsphinx's dither (+1 on a quarter of the samples, so digital silence has a
+    log energy), fixed by each sample's place in the item: the same audio, the same noise."""
+    idx = (np.arange(len(pcm16k)) + first_sample) % len(_DITHER)
+    x = np.asarray(pcm16k, dtype=np.int16)
+    return np.where(x < 32767, x + _DITHER[idx], x).astype(np.int16)
 
 
 @dataclass(frozen=True)
