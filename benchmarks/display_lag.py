@@ -30,8 +30,8 @@ from rich.console import Console
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from captioner.core.engine import CaptionEngine  # noqa: E402
-from captioner.edges.display import Displays, TerminalDisplay  # noqa: E402
+from captioner.core._engine import CaptionEngine  # noqa: E402
+from captioner.edges.terminal import Displays, TerminalDisplay  # noqa: E402
 from captioner.edges.overlay import OverlayServer  # noqa: E402
 
 WORDS = ("the quick brown fox jumps over a lazy dog while seven wizards quietly "

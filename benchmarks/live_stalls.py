@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import corpus  # noqa: E402
 
-from captioner.core.deferred import DeferredEstimator  # noqa: E402
-from captioner.core.engine import CaptionEngine  # noqa: E402
+from captioner.core.estimators._deferred import DeferredEstimator  # noqa: E402
+from captioner.core._engine import CaptionEngine  # noqa: E402
 from captioner.edges.worker import EstimateWorker  # noqa: E402
 
 BLOCK_MS = 10.0

@@ -37,14 +37,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus  # noqa: E402
 
-from captioner.core.estimate import (  # noqa: E402
+from captioner.core.estimators._energy import (  # noqa: E402
     AudioAlignedEstimator,
     EstimatorFactory,
     ProportionalEstimator,
 )
-from captioner.core.forced import ForcedAlignEstimator  # noqa: E402
-from captioner.core.replay import replay  # noqa: E402
-from captioner.core.sessionlog import parse_session_log  # noqa: E402
+from captioner.core.estimators._forced import ForcedAlignEstimator  # noqa: E402
+from captioner.core._replay import replay  # noqa: E402
+from captioner.core.wire._sessionlog import parse_session_log  # noqa: E402
 
 EARLY_MS = 40.0
 _VOWELS = re.compile(r"[aeiouy]+", re.IGNORECASE)

@@ -1,28 +1,21 @@
 """captioner: live captions in lock-step with realtime voice audio.
 
-The public API is the sans-I/O core; edges (client, player, displays, server) live in
-``captioner.edges`` and are imported on demand.
+This package's face is the sans-I/O core: an engine fed wire events and playback times,
+the caption data model, estimators, layout and export. The edges (websocket client,
+player, displays, worker process), the embedded server and the CLI are imported from
+their own packages: ``captioner.edges``, ``captioner.server``, ``captioner.cli``.
 """
 
-from .core.audio import PCM16, PCMA, PCMU, AudioFormat, parse_format
-from .core.clock import FrameStamp, PlaybackClock
-from .core.deferred import DeferredEstimator
-from .core.engine import CaptionEngine
-from .core.estimate import ItemEstimator
-from .core.forced import default_estimator
-from .core.export import export_captions, export_text, to_ssafile
-from .core.layout import Cue, LayoutRules, layout_cues
-from .core.model import Caption, ItemRecord, Period, Timeline
-from .core.replay import replay
-from .core.sessionlog import LogRecord, parse_session_log
-from .edges.logfile import SessionLogWriter, read_session_log
+from captioner.core import Caption, CaptionEngine, FrameStamp, ItemRecord, Period, Timeline, replay
+from captioner.core.estimators import DeferredEstimator, ItemEstimator, default_estimator
+from captioner.core.render import Cue, LayoutRules, export_captions, export_text, layout_cues, to_ssafile
+from captioner.core.wire import PCM16, PCMA, PCMU, AudioFormat, LogRecord, parse_format, parse_session_log
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AudioFormat", "Caption", "CaptionEngine", "Cue", "DeferredEstimator", "FrameStamp",
-    "ItemEstimator", "ItemRecord",
-    "LayoutRules", "LogRecord", "PCM16", "PCMA", "PCMU", "Period", "PlaybackClock",
-    "SessionLogWriter", "Timeline", "default_estimator", "export_captions", "export_text",
-    "layout_cues", "parse_format", "parse_session_log", "read_session_log", "replay", "to_ssafile",
+    "ItemEstimator", "ItemRecord", "LayoutRules", "LogRecord", "PCM16", "PCMA", "PCMU", "Period",
+    "Timeline", "default_estimator", "export_captions", "export_text", "layout_cues",
+    "parse_format", "parse_session_log", "replay", "to_ssafile",
 ]

@@ -14,8 +14,8 @@ import json
 import re
 from pathlib import Path
 
-from captioner.core.sessionlog import format_record
-from captioner.edges.tts import synthesize
+from captioner.core.wire._sessionlog import format_record
+from captioner.server.espeak import synthesize
 
 ITEM = "item_AxNzYCRoDo1vCDRPWmWWT"
 RESPONSE = "resp_AxNzYuSUmeIn7UuMFAwz7"

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from captioner.core.clock import DAC_JITTER_MS, PlaybackClock
+from captioner.core._clock import DAC_JITTER_MS, PlaybackClock
 
 
 def tone(n, v=100):

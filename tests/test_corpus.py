@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from captioner.core.sessionlog import parse_session_log
-from captioner.edges import tts
+from captioner.core.wire._sessionlog import parse_session_log
+from captioner.server import espeak as tts
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 corpus = pytest.importorskip("corpus")

@@ -8,11 +8,11 @@ import time
 import numpy as np
 import pytest
 
-from captioner.core.audio import PCM16, encode_base64
-from captioner.core.deferred import Answer, DeferredEstimator, EstimatorHost
-from captioner.core.engine import CaptionEngine
-from captioner.core.forced import ForcedAlignEstimator
-from captioner.edges import tts
+from captioner.core.wire._audio import PCM16, encode_base64
+from captioner.core.estimators._deferred import Answer, DeferredEstimator, EstimatorHost
+from captioner.core._engine import CaptionEngine
+from captioner.core.estimators._forced import ForcedAlignEstimator
+from captioner.server import espeak as tts
 from captioner.edges.worker import EstimateWorker
 
 RATE = 24000

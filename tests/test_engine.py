@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from captioner.core.engine import CaptionEngine
-from captioner.core.replay import replay
-from captioner.edges.logfile import read_session_log
+from captioner.core._engine import CaptionEngine
+from captioner.core._replay import replay
+from captioner.edges.files import read_session_log
 from tests.sessions import BETA, GA, SessionBuilder, pcm_b64
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

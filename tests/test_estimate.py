@@ -7,14 +7,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from captioner.core.estimate import (
+from captioner.core.estimators._energy import (
     AudioAlignedEstimator,
     ProportionalEstimator,
     spoken_units,
     text_weight,
 )
-from captioner.core.forced import ForcedAlignEstimator, default_estimator
-from captioner.edges import tts
+from captioner.core.estimators._forced import ForcedAlignEstimator, default_estimator
+from captioner.server import espeak as tts
 
 RATE = 24000
 

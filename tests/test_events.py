@@ -1,6 +1,6 @@
 import pytest
 
-from captioner.core import events as ev
+from captioner.core.wire import _events as ev
 from tests.sessions import BETA, GA
 
 

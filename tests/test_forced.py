@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from captioner.core.engine import SHOW_DELAY_MS, CaptionEngine
-from captioner.core.forced import ForcedAlignEstimator
-from captioner.core.sphinx import ALIGNERS, Aligner
-from captioner.core.spoken import spoken_words
-from captioner.edges import tts
+from captioner.core._engine import SHOW_DELAY_MS, CaptionEngine
+from captioner.core.estimators._forced import ForcedAlignEstimator
+from captioner.core.estimators._sphinx import ALIGNERS, Aligner
+from captioner.core.estimators._text import spoken_words
+from captioner.server import espeak as tts
 
 RATE = 24000
 pytestmark = pytest.mark.skipif(not tts.available(), reason="libespeak-ng not installed")

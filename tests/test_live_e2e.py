@@ -17,12 +17,15 @@ import numpy as np
 import pysubs2
 import pytest
 
-from captioner.core.audio import PCM16, decode_base64
-from captioner.core.replay import replay
-from captioner.edges.logfile import read_session_log
-from captioner.edges import client, live, tts
-from captioner.edges.live import LiveOptions, LiveSession
-from captioner.edges.server import serve_embedded
+from captioner.core.wire._audio import PCM16, decode_base64
+from captioner.core._replay import replay
+from captioner.edges.files import read_session_log
+from captioner.edges import client
+from captioner.server import espeak as tts
+from captioner.cli import _live as live
+from captioner.edges.session import LiveResult
+from captioner.edges.session import LiveOptions, LiveSession
+from captioner.server import serve_embedded
 from captioner.edges.vad import SpeechDetector
 
 pytestmark = pytest.mark.skipif(not tts.available(), reason="libespeak-ng not installed")
@@ -31,7 +34,7 @@ RATE = PCM16.sample_rate
 SPEED = 4.0  # virtual clock runs 4x real time; the server paces audio 16x to stay ahead
 
 
-def run_session(tmp_path: Path, beta: bool = False, **opts) -> tuple[live.LiveResult, list]:
+def run_session(tmp_path: Path, beta: bool = False, **opts) -> tuple[LiveResult, list]:
     async def main():
         async with serve_embedded(port=0, beta=beta, pace=16.0) as url:
             options = LiveOptions(url=url, model="embedded", beta=beta, output="virtual",
@@ -54,7 +57,7 @@ def sent_audio(records, item_id: str) -> np.ndarray:
     return np.concatenate(chunks)
 
 
-def first_assistant(result: live.LiveResult):
+def first_assistant(result: LiveResult):
     return next(i for i in result.timeline.items if i.role == "assistant")
 
 
@@ -169,8 +172,8 @@ def test_speech_detector_finds_speech_not_silence():
     quiet = np.zeros(RATE, np.int16)
     assert det.feed(quiet) == []
     events = det.feed(speech) + det.feed(quiet)
-    assert [e.kind for e in events] == ["start", "stop"]
-    start = events[0].at_sample - len(quiet)
+    assert [e.kind for e in events] == ["started", "stopped"]
+    start = round(events[0].at_ms * RATE / 1000) - len(quiet)
     assert 0 < start < len(speech) // 2  # detected early in the utterance
 
 
@@ -222,7 +225,7 @@ def test_bad_server_events_are_skipped_not_fatal():
     """Garbage on the wire is logged and skipped; the session keeps going."""
     import threading
 
-    from captioner.core.engine import CaptionEngine
+    from captioner.core._engine import CaptionEngine
     from captioner.edges.player import SessionClock
 
     class FakeWs:

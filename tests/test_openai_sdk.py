@@ -7,8 +7,8 @@ import base64
 
 import pytest
 
-from captioner.edges import tts
-from captioner.edges.server import serve_embedded
+from captioner.server import espeak as tts
+from captioner.server import serve_embedded
 
 openai = pytest.importorskip("openai")
 pytestmark = pytest.mark.skipif(not tts.available(), reason="libespeak-ng not installed")

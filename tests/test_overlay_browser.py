@@ -25,7 +25,7 @@ from typing import Any, Iterator, Optional
 import pytest
 import websockets
 
-from captioner.core.view import CUT_MARK, INTERRUPTED, caption_view
+from captioner.core.render._view import CUT_MARK, INTERRUPTED, caption_view
 from captioner.edges.overlay import OverlayServer
 
 try:  # tests/ may or may not be a package
@@ -272,7 +272,7 @@ def test_overlay_command_replays_a_log_in_real_time(tmp_path: Path):
     import numpy as np
     from websockets.sync.client import connect
 
-    from captioner.edges import overlay as overlay_cmd
+    from captioner.cli import _overlay as overlay_cmd
 
     audio = (np.sin(np.arange(24 * 1200) / 7.0) * 5000).astype(np.int16)
     events = [(0.0, "server", {"type": "response.created", "response": {"id": "r1"}})]

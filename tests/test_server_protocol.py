@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from captioner.core.audio import PCMA, PCMU, decode_bytes, encode_samples
-from captioner.edges import tts
-from captioner.edges.server.protocol import RealtimeSession, ServerOptions
-from captioner.edges.server.script import Script, load_script
-from captioner.edges.server.speech import normalise, time_tokens, tokenize
-from captioner.edges.tts import Speech, WordMark
+from captioner.core.wire._audio import PCMA, PCMU, decode_bytes, encode_samples
+from captioner.server import espeak as tts
+from captioner.server._protocol import RealtimeSession, ServerOptions
+from captioner.server._script import Script, load_script
+from captioner.server._speech import normalise, time_tokens, tokenize
+from captioner.server.espeak import Speech, WordMark
 
 needs_espeak = pytest.mark.skipif(not tts.available(), reason="libespeak-ng not installed")
 

@@ -10,8 +10,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from captioner.edges import tts
-from captioner.edges.server import serve_embedded
+from captioner.server import espeak as tts
+from captioner.server import serve_embedded
 
 pytestmark = pytest.mark.skipif(not tts.available(), reason="libespeak-ng not installed")
 

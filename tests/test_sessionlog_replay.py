@@ -5,10 +5,10 @@ import sys
 from pathlib import Path
 
 from captioner.cli import main
-from captioner.core.model import Timeline
-from captioner.core.replay import replay
-from captioner.core.sessionlog import parse_session_log
-from captioner.edges.logfile import SessionLogWriter
+from captioner.core._model import Timeline
+from captioner.core._replay import replay
+from captioner.core.wire._sessionlog import parse_session_log
+from captioner.edges.files import SessionLogWriter
 from tests.sessions import SessionBuilder
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from captioner.core.spoken import spoken_words
+from captioner.core.estimators._text import spoken_words
 
 
 def _readings(text: str) -> dict[str, tuple]:

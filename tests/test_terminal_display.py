@@ -16,13 +16,12 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from captioner.core.engine import CaptionEngine
-from captioner.core.model import Caption
-from captioner.core.view import CUT_MARK, INTERRUPTED, caption_view
-from captioner.edges.display import (
-    CURRENT_STYLE, MARK_STYLE, PROVISIONAL_STYLE, Displays, TerminalDisplay, add_display_arguments,
-    open_displays, render_view,
-)
+from captioner.core._engine import CaptionEngine
+from captioner.core._model import Caption
+from captioner.core.render._view import CUT_MARK, INTERRUPTED, caption_view
+from captioner.cli._args import add_display_arguments, display_options
+from captioner.edges.displays import Displays, open_displays
+from captioner.edges.terminal import CURRENT_STYLE, MARK_STYLE, PROVISIONAL_STYLE, TerminalDisplay, render_view
 
 STORY = ["Once", " upon", " a", " time", " there", " lived", " a", " small", " dragon", " named", " Ember."]
 WORD_MS = 300.0
@@ -130,7 +129,10 @@ def test_cli_options_open_the_requested_displays():
     assert (args.show, args.lines, args.overlay) == ("rollup", 3, None)
     assert parser.parse_args(["--show", "popon", "--overlay"]).overlay == 8766
     assert parser.parse_args([]).show is None
-    displays = open_displays(parser.parse_args([]), lambda: 0.0)
+    opts = display_options(parser.parse_args([]))
+    assert opts == {"show": None, "lines": 2, "overlay_port": None}
+    assert display_options(parser.parse_args([]), default_show=True)["show"] == "rollup"
+    displays = open_displays(opts["show"], opts["lines"], opts["overlay_port"], lambda: 0.0)
     assert displays.displays == []
     displays.update(story_engine())  # no displays: a no-op, never an error
     displays.close()
@@ -160,7 +162,7 @@ TMUX_SCRIPT = textwrap.dedent("""
     from rich.console import Console
     sys.path.insert(0, {tests!r})
     from test_terminal_display import story_engine
-    from captioner.edges.display import TerminalDisplay
+    from captioner.edges.terminal import TerminalDisplay
     work = pathlib.Path({work!r})
     engine = story_engine(truncate_at_ms=2500.0)
     display = TerminalDisplay("rollup", 2, console=Console(force_terminal=True, width=45))

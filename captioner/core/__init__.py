@@ -1,0 +1,13 @@
+"""The sans-I/O core: fed events and "these frames were played at time T", it returns
+captions, the timeline and the client events to send. It never sleeps, reads a clock,
+opens a device or a socket. See docs/architecture.md."""
+
+from captioner.core._clock import FrameStamp
+from captioner.core._engine import SHOW_DELAY_MS, CaptionEngine, Transport
+from captioner.core._model import Caption, ItemRecord, Period, Role, Timeline
+from captioner.core._replay import detect_transport, replay
+
+__all__ = [
+    "SHOW_DELAY_MS", "Caption", "CaptionEngine", "FrameStamp", "ItemRecord", "Period", "Role",
+    "Timeline", "Transport", "detect_transport", "replay",
+]

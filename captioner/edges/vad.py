@@ -14,17 +14,20 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+import soxr
 import webrtcvad
 
-from captioner.edges.tts import resample
 
 _VAD_RATE = 16000
 
 
 @dataclass(frozen=True)
 class VadEvent:
-    kind: Literal["start", "stop"]
-    at_sample: int  # input sample (at the caller's rate) where the decision was made
+    """A speech turn started or stopped, at ``at_ms`` of the detector's input audio (where
+    the decision was made; the embedded server's VAD reports it on its session's clock)."""
+
+    kind: Literal["started", "stopped"]
+    at_ms: float
 
 
 @dataclass
@@ -57,7 +60,7 @@ class SpeechDetector:
         if self.sample_rate in (8000, 16000, 32000, 48000):
             pcm = frame
         else:
-            pcm = resample(frame, self.sample_rate, _VAD_RATE)
+            pcm = soxr.resample(frame, self.sample_rate, _VAD_RATE)
             pcm = np.pad(pcm, (0, max(0, _VAD_RATE * self.frame_ms // 1000 - len(pcm))))
             pcm = pcm[: _VAD_RATE * self.frame_ms // 1000]
         rate = self.sample_rate if pcm is frame else _VAD_RATE
@@ -76,11 +79,11 @@ class SpeechDetector:
             if not self.speaking:
                 if sum(self._window) * self.frame_ms >= self.start_ms:
                     self.speaking, self._silent_frames = True, 0
-                    events.append(VadEvent("start", self._consumed))
+                    events.append(VadEvent("started", self._consumed * 1000.0 / self.sample_rate))
             else:
                 self._silent_frames = 0 if voiced else self._silent_frames + 1
                 if self._silent_frames * self.frame_ms >= self.stop_ms:
                     self.speaking = False
                     self._window.clear()
-                    events.append(VadEvent("stop", self._consumed))
+                    events.append(VadEvent("stopped", self._consumed * 1000.0 / self.sample_rate))
         return events

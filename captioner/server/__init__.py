@@ -9,7 +9,7 @@ server events + "send at" offsets out); :mod:`.app` is the thin asyncio websocke
 
 Reusable API (tests, ``captioner demo``)::
 
-    from captioner.edges.server import serve_embedded, ServerOptions
+    from captioner.server import serve_embedded, ServerOptions
 
     async with serve_embedded(port=0, **opts) as url:   # url == "ws://127.0.0.1:PORT/v1"
         # connect to f"{url}/realtime?model=anything"
@@ -48,49 +48,9 @@ CLI: ``captioner serve [--port 8765] [--beta] [--duration-ms] [--script FILE|sto
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import logging
-
-from captioner.edges.server.app import serve_embedded
-from captioner.edges.server.protocol import RealtimeSession, ServerOptions, SpeechRequest
-from captioner.edges.server.script import STORY, Script, load_script
+from captioner.server._app import serve_embedded
+from captioner.server._protocol import RealtimeSession, ServerOptions, SpeechRequest
+from captioner.server._script import STORY, Script, load_script
 
 __all__ = ["serve_embedded", "ServerOptions", "RealtimeSession", "SpeechRequest", "Script",
-           "load_script", "STORY", "add_arguments", "run"]
-
-log = logging.getLogger(__name__)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    defaults = ServerOptions()
-    parser.add_argument("--port", type=int, default=8765, help="TCP port on 127.0.0.1 (0: any free port)")
-    parser.add_argument("--beta", action="store_true", help="beta event names for every client")
-    parser.add_argument("--duration-ms", action="store_true", help="attach duration_ms to transcript deltas")
-    parser.add_argument("--script", default=defaults.script, metavar="story|echo|FILE",
-                        help="what the assistant says (default: the built-in story)")
-    parser.add_argument("--voice", default=defaults.voice, help="espeak-ng voice (default en-us)")
-    parser.add_argument("--wpm", type=int, default=defaults.wpm, help="speaking rate, words per minute")
-    parser.add_argument("--pace", type=float, default=defaults.pace,
-                        help="send audio this many times faster than real time (0: at once)")
-    parser.add_argument("--user-says", default=defaults.user_says,
-                        help="scripted transcript of user speech detected by server VAD")
-
-
-def run(args: argparse.Namespace) -> int:
-    opts = dict(beta=args.beta, duration_ms=args.duration_ms, script=args.script, voice=args.voice,
-                wpm=args.wpm, pace=args.pace, user_says=args.user_says)
-
-    async def main() -> None:
-        async with serve_embedded(port=args.port, **opts) as url:
-            print(f"realtime server listening on {url}/realtime (Ctrl-C to stop)", flush=True)
-            await asyncio.Future()
-
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
-    except (OSError, ValueError) as exc:
-        log.error("serve: %s", exc)
-        return 1
-    return 0
+           "load_script", "STORY"]

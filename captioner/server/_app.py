@@ -20,9 +20,9 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from captioner.edges import tts
-from captioner.edges.server.protocol import RealtimeSession, ServerOptions, SpeechRequest
-from captioner.edges.server.script import Script, load_script
+from captioner.server import espeak as tts
+from captioner.server._protocol import RealtimeSession, ServerOptions, SpeechRequest
+from captioner.server._script import Script, load_script
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Pure: lines in, records and per-line errors out; records out as lines, with anything
 that looks like a secret redacted. Files are read and written by
-:mod:`captioner.edges.logfile`.
+:mod:`captioner.edges.files`.
 """
 
 from __future__ import annotations

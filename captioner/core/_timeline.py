@@ -13,7 +13,7 @@ from typing import Optional
 
 import numpy as np
 
-from .estimate import ItemEstimator, Span, text_weight
+from captioner.core.estimators._energy import ItemEstimator, Span, text_weight
 
 
 @dataclass

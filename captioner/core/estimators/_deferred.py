@@ -26,7 +26,7 @@ from typing import Optional
 
 import numpy as np
 
-from .estimate import AudioAlignedEstimator, EstimatorFactory, ItemEstimator, Span
+from captioner.core.estimators._energy import AudioAlignedEstimator, EstimatorFactory, ItemEstimator, Span
 
 log = logging.getLogger(__name__)
 _keys = itertools.count(1)

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-from captioner.edges.tts import Speech
+from captioner.server.espeak import Speech
 
 # A word (with its leading space) or a run of punctuation (with its leading space).
 _TOKEN_RE = re.compile(r" ?[\w'’]+| ?[^\w\s]+")

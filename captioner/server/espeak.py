@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
+import soxr
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _EVENT_WORD = 1
@@ -133,16 +134,6 @@ def available() -> bool:
         return False
 
 
-def resample(samples: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
-    """Linear-interpolation resampling; plenty for a synthetic voice."""
-    if src_rate == dst_rate or len(samples) == 0:
-        return samples.astype(np.int16)
-    n_out = int(round(len(samples) * dst_rate / src_rate))
-    x = np.arange(n_out) * (src_rate / dst_rate)
-    out = np.interp(x, np.arange(len(samples)), samples.astype(np.float32))
-    return np.clip(np.round(out), -32768, 32767).astype(np.int16)
-
-
 def synthesize(
     text: str,
     voice: str = "en-us",
@@ -163,4 +154,10 @@ def synthesize(
         if words and (mark.text_start < words[-1].text_start or mark.sample < words[-1].sample):
             continue
         words.append(mark)
-    return Speech(resample(audio, engine.native_rate, sample_rate), sample_rate, words)
+    return Speech(_resample(audio, engine.native_rate, sample_rate), sample_rate, words)
+
+
+def _resample(samples: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
+    if src_rate == dst_rate or len(samples) == 0:
+        return np.asarray(samples, np.int16)
+    return soxr.resample(np.asarray(samples, np.int16), src_rate, dst_rate)

@@ -8,19 +8,13 @@ speech onset minus ``prefix_padding_ms``, ``audio_end_ms`` includes the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import Optional
 
 import numpy as np
 
-from captioner.edges.vad import SpeechDetector
+from captioner.edges.vad import SpeechDetector, VadEvent
 
 FRAME_MS = 20
-
-
-@dataclass(frozen=True)
-class VadEvent:
-    kind: Literal["started", "stopped"]
-    ms: float
 
 
 @dataclass
@@ -65,8 +59,8 @@ class ServerVad:
         self._fed += len(samples)
         out = []
         for ev in d.feed(samples):
-            decided_ms = self.position_ms + ev.at_sample * 1000.0 / sample_rate
-            if ev.kind == "start":  # the window was all voiced: onset is its first frame
+            decided_ms = self.position_ms + ev.at_ms
+            if ev.kind == "started":  # the window was all voiced: onset is its first frame
                 out.append(VadEvent("started", max(0.0, decided_ms - d.start_ms - self.prefix_padding_ms)))
             else:
                 out.append(VadEvent("stopped", decided_ms))

@@ -32,9 +32,9 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from .estimate import AudioAlignedEstimator, ItemEstimator, Span, spans_from_starts, spoken_units
-from .sphinx import ALIGN_RATE, ALIGNERS, Aligner, WordTiming, dither
-from .spoken import SpokenWord, spoken_words
+from captioner.core.estimators._energy import AudioAlignedEstimator, ItemEstimator, Span, spans_from_starts, spoken_units
+from captioner.core.estimators._sphinx import ALIGN_RATE, ALIGNERS, Aligner, WordTiming, dither
+from captioner.core.estimators._text import SpokenWord, spoken_words
 
 log = logging.getLogger(__name__)
 

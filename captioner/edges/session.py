@@ -11,9 +11,7 @@ against the embedded server with a story that is interrupted part-way.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import datetime as _dt
 import logging
 import signal
 import sys
@@ -24,12 +22,11 @@ from typing import Any, AsyncIterator, Optional
 
 import numpy as np
 
-from captioner.core import events as ev
-from captioner.core.deferred import DeferredEstimator
-from captioner.core.engine import CaptionEngine
-from captioner.core.model import Caption, Timeline
-from captioner.core.export import FORMATS
-from captioner.edges.exports import KINDS, add_export_arguments, exports_from_args, write_exports
+from captioner.core.wire import _events as ev
+from captioner.core.estimators._deferred import DeferredEstimator
+from captioner.core._engine import CaptionEngine
+from captioner.core._model import Caption, Timeline
+from captioner.edges.files import write_exports
 from captioner.edges.client import DEFAULT_MODEL, RealtimeClient, api_key_for, open_connection
 from captioner.edges.mic import Microphone, append_event
 from captioner.edges.player import Player, SessionClock, VirtualPlayer, device_problem, open_player
@@ -63,7 +60,9 @@ class LiveOptions:
     max_seconds: Optional[float] = None  # session seconds
     log_path: Optional[Path] = None
     exports: dict[str, Path] = field(default_factory=dict)  # "srt"/"ass"/"vtt"/"timeline" -> path
-    display_args: Optional[argparse.Namespace] = None
+    show: Optional[str] = None  # terminal subtitles: "rollup" | "popon" | None
+    lines: int = 2  # subtitle lines on screen
+    overlay_port: Optional[int] = None  # browser overlay on 127.0.0.1
 
 
 @dataclass
@@ -272,7 +271,7 @@ class LiveSession:
             if detector is None:
                 continue
             for vad_event in detector.feed(block):
-                if vad_event.kind != "start":
+                if vad_event.kind != "started":
                     continue
                 now = self.clock.now_ms()
                 with self.lock:
@@ -312,7 +311,7 @@ class LiveSession:
         loop = asyncio.get_running_loop()
         log_writer = None
         if opts.log_path is not None:
-            from captioner.edges.logfile import SessionLogWriter
+            from captioner.edges.files import SessionLogWriter
 
             opts.log_path.parent.mkdir(parents=True, exist_ok=True)
             log_writer = SessionLogWriter(opts.log_path)
@@ -324,7 +323,7 @@ class LiveSession:
             key = api_key_for(opts.url)
             async with open_connection(opts.url, opts.model, opts.beta, key) as ws:
                 self.clock = SessionClock(opts.speed)  # t=0: the connection is open
-                display = _open_display(opts.display_args, self.clock.now_ms)
+                display = _open_display(opts, self.clock.now_ms)
                 self.client = RealtimeClient(ws, self.engine, self.lock, self.clock, log_writer,
                                              on_event=self._on_event)
                 self._spawn(self._receive())
@@ -399,15 +398,13 @@ class LiveSession:
                           recording, getattr(player, "start_ms", None), transcripts, self.engine)
 
 
-def _open_display(args: Optional[argparse.Namespace], now_ms_fn) -> Any:
-    if args is None:
+def _open_display(opts: LiveOptions, now_ms_fn) -> Any:
+    """The displays the options ask for; without any, captions are printed as heard."""
+    if opts.show is None and opts.overlay_port is None:
         return _Printer(now_ms_fn)
-    try:
-        from captioner.edges.display import open_displays
-    except ImportError:
-        return _Printer(now_ms_fn)
-    displays = open_displays(args, now_ms_fn)
-    return displays if displays.displays else _Printer(now_ms_fn)
+    from captioner.edges.displays import open_displays
+
+    return open_displays(opts.show, opts.lines, opts.overlay_port, now_ms_fn)
 
 
 def summary(result: LiveResult) -> str:
@@ -429,111 +426,3 @@ def summary(result: LiveResult) -> str:
     for kind, path in result.written.items():
         lines.append(f"{kind}: {path}")
     return "\n".join(lines)
-
-
-# --- CLI ------------------------------------------------------------------------------
-def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--output", default="auto",
-                        help="audio output: auto (device if any, else virtual clock), virtual, or a device name/index")
-    parser.add_argument("--speed", type=float, default=1.0,
-                        help="virtual clock speed factor (tests/CI; implies --output virtual when != 1)")
-    parser.add_argument("--log", type=Path, default=None, help="write the session log (JSON Lines)")
-    try:
-        from captioner.edges.display import add_display_arguments
-
-        add_display_arguments(parser)
-    except ImportError:
-        pass
-
-
-def add_live_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", default=None,
-                        help="realtime endpoint (default: OpenAI, needs OPENAI_API_KEY), e.g. ws://127.0.0.1:8765/v1")
-    parser.add_argument("--model", default=DEFAULT_MODEL)
-    parser.add_argument("--beta", action="store_true", help="beta protocol (header OpenAI-Beta: realtime=v1)")
-    parser.add_argument("--say", action="append", default=[], metavar="TEXT",
-                        help="send a user text turn and a response.create (repeatable: one turn after another)")
-    parser.add_argument("--instructions", default=None)
-    parser.add_argument("--mic", choices=("auto", "on", "off"), default="auto")
-    parser.add_argument("--local-vad", action="store_true",
-                        help="interrupt when the microphone hears speech while the assistant is audible")
-    parser.add_argument("--no-server-vad", dest="server_vad", action="store_false")
-    parser.add_argument("--interrupt-at-ms", type=float, default=None, help="interrupt at this session time")
-    parser.add_argument("--exit-when-done", action="store_true",
-                        help="end once the --say turns have been answered and heard")
-    parser.add_argument("--max-seconds", type=float, default=None)
-    add_export_arguments(parser)
-    _add_common(parser)
-
-
-def _display_args(args: argparse.Namespace) -> argparse.Namespace:
-    if getattr(args, "show", None) is None and getattr(args, "overlay", None) is None:
-        args.show = "rollup"  # a live session shows captions unless something else does
-    return args
-
-
-def run_live(args: argparse.Namespace) -> int:
-    _configure_logging()
-    opts = LiveOptions(
-        url=args.url, model=args.model, beta=args.beta, say=list(args.say),
-        instructions=args.instructions, output="virtual" if args.speed != 1 else args.output,
-        speed=args.speed, mic=args.mic, local_vad=args.local_vad, server_vad=args.server_vad,
-        interrupt_at_ms=args.interrupt_at_ms, exit_when_done=args.exit_when_done,
-        max_seconds=args.max_seconds, log_path=args.log,
-        exports=exports_from_args(args),
-        display_args=_display_args(args),
-    )
-    try:
-        result = asyncio.run(LiveSession(opts).run())
-    except (OSError, RuntimeError) as exc:
-        print(f"captioner live: {exc}", file=sys.stderr)
-        return 1
-    print()
-    print(summary(result))
-    return 0
-
-
-DEMO_TURNS = ["Tell me a short story.", "What happened next?"]
-
-
-def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=None, help="output folder (default ./out/demo-<timestamp>)")
-    parser.add_argument("--interrupt-fraction", type=float, default=0.6,
-                        help="interrupt the first answer at this fraction of its audio")
-    parser.add_argument("--beta", action="store_true", help="beta protocol names")
-    _add_common(parser)
-
-
-async def demo_session(out: Path, args: argparse.Namespace) -> LiveResult:
-    from captioner.edges.server import serve_embedded
-
-    # the server paces audio against wall time: keep it ahead of a sped-up virtual clock
-    pace = 4.0 * max(1.0, args.speed)
-    async with serve_embedded(port=0, beta=args.beta, script="story", pace=pace) as url:
-        opts = LiveOptions(
-            url=url, model="embedded", beta=args.beta, say=list(DEMO_TURNS),
-            output="virtual" if args.speed != 1 else args.output, speed=args.speed,
-            mic="off", server_vad=False, interrupt_fraction=args.interrupt_fraction,
-            exit_when_done=True, max_seconds=60.0, key_interrupt=False,
-            log_path=args.log or out / "session.jsonl",
-            exports={k: out / (f"captions.{k}" if k in FORMATS else f"{k}.json") for k in KINDS},
-            display_args=_display_args(args),
-        )
-        return await LiveSession(opts).run()
-
-
-def run_demo(args: argparse.Namespace) -> int:
-    _configure_logging()
-    out = args.out or Path("out") / f"demo-{_dt.datetime.now():%Y%m%d-%H%M%S}"
-    out.mkdir(parents=True, exist_ok=True)
-    print(f"captioner demo: embedded server, a story interrupted at {args.interrupt_fraction:.0%}; output in {out}")
-    result = asyncio.run(demo_session(out, args))
-    print()
-    print(summary(result))
-    print(f"session log: {args.log or out / 'session.jsonl'}")
-    return 0
-
-
-def _configure_logging() -> None:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -15,13 +15,13 @@ from typing import Any, Literal, Optional
 
 import numpy as np
 
-from . import events as ev
-from .audio import PCM16, AudioFormat, AudioFormatError, decode_base64, parse_format
-from .clock import PlaybackClock
-from .estimate import EstimatorFactory
-from .forced import default_estimator
-from .model import Caption, ItemRecord, Period, Role, Timeline
-from .timeline import Delta, ItemCaptions, spread
+from captioner.core.wire import _events as ev
+from captioner.core.wire._audio import PCM16, AudioFormat, AudioFormatError, decode_base64, parse_format
+from captioner.core._clock import PlaybackClock
+from captioner.core.estimators._energy import EstimatorFactory
+from captioner.core.estimators._forced import default_estimator
+from captioner.core._model import Caption, ItemRecord, Period, Role, Timeline
+from captioner.core._timeline import Delta, ItemCaptions, spread
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from typing import Optional, Sequence
 
 from pysubs2 import Alignment, Color, SSAEvent, SSAFile, SSAStyle
 
-from .layout import Cue, LayoutRules, layout_cues
-from .model import Caption
+from captioner.core.render._layout import Cue, LayoutRules, layout_cues
+from captioner.core._model import Caption
 
 FORMATS = ("srt", "ass", "vtt")
 

@@ -26,7 +26,7 @@ from typing import Any, Callable, Literal, Optional
 
 import numpy as np
 
-from captioner.core.audio import (
+from captioner.core.wire._audio import (
     PCM16,
     AudioFormat,
     AudioFormatError,
@@ -34,10 +34,10 @@ from captioner.core.audio import (
     encode_base64,
     parse_format,
 )
-from captioner.edges.server.script import Script
-from captioner.edges.server.speech import normalise, time_tokens, tokenize
-from captioner.edges.server.vad import ServerVad
-from captioner.edges.tts import Speech
+from captioner.server._script import Script
+from captioner.server._speech import normalise, time_tokens, tokenize
+from captioner.server._vad import ServerVad
+from captioner.server.espeak import Speech
 
 log = logging.getLogger(__name__)
 
@@ -407,9 +407,9 @@ class RealtimeSession:
             return
         for vad_event in self.vad.feed(samples, self.input_format.sample_rate):
             if vad_event.kind == "started":
-                self._speech_started(vad_event.ms, now_ms)
+                self._speech_started(vad_event.at_ms, now_ms)
             else:
-                self._speech_stopped(vad_event.ms, now_ms)
+                self._speech_stopped(vad_event.at_ms, now_ms)
 
     def _on_commit(self, event: dict, now_ms: float) -> None:
         if self.buffer_ms < _MIN_COMMIT_MS:

@@ -21,7 +21,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .spoken import Reading, SpokenWord
+from captioner.core.estimators._text import Reading, SpokenWord
 
 log = logging.getLogger(__name__)
 

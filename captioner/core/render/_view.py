@@ -24,8 +24,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Iterable, Literal, Optional, Sequence
 
-from captioner.core.layout import LayoutRules, item_words, layout_cues
-from captioner.core.model import Caption, Role
+from captioner.core.render._layout import LayoutRules, item_words, layout_cues
+from captioner.core._model import Caption, Role
 
 log = logging.getLogger(__name__)
 

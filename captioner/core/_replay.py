@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Callable, Iterable, Optional
 
-from .engine import CaptionEngine, Transport
-from .estimate import EstimatorFactory
-from .sessionlog import LogRecord
+from captioner.core._engine import CaptionEngine, Transport
+from captioner.core.estimators._energy import EstimatorFactory
+from captioner.core.wire._sessionlog import LogRecord
 
 Observer = Callable[[CaptionEngine, float], None]
 
