@@ -91,8 +91,8 @@ def test_full_answer_timeline_matches_played_audio(tmp_path, beta):
     assert result.interruptions == []
     # The live session's alignment ran in its worker process, step by step as the data
     # came; replaying the log aligns in-process, in one go: the final timing is the same.
-    live_spans = result.engine.items[item.item_id].captions.spans()
-    assert replay(records).items[item.item_id].captions.spans() == live_spans
+    live_spans = result.engine.item_spans(item.item_id)
+    assert replay(records).item_spans(item.item_id) == live_spans
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -102,8 +102,9 @@ def test_interruption_at_random_moment_truncates_where_playback_stopped(tmp_path
     item = first_assistant(result)
     audio = sent_audio(records, item.item_id)
     (cut,) = result.interruptions
-    truncate = cut.truncate
-    assert truncate is not None and truncate["item_id"] == item.item_id
+    assert cut.truncate is not None
+    truncate = cut.truncate.to_wire()
+    assert truncate["item_id"] == item.item_id
 
     rec = result.recording
     s0 = item_offset(rec, audio)

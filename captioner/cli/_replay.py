@@ -33,7 +33,7 @@ def run_replay(args: argparse.Namespace) -> int:
     written = write_exports(engine.timeline(), engine.captions(), exports_from_args(args))
     captions = engine.captions()
     print(f"{len(records)} events, {len(captions)} captions, "
-          f"{len(engine.timeline().items)} items, underrun {engine.clock.underrun_ms:.0f} ms")
+          f"{len(engine.timeline().items)} items, underrun {engine.underrun_ms:.0f} ms")
     for path in written.values():
         print(f"wrote {path}")
     return 0

@@ -22,6 +22,7 @@ from typing import Any, AsyncIterator, Optional
 
 import numpy as np
 
+from captioner.core.wire import ClientEvent, TruncateItem
 from captioner.core.wire import _events as ev
 from captioner.core.estimators._deferred import DeferredEstimator
 from captioner.core._engine import CaptionEngine
@@ -69,11 +70,11 @@ class LiveOptions:
 class Interruption:
     at_ms: float
     reason: str
-    events: list[dict]
+    events: list[ClientEvent]
 
     @property
-    def truncate(self) -> Optional[dict]:
-        return next((e for e in self.events if e.get("type") == "conversation.item.truncate"), None)
+    def truncate(self) -> Optional[TruncateItem]:
+        return next((e for e in self.events if isinstance(e, TruncateItem)), None)
 
 
 @dataclass
@@ -155,7 +156,6 @@ class LiveSession:
         self.player: Optional[Player] = None
         self._stop = asyncio.Event()
         self._open_responses: set[str] = set()
-        self._unconfirmed_cuts: set[str] = set()  # truncations the server has not answered
         self._responses_seen = 0
         self._first_audio_item: Optional[str] = None
         self._turns_done = asyncio.Event()
@@ -178,17 +178,14 @@ class LiveSession:
                 busy = self.engine.audible(now)
             if busy:
                 self._spawn(self.interrupt("server VAD: user speech started"))
-        elif isinstance(parsed, ev.ItemTruncated):
-            self._unconfirmed_cuts.discard(parsed.item_id)
         elif isinstance(parsed, ev.ServerError):
             log.warning("server error: %s", parsed.message)
-            self._unconfirmed_cuts.clear()  # a rejected truncate is answered too
 
     def _schedule_fraction(self, item_id: str) -> None:
         if self.opts.interrupt_fraction is None:
             return
         with self.lock:
-            audio_ms = self.engine.clock.item(item_id).received * 1000.0 / self.engine.sample_rate
+            audio_ms = self.engine.received_ms(item_id)
         self._spawn(self._interrupt_at_item(item_id, audio_ms * self.opts.interrupt_fraction,
                                             f"scheduled at {self.opts.interrupt_fraction:.0%} of the answer"))
 
@@ -202,8 +199,8 @@ class LiveSession:
         (device start-up stalls, underruns): the projection is re-read until it is reached."""
         while True:
             with self.lock:
-                at = self.engine.clock.item_time(item_id, item_ms)
-                idle = self.engine.idle(self.clock.now_ms())
+                at = self.engine.item_time(item_id, item_ms)
+                idle = self.engine.idle()
             now = self.clock.now_ms()
             if at is None and idle:
                 return  # nothing of the item left to play
@@ -225,9 +222,7 @@ class LiveSession:
         self.interruptions.append(record)
         cut = record.truncate
         log.info("interrupted at %.0f ms (%s): %s", now, reason,
-                 f"{cut['item_id']} audio_end_ms={cut['audio_end_ms']}" if cut else "nothing playing")
-        if cut:
-            self._unconfirmed_cuts.add(cut["item_id"])
+                 f"{cut.item_id} audio_end_ms={cut.audio_end_ms}" if cut else "nothing playing")
         await self.client.send_all(events)
         return record
 
@@ -244,10 +239,11 @@ class LiveSession:
         while True:
             now = self.clock.now_ms()
             with self.lock:
-                idle = self.engine.idle(now)
+                idle = self.engine.idle()
+                unconfirmed = self.engine.unconfirmed_cuts()
             if not self._open_responses and idle:
                 quiet_since = now if quiet_since is None else quiet_since
-                if not self._unconfirmed_cuts or now - quiet_since >= CONFIRM_WAIT_MS:
+                if not unconfirmed or now - quiet_since >= CONFIRM_WAIT_MS:
                     return
             await asyncio.sleep(TICK_MS / 1000.0 / self.clock.speed)
 
@@ -275,7 +271,7 @@ class LiveSession:
                     continue
                 now = self.clock.now_ms()
                 with self.lock:
-                    stamp = self.engine.clock.playing_at(now)
+                    stamp = self.engine.now_playing(now)
                 if stamp is not None and stamp.item_id is not None:
                     await self.interrupt("local VAD: user speech started")
 
@@ -388,7 +384,7 @@ class LiveSession:
             self.engine.settle()
             timeline = self.engine.timeline()
             captions = self.engine.captions()
-            underrun = self.engine.clock.underrun_ms
+            underrun = self.engine.underrun_ms
             transcripts = {i.item_id: self.engine.transcript(i.item_id) for i in timeline.items}
         written = write_exports(timeline, captions, self.opts.exports)
         player = self.player
@@ -410,14 +406,14 @@ def _open_display(opts: LiveOptions, now_ms_fn) -> Any:
 def summary(result: LiveResult) -> str:
     """What was heard, where it was cut, audio_end_ms and underruns, in a few lines."""
     lines = []
-    cuts = {i.truncate["item_id"]: i for i in result.interruptions if i.truncate}
+    cuts = {i.truncate.item_id: i for i in result.interruptions if i.truncate}
     for item in result.timeline.items:
         heard = result.transcripts.get(item.item_id, "").strip()
         line = f"{item.role} {item.item_id}: {(item.end_ms - item.start_ms) / 1000:.2f} s heard"
         if item.truncated_at_ms is not None:
             cut = cuts.get(item.item_id)
             line += (f", cut at {item.truncated_at_ms:.0f} ms of {item.audio_ms:.0f} ms"
-                     + (f" (truncate audio_end_ms={cut.truncate['audio_end_ms']}, {cut.reason})" if cut else ""))
+                     + (f" (truncate audio_end_ms={cut.truncate.audio_end_ms}, {cut.reason})" if cut else ""))
         lines.append(line)
         if heard:
             lines.append(f"  \"{heard}\"" + (" —" if item.truncated_at_ms is not None else ""))

@@ -120,7 +120,6 @@ class EstimateWorker:
         deadline = time.monotonic() + timeout_s
         while self.alive and time.monotonic() < deadline:
             with self.lock:
-                self.engine.captions()  # hands each estimator its item's latest state
                 pending = [e for e in self.engine.estimators()
                            if isinstance(e, DeferredEstimator) and e.pending]
             if not pending:

@@ -20,6 +20,16 @@ class AudioFormatError(ValueError):
     pass
 
 
+def samples_to_ms(samples: float, sample_rate: int) -> float:
+    """Duration of ``samples`` at ``sample_rate``: the one place ms and samples meet."""
+    return samples * 1000.0 / sample_rate
+
+
+def ms_to_samples(ms: float, sample_rate: int) -> float:
+    """Sample position (fractional) ``ms`` into audio at ``sample_rate``; callers round."""
+    return ms * sample_rate / 1000.0
+
+
 @dataclass(frozen=True)
 class AudioFormat:
     encoding: Encoding = "pcm16"
@@ -30,10 +40,10 @@ class AudioFormat:
         return 2 if self.encoding == "pcm16" else 1
 
     def ms_to_samples(self, ms: float) -> int:
-        return int(round(ms * self.sample_rate / 1000.0))
+        return int(round(ms_to_samples(ms, self.sample_rate)))
 
     def samples_to_ms(self, samples: int) -> float:
-        return samples * 1000.0 / self.sample_rate
+        return samples_to_ms(samples, self.sample_rate)
 
     def ga_descriptor(self) -> dict:
         if self.encoding == "pcm16":

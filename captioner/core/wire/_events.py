@@ -150,6 +150,15 @@ class SessionFormats:
 class ServerError:
     message: str
     code: Optional[str]
+    event_id: Optional[str] = None  # the client event it answers, when the server says
+
+
+@dataclass(frozen=True)
+class TrackAudio:
+    """WebRTC: audio received on the media track (a local event the client logs), base64
+    pcm16 at the session's output rate."""
+
+    delta: str
 
 
 # client-side events the engine must see
@@ -192,9 +201,12 @@ Event = Union[
     AudioDelta, AudioDone, TranscriptDelta, TranscriptDone, ItemAdded, ItemTruncated,
     SpeechStarted, SpeechStopped, InputTranscriptDelta, InputTranscriptCompleted,
     InputTranscriptFailed, InputTranscriptSegment, OutputBufferStarted, OutputBufferStopped,
-    OutputBufferCleared, ResponseCreated, ResponseDone, SessionFormats, ServerError,
+    OutputBufferCleared, ResponseCreated, ResponseDone, SessionFormats, ServerError, TrackAudio,
     ClientTruncate, ClientResponseCreate, ClientAudioAppend, ClientSessionUpdate, Unknown, Malformed,
 ]
+
+
+TRACK_AUDIO_EVENT = "captioner.track_audio.delta"
 
 
 class _Missing(Exception):
@@ -365,7 +377,7 @@ def _input_segment(ev: dict) -> Event:
 
 def _error(ev: dict) -> Event:
     error = ev.get("error") if isinstance(ev.get("error"), dict) else {}
-    return ServerError(str(error.get("message", "")), _opt_str(error, "code"))
+    return ServerError(str(error.get("message", "")), _opt_str(error, "code"), _opt_str(error, "event_id"))
 
 
 _SERVER: dict[str, Callable[[dict], Event]] = {
@@ -401,6 +413,7 @@ _SERVER: dict[str, Callable[[dict], Event]] = {
     "session.created": _session_formats,
     "session.updated": _session_formats,
     "error": _error,
+    TRACK_AUDIO_EVENT: lambda ev: TrackAudio(_text(ev, "delta")),
 }
 
 
