@@ -8,7 +8,7 @@ from typing import Optional
 
 import numpy as np
 
-from captioner.core.wire._sessionlog import LogRecord
+from captioner.core.wire import LogRecord
 
 GA = {
     "audio": "response.output_audio.delta",

@@ -8,10 +8,10 @@ import time
 import numpy as np
 import pytest
 
-from captioner.core.wire._audio import PCM16, encode_base64
-from captioner.core.estimators._deferred import Answer, DeferredEstimator, EstimatorHost
-from captioner.core._engine import CaptionEngine
-from captioner.core.estimators._forced import ForcedAlignEstimator
+from captioner.core.wire import PCM16, encode_base64
+from captioner.core.estimators import Answer, DeferredEstimator, EstimatorHost
+from captioner.core import CaptionEngine
+from captioner.core.estimators import ForcedAlignEstimator
 from captioner.server import espeak as tts
 from tests.sessions import ask, settle
 from captioner.edges.worker import EstimateWorker

@@ -17,8 +17,8 @@ import time
 import numpy as np
 import pytest
 
-from captioner.core.wire._audio import PCM16, encode_base64
-from captioner.core._engine import CaptionEngine
+from captioner.core.wire import PCM16, encode_base64
+from captioner.core import CaptionEngine
 from captioner.edges.player import DevicePlayer, SessionClock
 from tests.pulse import PulseUnavailable, null_sink
 

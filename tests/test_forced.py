@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from captioner.core._engine import SHOW_DELAY_MS, CaptionEngine
-from captioner.core.estimators._forced import ForcedAlignEstimator
+from captioner.core import SHOW_DELAY_MS, CaptionEngine
+from captioner.core.estimators import ForcedAlignEstimator
 from captioner.core.estimators._sphinx import ALIGNERS, Aligner
 from captioner.core.estimators._text import spoken_words
 from captioner.server import espeak as tts

@@ -17,8 +17,8 @@ import numpy as np
 import pysubs2
 import pytest
 
-from captioner.core.wire._audio import PCM16, decode_base64
-from captioner.core._replay import replay
+from captioner.core.wire import PCM16, decode_base64
+from captioner.core import replay
 from captioner.edges.files import read_session_log
 from captioner.edges import client
 from captioner.server import espeak as tts
@@ -226,7 +226,7 @@ def test_bad_server_events_are_skipped_not_fatal():
     """Garbage on the wire is logged and skipped; the session keeps going."""
     import threading
 
-    from captioner.core._engine import CaptionEngine
+    from captioner.core import CaptionEngine
     from captioner.edges.player import SessionClock
 
     class FakeWs:

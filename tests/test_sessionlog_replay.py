@@ -5,9 +5,9 @@ import sys
 from pathlib import Path
 
 from captioner.cli import main
-from captioner.core._model import Timeline
-from captioner.core._replay import replay
-from captioner.core.wire._sessionlog import parse_session_log
+from captioner.core import Timeline
+from captioner.core import replay
+from captioner.core.wire import parse_session_log
 from captioner.edges.files import SessionLogWriter
 from tests.sessions import SessionBuilder
 

@@ -3,8 +3,8 @@
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from captioner.core._replay import replay
-from captioner.core.wire._sessionlog import LogRecord
+from captioner.core import replay
+from captioner.core.wire import LogRecord
 from tests.sessions import GA, BETA, pcm_b64
 
 WORDS = st.sampled_from([" once", " up", "on", " a", " time", ",", " 1999", ".", " Dr", "agons", ""])

@@ -24,9 +24,9 @@ import numpy as np
 
 from captioner.core.wire import ClientEvent, TruncateItem
 from captioner.core.wire import _events as ev
-from captioner.core.estimators._deferred import DeferredEstimator
-from captioner.core._engine import CaptionEngine
-from captioner.core._model import Caption, Timeline
+from captioner.core.estimators import DeferredEstimator
+from captioner.core import CaptionEngine
+from captioner.core import Caption, Timeline
 from captioner.edges.files import write_exports
 from captioner.edges.client import DEFAULT_MODEL, RealtimeClient, api_key_for, open_connection
 from captioner.edges.mic import Microphone, append_event
