@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any, Callable, Literal, Optional, Union
@@ -41,6 +42,18 @@ Transport = Literal["websocket", "webrtc"]
 # late, and a caption ahead of the voice is what viewers notice (benchmarks/timing.py).
 SHOW_DELAY_MS = 25.0
 MAX_PROBLEMS = 200  # problems kept in full; counts go on
+
+
+MAX_FRAMES = 48000 * 60  # one device pull: a minute of audio is already absurd
+
+
+def _ms(value: Any, name: str = "at_ms") -> float:
+    """A caller's time: a finite number of ms (misuse raises before any state changes)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number of milliseconds, not {type(value).__name__}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, not {value}")
+    return float(value)
 
 
 @dataclass
@@ -148,6 +161,7 @@ class CaptionEngine:
     # --- input -----------------------------------------------------------------
     def receive(self, event: Any, at_ms: float) -> list[ClientEvent]:
         """A server event arrived at ``at_ms``; returns client events to send."""
+        at_ms = _ms(at_ms)
         if self._duplicate(event):
             self._skip("duplicate", str(event.get("type", "?")), f"event_id {event.get('event_id')}")
             return []
@@ -164,6 +178,7 @@ class CaptionEngine:
 
         Events this engine produced (``interrupt``) are already applied: reporting them
         only marks them sent."""
+        at_ms = _ms(at_ms)
         event_id = event.event_id if not isinstance(event, dict) else event.get("event_id")
         if isinstance(event_id, str) and self._outbox.pop(event_id, None) is not None:
             return
@@ -483,12 +498,18 @@ class CaptionEngine:
     # --- playback ----------------------------------------------------------------
     def play(self, n_frames: int, at_ms: float) -> np.ndarray:
         """Device output callback: frames for the DAC, the first playing at ``at_ms``."""
-        pcm = self._clock.pull(n_frames, at_ms)
+        at_ms = _ms(at_ms)
+        if isinstance(n_frames, bool) or not isinstance(n_frames, numbers.Integral):
+            raise TypeError(f"n_frames must be a whole number, not {type(n_frames).__name__}")
+        if not 0 <= n_frames <= MAX_FRAMES:
+            raise ValueError(f"n_frames must be 0..{MAX_FRAMES}, not {n_frames}")
+        pcm = self._clock.pull(int(n_frames), at_ms)
         self._after_playback(at_ms)
         return pcm
 
     def advance(self, to_ms: float) -> None:
         """Virtual real-time player: play everything due up to ``to_ms``."""
+        to_ms = _ms(to_ms, "to_ms")
         self._clock.advance(to_ms)
         self._after_playback(to_ms)
 
@@ -510,6 +531,7 @@ class CaptionEngine:
     def finish(self, at_ms: float) -> None:
         """No more events will come (a log ended): what each item received is all it gets,
         and the audio already queued plays out."""
+        at_ms = _ms(at_ms)
         for item in self._items.values():
             if item.role != "assistant" or item.phase.ended:
                 continue
@@ -525,10 +547,29 @@ class CaptionEngine:
         self._after_playback(at_ms)
         self._changed()
 
+    def end(self, at_ms: float) -> None:
+        """The session is over, whatever the cause (closed, Ctrl-C, a time limit): audio
+        not heard by ``at_ms`` never will be. Items still playing or waiting are cut where
+        playback had got to, so nothing unheard is captioned or exported."""
+        at_ms = _ms(at_ms)
+        for item in self._items.values():
+            if item.role != "assistant" or item.phase.ended:
+                continue
+            item.captions.finish_text()
+            if item.source == AudioSource.MARKS and item.marked_start_ms is None \
+                    or item.source != AudioSource.MARKS and self._clock.start_ms(item.item_id) is None:
+                item.captions.finish_audio()
+                item.move(Phase.CANCELLED, at_ms, "session ended before playback")
+                continue
+            self._cut(item, self.played_ms(item.item_id, at_ms), at_ms, "session ended")
+        self._clock.clear()
+        self._changed()
+
     # --- interruption --------------------------------------------------------
     def interrupt(self, at_ms: float) -> list[ClientEvent]:
         """Stop what is playing now; the client events that tell the server (already
         applied here: report them with ``sent`` as you send them)."""
+        at_ms = _ms(at_ms)
         events: list[ClientEvent] = []
         item, played = self._interrupt_point(at_ms)
         if item is not None:
