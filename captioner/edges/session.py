@@ -44,6 +44,7 @@ CONFIRM_WAIT_MS = 2000.0  # how long an ending session waits for conversation.it
 class LiveOptions:
     url: Optional[str] = None  # None: the OpenAI API
     transport: str = "websocket"  # "websocket" | "webrtc" (captioner.edges.webrtc)
+    open_timeout: float = 15.0  # webrtc: seconds for the answer, the data channel and the track
     model: str = DEFAULT_MODEL
     beta: bool = False
     say: list[str] = field(default_factory=list)  # scripted user turns, in order
@@ -405,7 +406,7 @@ class LiveSession:
     def _connect(self, key: Optional[str]):
         if self.opts.transport == "webrtc":
             return open_webrtc(self.opts.url, self.opts.model, self.opts.beta, key,
-                               out_rate=self.engine.sample_rate)
+                               out_rate=self.engine.sample_rate, open_timeout=self.opts.open_timeout)
         return open_connection(self.opts.url, self.opts.model, self.opts.beta, key)
 
     def _on_key(self) -> None:
