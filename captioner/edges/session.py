@@ -381,7 +381,7 @@ class LiveSession:
                     print("press Enter to interrupt the assistant, Ctrl-C to end")
                 await self._stop.wait()
         except WebRTCError as exc:  # one line for the user; log and exports are still written
-            log.error("webrtc: %s", exc)
+            log.info("webrtc: %s", exc)  # the caller reports result.error
             self.error = str(exc)
         finally:
             for sig in handlers:
