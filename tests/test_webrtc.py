@@ -318,7 +318,7 @@ def test_answer_arrives_as_track_audio_with_marks_in_webrtc_order(tmp_path):
     elapsed = peer.audio[-1][0] - peer.audio[0][0]
     assert total / 24000 == pytest.approx(elapsed, abs=0.15)
     assert peer.time_of("output_audio_buffer.started") <= spoken[0] + 0.05
-    assert peer.time_of("output_audio_buffer.stopped") >= spoken[-1] - 0.3
+    assert peer.time_of("output_audio_buffer.stopped") >= spoken[-1] - 0.5
 
 
 @needs_voice
@@ -363,7 +363,7 @@ def test_after_truncate_and_cancel_audio_keeps_coming_until_clear(tmp_path):
     assert len(client_between) >= 10
     # ... and stopped once the server had the clear
     assert not [t for t in call.stats.speech_frame_times if t > cleared_at + 0.1]
-    assert not [t for t in peer.speech_times() if t > cleared_at + 0.4]
+    assert not [t for t in peer.speech_times() if t > cleared_at + 0.6]
 
 
 @needs_voice
