@@ -16,7 +16,7 @@ ALLOWED = {
     "captioner.core.render": ("captioner.core.render", "captioner.core._model"),
     "captioner.core": ("captioner.core",),
     "captioner.edges": ("captioner.core", "captioner.edges"),
-    "captioner.server": ("captioner.core.wire", "captioner.server", "captioner.edges.vad"),
+    "captioner.server": ("captioner.core.wire", "captioner.server", "captioner.edges.vad", "captioner.edges.webrtc"),
     "captioner.cli": ("captioner",),
 }
 # the sans-I/O core never touches these

@@ -26,6 +26,7 @@ from captioner.core._timeline import Delta, ItemCaptions, weighted_spread
 from captioner.core.estimators._base import STEP_MS, EstimatorFactory, ItemEstimator
 from captioner.core.estimators._forced import default_estimator
 from captioner.core.wire import _events as ev
+from captioner.core.wire._events import TRACK_AUDIO_EVENT
 from captioner.core.wire._audio import (
     PCM16, AudioFormat, AudioFormatError, decode_base64, ms_to_samples, parse_format, samples_to_ms,
 )
@@ -45,6 +46,11 @@ MAX_PROBLEMS = 200  # problems kept in full; counts go on
 
 
 MAX_FRAMES = 48000 * 60  # one device pull: a minute of audio is already absurd
+# WebRTC marks run ahead of the track audio they mark (60-120 ms on loopback, more over a
+# network): after a stop mark the item keeps its track audio until the track goes quiet.
+TRACK_TAIL_QUIET_MS = 300.0  # this much quiet track audio after the stop mark ends the item
+TRACK_TAIL_MAX_MS = 1500.0  # ... and it ends this long after the mark whatever the track says
+TRACK_QUIET_RMS = 50.0  # int16 RMS below this is silence (about -56 dBFS)
 
 
 def _ms(value: Any, name: str = "at_ms") -> float:
@@ -427,6 +433,9 @@ class CaptionEngine:
         item.move(Phase.PLAYING, at_ms, "output_audio_buffer.started")
 
     def _on_buffer_started(self, e: ev.OutputBufferStarted, at_ms: float) -> None:
+        for item in self._marked(None):  # a new answer plays: the last one's track audio is over
+            if item.stop_mark_ms is not None and not item.captions.audio_complete:
+                self._audio_complete(item)
         waiting = [i for i in self._marked(e.response_id) if i.marked_start_ms is None and not i.phase.ended]
         if waiting:
             self._mark_started(waiting[0], at_ms)
@@ -438,13 +447,13 @@ class CaptionEngine:
         for item in self._marked(e.response_id):
             if item.marked_start_ms is None or item.marked_end_ms is not None or item.phase.ended:
                 continue
-            item.marked_end_ms = at_ms
             if item.source == AudioSource.MARKS:
-                item.captions.set_audio_length(at_ms - item.marked_start_ms)
+                item.marked_end_ms = at_ms
+                item.captions.set_audio_length(max(0.0, at_ms - item.marked_start_ms))
                 item.captions.finish_audio()
                 item.move(Phase.PLAYED, at_ms, "output_audio_buffer.stopped")
-            else:  # the track's audio is all here; it plays out on the clock
-                self._audio_complete(item)
+            elif item.stop_mark_ms is None:  # its last audio is still on its way (see TRACK_TAIL_*)
+                item.stop_mark_ms = at_ms
         self._changed()
 
     def _on_buffer_cleared(self, e: ev.OutputBufferCleared, at_ms: float) -> None:
@@ -458,17 +467,26 @@ class CaptionEngine:
         self._changed()
 
     def _on_track_audio(self, e: ev.TrackAudio, at_ms: float) -> None:
-        """WebRTC track audio: it belongs to the item whose playback is marked as started."""
-        playing = [i for i in self._marked(None) if i.marked_start_ms is not None
-                   and i.marked_end_ms is None and not i.phase.ended]
+        """WebRTC track audio belongs to the item whose playback is marked as started, until
+        the track goes quiet after its stop mark; between answers it is silence."""
+        playing = [i for i in self._marked(None) if i.marked_start_ms is not None and i.marked_end_ms is None
+                   and not i.phase.ended and not i.captions.audio_complete]
         if not playing:
-            return  # between responses: silence on the track
+            return
         try:
             pcm = decode_base64(e.delta, self.output_format)
         except AudioFormatError as exc:
-            self._skip("malformed", "captioner.track_audio.delta", str(exc))
+            self._skip("malformed", TRACK_AUDIO_EVENT, str(exc))
             return
         item = playing[-1]
+        if item.stop_mark_ms is not None:
+            quiet = len(pcm) == 0 or float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2))) < TRACK_QUIET_RMS
+            item.quiet_after_stop_ms = item.quiet_after_stop_ms + samples_to_ms(len(pcm), self.sample_rate) \
+                if quiet else 0.0
+            if item.quiet_after_stop_ms >= TRACK_TAIL_QUIET_MS or at_ms - item.stop_mark_ms >= TRACK_TAIL_MAX_MS:
+                self._audio_complete(item)
+                self._changed()
+                return
         item.source = AudioSource.TRACK
         self._receive_audio(item, 0, pcm, at_ms)
 

@@ -83,6 +83,10 @@ class Item:
     # marks source: playback started / ended at these session times
     marked_start_ms: Optional[float] = None
     marked_end_ms: Optional[float] = None
+    # track source: the stop mark came (the audio it marks is still arriving) and how much
+    # quiet track audio followed it
+    stop_mark_ms: Optional[float] = None
+    quiet_after_stop_ms: float = 0.0
     # capture source: the speech span on the capture clock (session ms)
     speech_start_ms: Optional[float] = None
     speech_end_ms: Optional[float] = None

@@ -32,6 +32,7 @@ from captioner.edges.client import DEFAULT_MODEL, RealtimeClient, api_key_for, o
 from captioner.edges.mic import Microphone, append_event
 from captioner.edges.player import Player, SessionClock, VirtualPlayer, device_problem, open_player
 from captioner.edges.vad import SpeechDetector
+from captioner.edges.webrtc import WebRTCError, open_webrtc
 from captioner.edges.worker import EstimateWorker
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,8 @@ CONFIRM_WAIT_MS = 2000.0  # how long an ending session waits for conversation.it
 @dataclass
 class LiveOptions:
     url: Optional[str] = None  # None: the OpenAI API
+    transport: str = "websocket"  # "websocket" | "webrtc" (captioner.edges.webrtc)
+    open_timeout: float = 15.0  # webrtc: seconds for the answer, the data channel and the track
     model: str = DEFAULT_MODEL
     beta: bool = False
     say: list[str] = field(default_factory=list)  # scripted user turns, in order
@@ -56,6 +59,7 @@ class LiveOptions:
     server_vad: bool = True
     interrupt_at_ms: Optional[float] = None  # session ms
     interrupt_fraction: Optional[float] = None  # of the first answer's audio
+    interrupt_after_ms: Optional[float] = None  # after the first answer started playing (WebRTC marks)
     key_interrupt: bool = True
     exit_when_done: bool = False
     max_seconds: Optional[float] = None  # session seconds
@@ -90,6 +94,7 @@ class LiveResult:
     recording_start_ms: Optional[float] = None
     transcripts: dict[str, str] = field(default_factory=dict)  # item -> heard text
     engine: Optional[CaptionEngine] = None  # final state, for inspection
+    error: Optional[str] = None  # why the connection failed (WebRTC), if it did
 
 
 def session_update(opts: LiveOptions) -> dict:
@@ -109,6 +114,8 @@ def session_update(opts: LiveOptions) -> dict:
                                 "transcription": {"model": "whisper-1"}},
                       "output": {"format": fmt}},
         }
+        if opts.transport == "webrtc":
+            session["model"] = opts.model  # GA calls endpoint: the model is part of the session
     if opts.instructions:
         session["instructions"] = opts.instructions
     return {"type": "session.update", "session": session}
@@ -147,7 +154,7 @@ class LiveSession:
     def __init__(self, opts: LiveOptions) -> None:
         self.opts = opts
         # alignment runs in a worker process: it never holds this process's GIL or lock
-        self.engine = CaptionEngine(transport="websocket", estimator_factory=DeferredEstimator)
+        self.engine = CaptionEngine(transport=opts.transport, estimator_factory=DeferredEstimator)
         self.lock = threading.RLock()
         self.worker = EstimateWorker(self.engine, self.lock)
         self.clock = SessionClock(opts.speed)
@@ -158,6 +165,9 @@ class LiveSession:
         self._open_responses: set[str] = set()
         self._responses_seen = 0
         self._first_audio_item: Optional[str] = None
+        self._first_playback_seen = False
+        self._playing: set[Optional[str]] = set()  # WebRTC: responses the server is still playing out
+        self.error: Optional[str] = None
         self._turns_done = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
 
@@ -173,6 +183,16 @@ class LiveSession:
             self._first_audio_item = parsed.item_id
         elif isinstance(parsed, ev.AudioDone) and parsed.item_id == self._first_audio_item:
             self._schedule_fraction(parsed.item_id)
+        elif isinstance(parsed, ev.OutputBufferStarted):
+            self._playing.add(parsed.response_id)
+            if self.opts.interrupt_after_ms is not None and not self._first_playback_seen:
+                self._first_playback_seen = True
+                self._spawn(self._interrupt_at(now + self.opts.interrupt_after_ms,
+                                               f"scheduled {self.opts.interrupt_after_ms:.0f} ms into the answer"))
+        elif isinstance(parsed, (ev.OutputBufferStopped, ev.OutputBufferCleared)):
+            self._playing.discard(parsed.response_id)
+            if parsed.response_id is None:
+                self._playing.clear()
         elif isinstance(parsed, ev.SpeechStarted) and self.opts.server_vad:
             with self.lock:
                 busy = self.engine.audible(now)
@@ -241,7 +261,7 @@ class LiveSession:
             with self.lock:
                 idle = self.engine.idle()
                 unconfirmed = self.engine.unconfirmed_cuts()
-            if not self._open_responses and idle:
+            if not self._open_responses and not self._playing and idle:
                 quiet_since = now if quiet_since is None else quiet_since
                 if not unconfirmed or now - quiet_since >= CONFIRM_WAIT_MS:
                     return
@@ -263,7 +283,10 @@ class LiveSession:
         assert self.client is not None
         detector = SpeechDetector() if self.opts.local_vad else None
         async for block in blocks:
-            await self.client.send(append_event(block))
+            if self.opts.transport == "webrtc":
+                self.client.ws.push_mic(block)  # the outgoing track, not events
+            else:
+                await self.client.send(append_event(block))
             if detector is None:
                 continue
             for vad_event in detector.feed(block):
@@ -317,7 +340,7 @@ class LiveSession:
         key_reader = False
         try:
             key = api_key_for(opts.url)
-            async with open_connection(opts.url, opts.model, opts.beta, key) as ws:
+            async with self._connect(key) as ws:
                 self.clock = SessionClock(opts.speed)  # t=0: the connection is open
                 display = _open_display(opts, self.clock.now_ms)
                 self.client = RealtimeClient(ws, self.engine, self.lock, self.clock, log_writer,
@@ -353,6 +376,9 @@ class LiveSession:
                     key_reader = True
                     print("press Enter to interrupt the assistant, Ctrl-C to end")
                 await self._stop.wait()
+        except WebRTCError as exc:  # one line for the user; log and exports are still written
+            log.info("webrtc: %s", exc)  # the caller reports result.error
+            self.error = str(exc)
         finally:
             for sig in handlers:
                 loop.remove_signal_handler(sig)
@@ -373,6 +399,12 @@ class LiveSession:
                 log_writer.close()
         return self._result()
 
+    def _connect(self, key: Optional[str]):
+        if self.opts.transport == "webrtc":
+            return open_webrtc(self.opts.url, self.opts.model, self.opts.beta, key,
+                               out_rate=self.engine.sample_rate, open_timeout=self.opts.open_timeout)
+        return open_connection(self.opts.url, self.opts.model, self.opts.beta, key)
+
     def _on_key(self) -> None:
         sys.stdin.readline()
         self._spawn(self.interrupt("key (Enter)"))
@@ -391,7 +423,8 @@ class LiveSession:
         recording = player.recording() if isinstance(player, VirtualPlayer) and player.record else None
         return LiveResult(timeline, captions, self.interruptions, underrun,
                           player.kind if player else "none", self.clock.now_ms(), written,
-                          recording, getattr(player, "start_ms", None), transcripts, self.engine)
+                          recording, getattr(player, "start_ms", None), transcripts, self.engine,
+                          self.error)
 
 
 def _open_display(opts: LiveOptions, now_ms_fn) -> Any:
