@@ -22,7 +22,7 @@ from typing import Any, AsyncIterator, Optional
 
 import numpy as np
 
-from captioner.core.wire import ClientEvent, TruncateItem
+from captioner.core.wire import SESSION_END_EVENT, ClientEvent, TruncateItem
 from captioner.core.wire import _events as ev
 from captioner.core.estimators import DeferredEstimator
 from captioner.core import CaptionEngine
@@ -391,6 +391,13 @@ class LiveSession:
                 mic.close()
             if self.player is not None:
                 self.player.close()
+            # The end of a session, whatever ended it, is a cut at what was heard; logged,
+            # so a replay of the log ends the same way.
+            end, now = {"type": SESSION_END_EVENT}, self.clock.now_ms()
+            with self.lock:
+                self.engine.sent(end, now)
+            if log_writer is not None:
+                log_writer.write("client", end, now / 1000.0)
             if display is not None:
                 with self.lock:
                     display.update(self.engine)
