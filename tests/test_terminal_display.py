@@ -130,7 +130,7 @@ def test_cli_options_open_the_requested_displays():
     assert parser.parse_args(["--show", "popon", "--overlay"]).overlay == 8766
     assert parser.parse_args([]).show is None
     opts = display_options(parser.parse_args([]))
-    assert opts == {"show": None, "lines": 2, "overlay_port": None}
+    assert opts == {"show": None, "lines": 2, "overlay_port": None, "allow_origins": []}
     assert display_options(parser.parse_args([]), default_show=True)["show"] == "rollup"
     displays = open_displays(opts["show"], opts["lines"], opts["overlay_port"], lambda: 0.0)
     assert displays.displays == []

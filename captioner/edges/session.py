@@ -59,10 +59,12 @@ class LiveOptions:
     exit_when_done: bool = False
     max_seconds: Optional[float] = None  # session seconds
     log_path: Optional[Path] = None
+    overwrite_log: bool = False  # an existing log_path is replaced (else FileExistsError)
     exports: dict[str, Path] = field(default_factory=dict)  # "srt"/"ass"/"vtt"/"timeline" -> path
     show: Optional[str] = None  # terminal subtitles: "rollup" | "popon" | None
     lines: int = 2  # subtitle lines on screen
     overlay_port: Optional[int] = None  # browser overlay on 127.0.0.1
+    allow_origins: list[str] = field(default_factory=list)  # other origins the overlay serves
 
 
 @dataclass
@@ -314,7 +316,7 @@ class LiveSession:
             from captioner.edges.files import SessionLogWriter
 
             opts.log_path.parent.mkdir(parents=True, exist_ok=True)
-            log_writer = SessionLogWriter(opts.log_path)
+            log_writer = SessionLogWriter(opts.log_path, overwrite=opts.overwrite_log)
         display: Any = None
         mic = None
         handlers: list[int] = []
@@ -404,7 +406,7 @@ def _open_display(opts: LiveOptions, now_ms_fn) -> Any:
         return _Printer(now_ms_fn)
     from captioner.edges.displays import open_displays
 
-    return open_displays(opts.show, opts.lines, opts.overlay_port, now_ms_fn)
+    return open_displays(opts.show, opts.lines, opts.overlay_port, now_ms_fn, opts.allow_origins)
 
 
 def summary(result: LiveResult) -> str:

@@ -9,11 +9,15 @@ from captioner.core.wire._events import (
     CLIENT_EVENT_TYPES, SERVER_EVENT_TYPES, Event, Malformed, Unknown, parse_client_event,
     parse_server_event,
 )
-from captioner.core.wire._sessionlog import LogError, LogRecord, format_record, parse_line, parse_session_log, redact
+from captioner.core.wire._sessionlog import (
+    LogError, LogRecord, NotASessionLog, RedactingFilter, format_record, parse_line, parse_session_log, redact,
+    redact_text,
+)
 
 __all__ = [
-    "AudioFormat", "AudioFormatError", "CLIENT_EVENT_TYPES", "Event", "LogError", "LogRecord",
+    "AudioFormat", "AudioFormatError", "CLIENT_EVENT_TYPES", "Event", "LogError", "LogRecord", "NotASessionLog",
     "Malformed", "PCM16", "PCMA", "PCMU", "SERVER_EVENT_TYPES", "Unknown", "decode_base64",
     "decode_bytes", "encode_base64", "encode_samples", "format_record", "parse_client_event",
-    "parse_format", "parse_line", "parse_server_event", "parse_session_log", "redact",
+    "parse_format", "parse_line", "parse_server_event", "parse_session_log", "redact", "redact_text",
+    "RedactingFilter",
 ]
