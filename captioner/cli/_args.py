@@ -32,7 +32,8 @@ class HelpFormatter(argparse.HelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         if ("default" not in text and action.option_strings and action.nargs != 0
-                and action.default not in (None, False, argparse.SUPPRESS)):
+                and action.default is not None and action.default is not False and action.default != []
+                and action.default != argparse.SUPPRESS):
             text += " (default: %(default)s)"
         return text
 
@@ -77,7 +78,8 @@ def add_display_arguments(parser: argparse.ArgumentParser) -> None:
     """``--show [rollup|popon]``, ``--lines N``, ``--overlay [PORT]``."""
     g = parser.add_argument_group("live subtitles")
     g.add_argument("--show", nargs="?", const="rollup", choices=MODES, default=None,
-                   help="show subtitles in the terminal in this mode (rollup when no mode is given)")
+                   help="subtitles in the terminal, rollup or popon (default: rollup, unless only --overlay "
+                        "is given)")
     g.add_argument("--lines", type=int, default=2, help="subtitle lines on screen (roll-up 2-3)")
     g.add_argument("--overlay", nargs="?", type=int, const=DEFAULT_OVERLAY_PORT, default=None,
                    metavar="PORT", help=f"serve a browser overlay on 127.0.0.1 (default: none; "

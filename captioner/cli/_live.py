@@ -35,7 +35,8 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL, help="model asked for in the URL")
     parser.add_argument("--beta", action="store_true", help="beta protocol (header OpenAI-Beta: realtime=v1)")
     parser.add_argument("--say", action="append", default=[], metavar="TEXT",
-                        help="send a user text turn and a response.create (repeatable: one turn after another)")
+                        help="send a user text turn and a response.create (repeatable: one turn after another; "
+                             "default: none)")
     parser.add_argument("--instructions", default=None, metavar="TEXT",
                         help="system instructions for the session (default: the server's)")
     parser.add_argument("--mic", choices=("auto", "on", "off"), default="auto",
