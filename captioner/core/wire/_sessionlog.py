@@ -26,13 +26,22 @@ SECRET_KEYS = frozenset({"api_key", "apikey", "authorization", "proxy_authorizat
                          "secret", "password", "passwd", "token"})
 SECRET_SUFFIXES = ("_token", "_secret", "_password", "_api_key")
 # Values that look like credentials wherever they appear: OpenAI keys (sk-...), ephemeral
-# keys (ek_...), the credential after "Bearer", and credential headers as websockets logs
-# them ("> api-key: ..."; the header name is kept, the value goes).
-_SECRET_VALUES = re.compile(
-    r"(?<![\w-])(?:sk-[\w-]{8,}|ek_[\w-]{8,})"
-    r"|(?i:(?<=\bbearer\s))\S+")
+# keys (ek_...) that do not continue a word ("task-force..." is no key), the credential
+# after "Bearer", and credential headers as websockets logs them ("> api-key: ..."; the
+# header name is kept, the value goes). Every branch starts with a literal, so scanning a
+# long base64 audio delta stays cheap.
+_SECRET_VALUES = re.compile(r"sk-[\w-]{8,}|ek_[\w-]{8,}|(Bearer\s+|bearer\s+|BEARER\s+)\S+")
 _SECRET_HEADERS = re.compile(
     r"(?im)^((?:[<>] )?(?:authorization|proxy-authorization|api-key|x-api-key|openai-api-key)[ \t]*:[ \t]*)\S.*$")
+
+
+def _mask(match: re.Match) -> str:
+    if match.group(1):
+        return match.group(1) + REDACTED
+    start = match.start()
+    if start and (match.string[start - 1].isalnum() or match.string[start - 1] in "_-"):
+        return match.group(0)  # inside a word
+    return REDACTED
 
 
 @dataclass(frozen=True)
@@ -110,7 +119,7 @@ def is_secret_key(key: Any) -> bool:
 def redact_text(text: str) -> str:
     """``text`` with credentials (key-like values, bearer tokens, credential headers) masked."""
     text = _SECRET_HEADERS.sub(lambda m: m.group(1) + REDACTED, text)
-    return _SECRET_VALUES.sub(REDACTED, text)
+    return _SECRET_VALUES.sub(_mask, text)
 
 
 def redact(value: Any, secret: bool = False) -> Any:
