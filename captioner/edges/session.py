@@ -29,6 +29,7 @@ from captioner.core._model import Caption, Timeline
 from captioner.edges.files import write_exports
 from captioner.edges.client import DEFAULT_MODEL, RealtimeClient, api_key_for, open_connection
 from captioner.edges.mic import Microphone, append_event
+from captioner.edges.terminal import EnterKey
 from captioner.edges.player import Player, SessionClock, VirtualPlayer, device_problem, open_player
 from captioner.edges.vad import SpeechDetector
 from captioner.edges.worker import EstimateWorker
@@ -320,7 +321,7 @@ class LiveSession:
         display: Any = None
         mic = None
         handlers: list[int] = []
-        key_reader = False
+        keys: Optional[EnterKey] = None
         try:
             key = api_key_for(opts.url)
             async with open_connection(opts.url, opts.model, opts.beta, key) as ws:
@@ -354,16 +355,16 @@ class LiveSession:
                         handlers.append(sig)
                     except (RuntimeError, ValueError, NotImplementedError):
                         pass  # not the main thread / platform without signals
-                if opts.key_interrupt and sys.stdin.isatty():
-                    loop.add_reader(sys.stdin.fileno(), self._on_key)
-                    key_reader = True
-                    print("press Enter to interrupt the assistant, Ctrl-C to end")
+                if opts.key_interrupt:
+                    keys = EnterKey(lambda: self._spawn(self.interrupt("key (Enter)")))
+                    if keys.start(loop):
+                        print("press Enter to interrupt the assistant, Ctrl-C to end")
                 await self._stop.wait()
         finally:
             for sig in handlers:
                 loop.remove_signal_handler(sig)
-            if key_reader:
-                loop.remove_reader(sys.stdin.fileno())
+            if keys is not None:
+                keys.close()
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -378,10 +379,6 @@ class LiveSession:
             if log_writer is not None:
                 log_writer.close()
         return self._result()
-
-    def _on_key(self) -> None:
-        sys.stdin.readline()
-        self._spawn(self.interrupt("key (Enter)"))
 
     def _result(self) -> LiveResult:
         if not self.worker.settle():  # the session is over: final timing for the exports
