@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import re
+import sys
 from dataclasses import dataclass
 from typing import Any, Iterable, Literal, Optional, Union
 
@@ -56,10 +57,10 @@ class LogRecord:
         return self.t * 1000.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LogError:
     line_no: int
-    message: str
+    message: str  # interned: a file of a million bad lines holds a handful of distinct messages
 
     def __str__(self) -> str:
         return f"line {self.line_no}: {self.message}"
@@ -76,7 +77,7 @@ def parse_line(line: str, line_no: int) -> Union[LogRecord, LogError, None]:
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
-        return LogError(line_no, f"not JSON ({exc.msg})")
+        return LogError(line_no, sys.intern(f"not JSON ({exc.msg})"))
     except RecursionError:
         return LogError(line_no, "JSON nested too deep")
     if not isinstance(obj, dict):
