@@ -48,7 +48,7 @@ STATIC_DIR = Path(__file__).with_name("overlay_static")
 STATIC_FILES = {"/": "overlay.html", "/overlay.html": "overlay.html", "/overlay.js": "overlay.js",
                 "/overlay.css": "overlay.css"}
 WS_PATH = "/ws"
-REPORT_MAX_BYTES = 16 * 1024  # a page message larger than this closes its connection
+REPORT_MAX_BYTES = 8 * 1024  # a page message larger than this closes its connection (pages send <= 20 pieces)
 REPORTS_KEPT = 1000  # page reports kept (the newest)
 SEND_TIMEOUT_S = 5.0  # a page that takes longer to take one message is dropped
 
