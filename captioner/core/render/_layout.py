@@ -60,7 +60,8 @@ class LayoutRules:
     pause_split_ms: int = 1200  # a silence at least this long starts a new cue
     time_step_ms: int = 10  # ASS has centisecond resolution; quantise for all formats
     user_label: str = "User: "  # prefixed to user cues in SRT/VTT; reserved on line 1
-    assistant_label: str = ""
+    assistant_label: str = ""  # export_captions sets "Assistant: " when both speakers are there
+    cut_mark: str = "\u2014"  # ends an interrupted answer's last cue ("" for none)
 
     def label(self, role: str) -> str:
         return self.user_label if role == "user" else self.assistant_label
@@ -162,13 +163,22 @@ def item_words(item_id: str, captions: Sequence[Caption]) -> list[Word]:
     return words
 
 
-def _track_words(captions: Iterable[Caption]) -> list[Word]:
-    """One role's words in play order, with times made non-decreasing."""
+def _track_words(captions: Iterable[Caption], cut_mark: str = "") -> list[Word]:
+    """One role's words in play order, with times made non-decreasing; an interrupted
+    item's last word carries the cut mark after a no-break space (never split from it,
+    and lines keep room for it)."""
     items: dict[str, list[Caption]] = {}
     for cap in captions:
         items.setdefault(cap.item_id, []).append(cap)
     order = sorted(items, key=lambda i: (min(c.start_ms for c in items[i]), i))
-    words = [w for i in order for w in item_words(i, sorted(items[i], key=lambda c: c.index))]
+    words = []
+    for item_id in order:
+        caps = sorted(items[item_id], key=lambda c: c.index)
+        item = item_words(item_id, caps)
+        if cut_mark and item and caps[-1].truncated:
+            t = item[-1].end
+            item[-1].frags.append(Fragment("\u00a0" + cut_mark, t, t, caps[-1]))
+        words.extend(item)
     last = -math.inf
     for w in words:  # defensive: overlapping input must not break cue invariants
         for f in w.frags:
@@ -444,7 +454,7 @@ def layout_cues(captions: Sequence[Caption], rules: Optional[LayoutRules] = None
     rules = rules or LayoutRules()
     cues: list[Cue] = []
     for role in ("assistant", "user"):
-        words = _track_words(c for c in captions if c.role == role)
+        words = _track_words((c for c in captions if c.role == role), rules.cut_mark)
         cues.extend(_layout_track(words, role, rules))
     cues.sort(key=lambda c: (c.start_ms, c.role))
     return cues
