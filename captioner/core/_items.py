@@ -83,9 +83,6 @@ class Item:
     # marks source: playback started / ended at these session times
     marked_start_ms: Optional[float] = None
     marked_end_ms: Optional[float] = None
-    # capture source: the speech span on the capture clock (session ms)
-    speech_start_ms: Optional[float] = None
-    speech_end_ms: Optional[float] = None
 
     def move(self, phase: Phase, at_ms: float, cause: str) -> bool:
         """Enter ``phase`` if the lifecycle allows it; False (and no change) otherwise."""
