@@ -70,6 +70,11 @@ DEFAULT_PREFIX_PADDING_MS = 300.0  # the Realtime API's server VAD defaults
 DEFAULT_SILENCE_MS = 500.0
 _PADDING_REACH_MS = 1000.0  # a session-counted mark never lies this far inside committed audio
 _PACE_MS_PER_UNIT = 150.0  # spoken pace for text with no audio and no marks
+# Aligned user words start one video frame (25 fps) after the aligned onset: subtitles may
+# start within 1-2 frames of speech, the aligner errs early more often than late (a
+# word's lead-in joins it), and a caption ahead of the voice is what viewers notice
+# (the assistant's live view leans late for the same reason, SHOW_DELAY_MS).
+ALIGNED_LEAN_MS = 40.0
 
 
 def words_of(text: str) -> list[str]:
@@ -466,7 +471,10 @@ class Capture:
             zero = turn.window[0] if turn.window is not None else turn.start_ms
             if zero is None:  # provider times but no mark to count them from
                 return None, [], timing
-            return self.session_ms(zero), captions.spans(), timing
+            spans = captions.spans()
+            if timing == "aligned":
+                spans = [(a + ALIGNED_LEAN_MS, b + ALIGNED_LEAN_MS) for a, b in spans]
+            return self.session_ms(zero), spans, timing
         if timing == "marks":
             assert turn.start_ms is not None and turn.end_ms is not None
             length = turn.end_ms - turn.start_ms
