@@ -66,7 +66,8 @@ def run_live(args: argparse.Namespace) -> int:
     return 0
 
 
-DEMO_TURNS = ["Tell me a short story.", "What happened next?"]
+DEMO_TURNS = ["Tell me a short story."]
+DEMO_SPOKEN = "What happened next?"  # said into the microphone (espeak), captioned on the user track
 
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,11 +83,15 @@ async def demo_session(out: Path, args: argparse.Namespace) -> LiveResult:
 
     # the server paces audio against wall time: keep it ahead of a sped-up virtual clock
     pace = 4.0 * max(1.0, args.speed)
-    async with serve_embedded(port=0, beta=args.beta, script="story", pace=pace) as url:
+    from captioner.server import espeak
+
+    spoken = [espeak.synthesize(DEMO_SPOKEN, voice="en-us+m3", wpm=170).samples] if espeak.available() else []
+    async with serve_embedded(port=0, beta=args.beta, script="story", pace=pace, user_says=DEMO_SPOKEN) as url:
         opts = LiveOptions(
-            url=url, model="embedded", beta=args.beta, say=list(DEMO_TURNS),
+            url=url, model="embedded", beta=args.beta, spoken=spoken,
+            say=list(DEMO_TURNS) if spoken else DEMO_TURNS + [DEMO_SPOKEN],
             output="virtual" if args.speed != 1 else args.output, speed=args.speed,
-            mic="off", server_vad=False, interrupt_fraction=args.interrupt_fraction,
+            mic="off", server_vad=bool(spoken), interrupt_fraction=args.interrupt_fraction,
             exit_when_done=True, max_seconds=60.0, key_interrupt=False,
             log_path=args.log or out / "session.jsonl",
             exports={k: out / (f"captions.{k}" if k in FORMATS else f"{k}.json") for k in KINDS},
@@ -99,7 +104,8 @@ def run_demo(args: argparse.Namespace) -> int:
     _configure_logging()
     out = args.out or Path("out") / f"demo-{_dt.datetime.now():%Y%m%d-%H%M%S}"
     out.mkdir(parents=True, exist_ok=True)
-    print(f"captioner demo: embedded server, a story interrupted at {args.interrupt_fraction:.0%}; output in {out}")
+    print(f"captioner demo: embedded server, a story interrupted at {args.interrupt_fraction:.0%}, "
+          f"then a spoken request; output in {out}")
     result = asyncio.run(demo_session(out, args))
     print()
     print(summary(result))

@@ -57,7 +57,6 @@ _FINAL_ATTEMPTS: tuple[Optional[dict], ...] = (
 )  # placing words not yet heard
 _QUIET_DB = 10.0  # frames this close to the item's noise floor are a pause
 _MIN_QUIET_FRAMES = 6  # 60 ms: longer than a stop closure
-_MIN_QUIET_FRAMES_FIRST = 3
 _HEAD_FRAMES = 10  # a lead-in pause begins within a word's first 100 ms (or first half)
 _SWALLOW_MIN_MS = 300.0  # a pause this long between words should be quiet ...
 _LOUD_DB = 25.0  # ... not mostly this far above the noise floor
@@ -433,7 +432,7 @@ class ForcedAlignEstimator:
             confirmed = (not live or audio_complete or received - t.end_ms >= _CONFIRM_AFTER_MS
                          or any(u is not None for u in timings[i + 1 :]))
             if confirmed:
-                starts[i], ends[i] = self._snap(t, first=not any(u is not None for u in timings[:i])), t.end_ms
+                starts[i], ends[i] = self._snap(t), t.end_ms
         starts, ends = _fill(words, starts, ends, received if live else None, audio_ms if not live else None)
         lag = self.live_lag_ms if live else 0.0
         word_starts = [w.start for w in words]
@@ -444,7 +443,7 @@ class ForcedAlignEstimator:
             end = min(end, audio_ms)
         return ordered(list(zip(times, times[1:] + [max(end, times[-1])])))
 
-    def _snap(self, t: WordTiming, first: bool = False) -> float:
+    def _snap(self, t: WordTiming) -> float:
         """The aligner has no silence model, so a word after a pause starts with it:
         past a quiet run near its head, the word starts where the energy rises."""
         energy, floor = self.fallback.energy()
@@ -455,7 +454,7 @@ class ForcedAlignEstimator:
         while f < b and (quiet or f < head):
             if energy[f] < floor + _QUIET_DB:
                 quiet += 1
-            elif quiet >= (_MIN_QUIET_FRAMES_FIRST if first else _MIN_QUIET_FRAMES):
+            elif quiet >= _MIN_QUIET_FRAMES:
                 while f < b and energy[f] <= floor + _SNAP_DB:
                     f += 1
                 return f * 10.0 if f < b else t.start_ms
