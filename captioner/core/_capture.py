@@ -122,9 +122,13 @@ class CaptureClock:
 
     def audio(self, start: int, stop: int) -> np.ndarray:
         """Samples [start, stop) that are still kept."""
-        parts = [c[max(0, start - s): max(0, stop - s)] for s, c in self._chunks
-                 if s < stop and s + len(c) > start]
-        return np.concatenate(parts) if parts else np.zeros(0, np.int16)
+        parts = []
+        for s, c in reversed(self._chunks):  # the newest are asked for most
+            if s + len(c) <= start:
+                break
+            if s < stop:
+                parts.append(c[max(0, start - s): max(0, stop - s)])
+        return np.concatenate(parts[::-1]) if parts else np.zeros(0, np.int16)
 
     def release(self, before: int) -> None:
         """Forget whole chunks that end at or before sample ``before``."""
