@@ -19,10 +19,11 @@ from typing import Any, Callable, Literal, Optional, Union
 
 import numpy as np
 
+from captioner.core._capture import Capture, CaptureOrigin, TranscriptPreference
 from captioner.core._clock import FrameStamp, PlaybackClock
 from captioner.core._items import AudioSource, Item, ItemState, Phase, Transition
 from captioner.core._model import Caption, ItemRecord, Period, Problem, Role, Timeline
-from captioner.core._timeline import Delta, ItemCaptions, weighted_spread
+from captioner.core._timeline import Delta, ItemCaptions
 from captioner.core.estimators._base import STEP_MS, EstimatorFactory, ItemEstimator
 from captioner.core.estimators._forced import default_estimator
 from captioner.core.wire import _events as ev
@@ -63,10 +64,20 @@ def _ms(value: Any, name: str = "at_ms") -> float:
 
 
 @dataclass
+class _Request:
+    """A ``response.create`` the app sent, waiting for the server's ``response.created``."""
+
+    out_of_band: bool
+    metadata: dict
+    user_item: Optional[str]  # the latest user item when it was sent
+
+
+@dataclass
 class _Response:
     out_of_band: bool
     metadata: dict
     started_ms: Optional[float] = None  # output_audio_buffer.started before its item was known
+    user_item: Optional[str] = None  # out-of-band: the user item whose transcript it is
 
 
 class CaptionEngine:
@@ -79,7 +90,13 @@ class CaptionEngine:
         input_origin_ms: Optional[float] = None,
         auto_interrupt: bool = False,
         show_delay_ms: float = SHOW_DELAY_MS,
+        capture_origin: CaptureOrigin = "auto",
+        user_transcript: TranscriptPreference = "out_of_band",
     ) -> None:
+        """``capture_origin``: where the server counts VAD marks from ("session": the
+        OpenAI API, "buffer": speaches, "auto": detected; see core/_capture.py);
+        ``user_transcript``: which text a user item shows when it has both an input
+        transcription and an out-of-band one."""
         if transport not in ("websocket", "webrtc"):
             raise ValueError(f"transport must be 'websocket' or 'webrtc', not {transport!r}")
         self.transport = transport
@@ -93,10 +110,9 @@ class CaptionEngine:
         self._clock = PlaybackClock(output_format.sample_rate)
         self._items: dict[str, Item] = {}
         self._order: list[str] = []
-        self._input_origin_ms = input_origin_ms
+        self._capture = Capture(self.estimator_factory, capture_origin, user_transcript, input_origin_ms)
         self._responses: dict[str, _Response] = {}
-        self._pending_oob: deque[bool] = deque()
-        self._oob: dict[str, list[Delta]] = {}  # user item -> out-of-band transcript deltas
+        self._requests: deque[_Request] = deque()  # response.create sent, not answered yet
         self._active_response: Optional[str] = None
         self._seen_event_ids: deque[str] = deque(maxlen=4096)
         self._seen_set: set[str] = set()
@@ -213,16 +229,23 @@ class CaptionEngine:
                 return
             self._cut(item, e.audio_end_ms, at_ms, "client conversation.item.truncate")
         elif isinstance(e, ev.ClientResponseCreate):
-            self._pending_oob.append(e.out_of_band)
+            users = [i for i in self._order if self._items[i].role == "user"]
+            self._requests.append(_Request(e.out_of_band, e.metadata, users[-1] if users else None))
         elif isinstance(e, ev.ClientAudioAppend):
-            if self._input_origin_ms is None:
-                try:
-                    n = len(decode_base64(e.audio, self.input_format))
-                except AudioFormatError:
-                    n = 0
-                self._input_origin_ms = at_ms - samples_to_ms(n, self.input_format.sample_rate)
+            try:
+                pcm = decode_base64(e.audio, self.input_format)
+            except AudioFormatError as exc:
+                self._skip("malformed", "input_audio_buffer.append", str(exc))
+                return
+            self._capture.append(pcm, at_ms)
+            self._changed()
+        elif isinstance(e, ev.ClientInputCommit):
+            self._capture.client_restart(commit=True)
+        elif isinstance(e, ev.ClientInputClear):
+            self._capture.client_restart(commit=False)
         elif isinstance(e, ev.ClientSessionUpdate):
             self._set_formats(e.output_format, e.input_format)
+            self._capture.set_turn_detection(e.turn_detection)
         elif isinstance(e, ev.SessionEnd):
             self.end(at_ms)
         elif isinstance(e, ev.Malformed):
@@ -247,8 +270,18 @@ class CaptionEngine:
                     if item.role == "assistant" and not item.captions.deltas:
                         item.captions.estimator = self.estimator_factory(fmt.sample_rate)
             setattr(self, attr, fmt)
+            if attr == "input_format":
+                self._capture.set_format(fmt)
+
+    def _on_session(self, e: ev.SessionFormats, at_ms: float) -> None:
+        self._set_formats(e.output_format, e.input_format)
+        self._capture.set_turn_detection(e.turn_detection)
 
     def _on_audio(self, e: ev.AudioDelta, at_ms: float) -> None:
+        response = self._responses.get(e.response_id or "")
+        if response is not None and response.out_of_band:
+            self._skip("skipped", "response.output_audio.delta", f"out-of-band audio ({e.response_id})")
+            return
         item = self._item(e.item_id)
         if item.role != "assistant":
             self._skip("skipped", "response.output_audio.delta", f"audio for user item {e.item_id}")
@@ -290,9 +323,9 @@ class CaptionEngine:
     def _on_transcript_delta(self, e: ev.TranscriptDelta, at_ms: float) -> None:
         response = self._responses.get(e.response_id or "")
         if response is not None and response.out_of_band:
-            target = self._oob_target(response)
+            target = self._oob_target(response, e.text)
             if target is not None:
-                self._oob.setdefault(target.item_id, []).append(Delta(e.text, at_ms, e.duration_ms))
+                self._capture.out_of_band_delta(target, Delta(e.text, at_ms))
                 self._changed()
             return
         if not e.spoken:
@@ -307,7 +340,13 @@ class CaptionEngine:
 
     def _on_transcript_done(self, e: ev.TranscriptDone, at_ms: float) -> None:
         response = self._responses.get(e.response_id or "")
-        if (response is not None and response.out_of_band) or not e.spoken:
+        if response is not None and response.out_of_band:
+            target = self._oob_target(response, e.transcript)
+            if target is not None:
+                self._capture.out_of_band_done(target, e.transcript, at_ms)
+                self._changed()
+            return
+        if not e.spoken:
             return
         item = self._item(e.item_id)
         if not item.captions.deltas and e.transcript and item.cut_ms is None:
@@ -344,10 +383,34 @@ class CaptionEngine:
         item.cut_confirmed = True
 
     def _on_response_created(self, e: ev.ResponseCreated, at_ms: float) -> None:
-        out_of_band = e.out_of_band or bool(self._pending_oob and self._pending_oob.popleft())
-        self._responses[e.response_id] = _Response(out_of_band, e.metadata)
+        request = self._answered(e)
+        out_of_band = e.out_of_band or (e.in_conversation is None and request is not None and request.out_of_band)
+        response = self._responses.setdefault(e.response_id, _Response(out_of_band, e.metadata))
+        response.out_of_band, response.metadata = out_of_band, e.metadata
+        response.user_item = request.user_item if request is not None else None
         if not out_of_band:
             self._active_response = e.response_id
+
+    def _answered(self, e: ev.ResponseCreated) -> Optional[_Request]:
+        """The request a ``response.created`` answers: the server answers requests in
+        order, but a response it starts itself (VAD auto-reply) answers none. Out-of-band
+        ones say so (``conversation_id: null``) and echo ``metadata``; a response in the
+        conversation answers the oldest in-conversation request."""
+        def take(match: Callable[[_Request], bool]) -> Optional[_Request]:
+            for request in self._requests:
+                if match(request):
+                    self._requests.remove(request)
+                    return request
+            return None
+        if e.in_conversation is False or e.out_of_band:
+            return take(lambda r: r.out_of_band and r.metadata == e.metadata) \
+                or take(lambda r: r.out_of_band)
+        if e.in_conversation:
+            return take(lambda r: not r.out_of_band)
+        # the server does not say: metadata it echoed, else the oldest request
+        if e.metadata:
+            return take(lambda r: r.metadata == e.metadata)
+        return take(lambda r: not r.metadata)
 
     def _on_response_done(self, e: ev.ResponseDone, at_ms: float) -> None:
         if self._active_response == e.response_id:
@@ -372,55 +435,70 @@ class CaptionEngine:
                 item.cut_confirmed = True
         log.info("server error: %s", e.message)
 
-    # --- user speech (capture clock) -----------------------------------------------------
-    def _origin(self) -> float:
-        return self._input_origin_ms if self._input_origin_ms is not None else 0.0
-
+    # --- user speech (capture clock: core/_capture.py) --------------------------------------
     def _on_speech_started(self, e: ev.SpeechStarted, at_ms: float) -> Optional[list[ClientEvent]]:
         if e.item_id:
             item = self._user(e.item_id)
-            item.speech_start_ms = self._origin() + e.audio_start_ms
+            self._capture.speech_started(item, e.audio_start_ms)
             item.move(Phase.RECEIVING, at_ms, "speech_started")
             self._changed()
+        else:
+            self._skip("skipped", "input_audio_buffer.speech_started", "no item_id")
         if self.auto_interrupt and self.audible(at_ms):
             return self.interrupt(at_ms)
         return None
 
     def _on_speech_stopped(self, e: ev.SpeechStopped, at_ms: float) -> None:
+        if not e.item_id:
+            self._skip("skipped", "input_audio_buffer.speech_stopped", "no item_id")
+            return
+        item = self._user(e.item_id)
+        self._capture.speech_stopped(item, e.audio_end_ms)
+        item.move(Phase.PLAYED, at_ms, "speech_stopped")
+        self._changed()
+
+    def _on_input_committed(self, e: ev.InputCommitted, at_ms: float) -> None:
         if e.item_id:
             item = self._user(e.item_id)
-            item.speech_end_ms = self._origin() + e.audio_end_ms
-            if item.speech_start_ms is None:
-                item.speech_start_ms = item.speech_end_ms
-            item.move(Phase.PLAYED, at_ms, "speech_stopped")
-            self._changed()
+            self._capture.committed(item, at_ms)
+            item.move(Phase.PLAYED, at_ms, "input_audio_buffer.committed")
+        else:
+            self._capture.server_restart(commit=True)
+        self._changed()
+
+    def _on_input_cleared(self, e: ev.InputCleared, at_ms: float) -> None:
+        self._capture.server_restart(commit=False)
 
     def _on_input_delta(self, e: ev.InputTranscriptDelta, at_ms: float) -> None:
-        self._user(e.item_id).captions.deltas.append(Delta(e.text, at_ms, e.duration_ms))
+        self._capture.input_delta(self._user(e.item_id), Delta(e.text, at_ms, e.duration_ms))
         self._changed()
 
     def _on_input_completed(self, e: ev.InputTranscriptCompleted, at_ms: float) -> None:
-        item = self._user(e.item_id)
-        if not item.captions.deltas and e.transcript:
-            item.captions.deltas.append(Delta(e.transcript, at_ms))
-        item.captions.text_complete = True
+        self._capture.input_completed(self._user(e.item_id), e.transcript, at_ms)
         self._changed()
 
     def _on_input_segment(self, e: ev.InputTranscriptSegment, at_ms: float) -> None:
-        self._user(e.item_id).captions.deltas.append(Delta(e.text, at_ms, span=(e.start_ms, e.end_ms)))
+        self._capture.input_segment(self._user(e.item_id), e.text, e.start_ms, e.end_ms, at_ms)
         self._changed()
 
     def _on_input_failed(self, e: ev.InputTranscriptFailed, at_ms: float) -> None:
         self._skip("skipped", "conversation.item.input_audio_transcription.failed",
                    f"input transcription failed for {e.item_id}: {e.message}")
 
-    def _oob_target(self, response: _Response) -> Optional[Item]:
-        for key in ("item_id", "user_item_id", "input_item_id"):
-            ref = response.metadata.get(key)
-            if isinstance(ref, str) and ref in self._items:
-                return self._items[ref]
+    def _oob_target(self, response: _Response, text: str) -> Optional[Item]:
+        """The user item an out-of-band response transcribes: one its metadata names (any
+        value that is a user item's id), else the latest user item when it was requested,
+        else the latest one now. None (logged, with the text) when there is no user item."""
+        for value in response.metadata.values():
+            if isinstance(value, str) and value in self._items and self._items[value].role == "user":
+                return self._items[value]
+        if response.user_item in self._items:
+            return self._items[response.user_item]  # type: ignore[index]
         users = [self._items[i] for i in self._order if self._items[i].role == "user"]
-        return users[-1] if users else None
+        if users:
+            return users[-1]
+        self._skip("skipped", "response.output_text.delta", f"out-of-band text for no user item: {text!r}")
+        return None
 
     # --- WebRTC playback marks ------------------------------------------------------
     def _marked(self, response_id: Optional[str]) -> list[Item]:
@@ -505,13 +583,15 @@ class CaptionEngine:
         ev.InputTranscriptCompleted: _on_input_completed,
         ev.InputTranscriptSegment: _on_input_segment,
         ev.InputTranscriptFailed: _on_input_failed,
+        ev.InputCommitted: _on_input_committed,
+        ev.InputCleared: _on_input_cleared,
         ev.ResponseCreated: _on_response_created,
         ev.ResponseDone: _on_response_done,
         ev.OutputBufferStarted: _on_buffer_started,
         ev.OutputBufferStopped: _on_buffer_stopped,
         ev.OutputBufferCleared: _on_buffer_cleared,
         ev.TrackAudio: _on_track_audio,
-        ev.SessionFormats: lambda self, e, at_ms: self._set_formats(e.output_format, e.input_format),
+        ev.SessionFormats: _on_session,
         ev.ServerError: _on_error,
     }
 
@@ -564,6 +644,7 @@ class CaptionEngine:
                     self._on_buffer_stopped(ev.OutputBufferStopped(item.response_id), at_ms)
             else:
                 self._audio_complete(item)
+        self._capture.finish()
         self._after_playback(at_ms)
         self._changed()
 
@@ -650,6 +731,7 @@ class CaptionEngine:
             captions = self._items[item_id].captions
             if captions.step(budget_ms):
                 self._changed()
+        self._capture.release_settled()
         return all(self._items[i].captions.settled for i in self._order)
 
     def settle(self) -> None:
@@ -781,18 +863,7 @@ class CaptionEngine:
         return out
 
     def _user_captions(self, item: Item) -> list[Caption]:
-        deltas = self._oob.get(item.item_id) or item.captions.deltas
-        if not deltas or item.speech_start_ms is None:
-            return []
-        start = item.speech_start_ms
-        end = item.speech_end_ms if item.speech_end_ms is not None else start
-        if any(d.span is None for d in deltas):
-            spans = weighted_spread([d.text for d in deltas], start, end)
-        else:
-            spans = [(start + d.span[0], start + d.span[1]) for d in deltas]  # type: ignore[index]
-        final = item.captions.text_complete and item.speech_end_ms is not None
-        return [Caption(item.item_id, "user", i, d.text, s, max(s, e), d.arrived_ms, final)
-                for i, (d, (s, e)) in enumerate(zip(deltas, spans))]
+        return self._capture.captions(item)
 
     def transcript(self, item_id: str) -> str:
         """What was heard of an item (its truncated transcript after an interruption)."""
@@ -803,24 +874,25 @@ class CaptionEngine:
         items: list[ItemRecord] = []
         for item_id in self._order:
             item = self._items[item_id]
+            timing = ("provider" if not item.captions.estimated else
+                      "spread" if item.captions.estimator_failed else
+                      "marks" if item.source == AudioSource.MARKS else "aligned")
             if item.role == "user":
-                if item.speech_start_ms is None:
-                    continue
-                end = item.speech_end_ms if item.speech_end_ms is not None else item.speech_start_ms
-                items.append(ItemRecord(item_id, "user", item.speech_start_ms, end,
-                                        end - item.speech_start_ms, None))
+                record = self._capture.record(item)
+                if record is not None:
+                    items.append(record)
             elif item.source == AudioSource.MARKS:
                 if item.marked_start_ms is not None:
                     end = item.marked_end_ms if item.marked_end_ms is not None else item.marked_start_ms
                     items.append(ItemRecord(item_id, "assistant", item.marked_start_ms, end,
-                                            item.captions.audio_ms, item.cut_ms))
+                                            item.captions.audio_ms, item.cut_ms, timing))
             else:
                 start = self._clock.start_ms(item_id)
                 if start is not None:
                     end = self._clock.end_ms(item_id)
                     items.append(ItemRecord(item_id, "assistant", start, end if end is not None else start,
                                             samples_to_ms(self._clock.received(item_id), self.sample_rate),
-                                            item.cut_ms))
+                                            item.cut_ms, timing))
         periods: list[Period] = []
         head = 0.0
         for c in caps:

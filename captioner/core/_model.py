@@ -62,6 +62,9 @@ class ItemRecord:
     end_ms: float  # session ms after the last played sample (user: speech end)
     audio_ms: float  # item audio received (assistant) / speech length (user)
     truncated_at_ms: Optional[float] = None  # item-relative
+    # how its captions were timed: "aligned" (to its audio), "provider" (the server's times),
+    # "marks" (user: spread over the VAD span), "spread" (by spoken weight) - see core/_capture.py
+    timing: Optional[str] = None
 
 
 @dataclass

@@ -22,7 +22,7 @@ from typing import Any, AsyncIterator, Optional
 
 import numpy as np
 
-from captioner.core.wire import SESSION_END_EVENT, ClientEvent, TruncateItem
+from captioner.core.wire import PCM16, SESSION_END_EVENT, ClientEvent, TruncateItem
 from captioner.core.wire import _events as ev
 from captioner.core.estimators import DeferredEstimator
 from captioner.core import CaptionEngine
@@ -50,6 +50,9 @@ class LiveOptions:
     model: str = DEFAULT_MODEL
     beta: bool = False
     say: list[str] = field(default_factory=list)  # scripted user turns, in order
+    # spoken user turns (pcm16 24 kHz), sent as the microphone before the ``say`` turns;
+    # the server's VAD and input transcription make them user items (needs server_vad)
+    spoken: list[np.ndarray] = field(default_factory=list)
     instructions: Optional[str] = None
     output: str = "auto"  # "auto" | "virtual" | device name/index
     speed: float = 1.0  # virtual clock only (tests, CI)
@@ -172,6 +175,8 @@ class LiveSession:
         self._playing: set[Optional[str]] = set()  # WebRTC: responses the server is still playing out
         self.error: Optional[str] = None
         self._turns_done = asyncio.Event()
+        self._said = asyncio.Event()  # the ``say`` turns were answered and heard
+        self._spoken_done = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
 
     # --- events from the server -------------------------------------------------
@@ -270,6 +275,27 @@ class LiveSession:
                     return
             await asyncio.sleep(TICK_MS / 1000.0 / self.clock.speed)
 
+    async def _spoken_mic(self) -> AsyncIterator[np.ndarray]:
+        """The microphone for ``spoken`` turns, once the ``say`` turns were answered: each
+        utterance between quiet, in 20 ms blocks at the session clock's pace (the quiet
+        after it ends the server's VAD turn); the next one waits until the previous
+        turn's answer was heard."""
+        block = PCM16.sample_rate // 50
+        await self._said.wait()
+        t = self.clock.now_ms()
+        for utterance in self.opts.spoken:
+            seen = self._responses_seen
+            lead = np.zeros(PCM16.sample_rate * 4 // 10, np.int16)
+            pcm = np.concatenate([lead, utterance, np.zeros(PCM16.sample_rate, np.int16)])
+            for i in range(0, len(pcm), block):
+                t += 20.0
+                await self.clock.sleep_until(t)
+                yield pcm[i:i + block]
+            while self._responses_seen == seen and not self._stop.is_set():  # the answer starts
+                await asyncio.sleep(TICK_MS / 1000.0 / self.clock.speed)
+            await self._wait_heard()
+        self._spoken_done.set()
+
     async def _turns(self) -> None:
         assert self.client is not None
         for text in self.opts.say:
@@ -278,6 +304,9 @@ class LiveSession:
             while self._responses_seen == seen and not self._stop.is_set():
                 await asyncio.sleep(TICK_MS / 1000.0 / self.clock.speed)
             await self._wait_heard()
+        self._said.set()
+        if self.opts.spoken:
+            await self._spoken_done.wait()
         self._turns_done.set()
         if self.opts.exit_when_done:
             self._stop.set()
@@ -353,6 +382,8 @@ class LiveSession:
                 self.player = open_player(self.engine, self.lock, self.clock, opts.output, opts.record)
                 self.player.start()
                 blocks = opts.mic_source
+                if blocks is None and opts.spoken:
+                    blocks = self._spoken_mic()
                 if blocks is None and opts.mic != "off":
                     problem = device_problem("input") if self.player.kind == "device" else "virtual clock"
                     if problem is None:
@@ -363,7 +394,7 @@ class LiveSession:
                         print(f"microphone: {problem}; continuing without it")
                 if blocks is not None:
                     self._spawn(self._mic(blocks))
-                if opts.say:
+                if opts.say or opts.spoken:
                     self._spawn(self._turns())
                 if opts.interrupt_at_ms is not None:
                     self._spawn(self._interrupt_at(opts.interrupt_at_ms, "scheduled (--interrupt-at-ms)"))

@@ -127,6 +127,9 @@ class ResponseCreated:
     response_id: str
     out_of_band: bool
     metadata: dict
+    # True: the response joins a conversation (conversation_id set); False: out-of-band
+    # (conversation_id null); None: the server did not say (older/other servers)
+    in_conversation: Optional[bool] = None
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,7 @@ class SessionFormats:
 
     output_format: Any
     input_format: Any
+    turn_detection: Optional[dict] = None  # server VAD settings (prefix_padding_ms, silence_duration_ms)
 
 
 @dataclass(frozen=True)
@@ -185,6 +189,30 @@ class ClientAudioAppend:
 class ClientSessionUpdate:
     output_format: Any
     input_format: Any
+    turn_detection: Optional[dict] = None
+
+
+# the input audio buffer (user speech on the capture clock)
+@dataclass(frozen=True)
+class InputCommitted:
+    """The server committed its input buffer as a user item (server event)."""
+
+    item_id: Optional[str]
+
+
+@dataclass(frozen=True)
+class InputCleared:
+    """The server emptied its input buffer (server event)."""
+
+
+@dataclass(frozen=True)
+class ClientInputCommit:
+    """The client asked the server to commit its input buffer."""
+
+
+@dataclass(frozen=True)
+class ClientInputClear:
+    """The client asked the server to empty its input buffer."""
 
 
 @dataclass(frozen=True)
@@ -210,7 +238,7 @@ Event = Union[
     InputTranscriptFailed, InputTranscriptSegment, OutputBufferStarted, OutputBufferStopped,
     OutputBufferCleared, ResponseCreated, ResponseDone, SessionFormats, ServerError, TrackAudio,
     ClientTruncate, ClientResponseCreate, ClientAudioAppend, ClientSessionUpdate, SessionEnd, Unknown,
-    Malformed,
+    Malformed, InputCommitted, InputCleared, ClientInputCommit, ClientInputClear,
 ]
 
 
@@ -336,7 +364,9 @@ def _metadata(response: dict) -> dict:
 
 def _response_created(ev: dict) -> Event:
     r = _response_fields(ev)
-    return ResponseCreated(_str(r, "id"), _is_out_of_band(r), _metadata(r))
+    said = "conversation_id" in r or r.get("conversation") == "none"
+    return ResponseCreated(_str(r, "id"), _is_out_of_band(r), _metadata(r),
+                           (not _is_out_of_band(r)) if said else None)
 
 
 def _response_done(ev: dict) -> Event:
@@ -352,7 +382,7 @@ def _session_formats(ev: dict) -> Event:
     session = ev.get("session")
     if not isinstance(session, dict):
         raise _Missing("session missing")
-    return SessionFormats(*_formats(session))
+    return SessionFormats(*_formats(session), _turn_detection(session))
 
 
 def _formats(session: dict) -> tuple[Any, Any]:
@@ -368,6 +398,15 @@ def _formats(session: dict) -> tuple[Any, Any]:
         if isinstance(inp, dict) and "format" in inp:
             in_fmt = inp["format"]
     return out_fmt, in_fmt
+
+
+def _turn_detection(session: dict) -> Optional[dict]:
+    """GA nests it under audio.input; beta has it at the top."""
+    td = session.get("turn_detection")
+    audio = session.get("audio")
+    if isinstance(audio, dict) and isinstance(audio.get("input"), dict) and "turn_detection" in audio["input"]:
+        td = audio["input"]["turn_detection"]
+    return td if isinstance(td, dict) else None
 
 
 def _speech_started(ev: dict) -> Event:
@@ -439,6 +478,11 @@ _SERVER: dict[str, Callable[[dict], Event]] = {
     "session.updated": _session_formats,
     "error": _error,
     TRACK_AUDIO_EVENT: lambda ev: TrackAudio(_text(ev, "delta")),
+    # the input buffer and transcription-only sessions (seed 000)
+    "input_audio_buffer.committed": lambda ev: InputCommitted(_opt_str(ev, "item_id")),
+    "input_audio_buffer.cleared": lambda ev: InputCleared(),
+    "transcription_session.created": _session_formats,
+    "transcription_session.updated": _session_formats,
 }
 
 
@@ -455,7 +499,7 @@ def _client_session_update(ev: dict) -> Event:
     session = ev.get("session")
     if not isinstance(session, dict):
         raise _Missing("session missing")
-    return ClientSessionUpdate(*_formats(session))
+    return ClientSessionUpdate(*_formats(session), _turn_detection(session))
 
 
 _CLIENT: dict[str, Callable[[dict], Event]] = {
@@ -464,6 +508,9 @@ _CLIENT: dict[str, Callable[[dict], Event]] = {
     "input_audio_buffer.append": lambda ev: ClientAudioAppend(_text(ev, "audio")),
     "session.update": _client_session_update,
     SESSION_END_EVENT: lambda ev: SessionEnd(),
+    "transcription_session.update": _client_session_update,
+    "input_audio_buffer.commit": lambda ev: ClientInputCommit(),
+    "input_audio_buffer.clear": lambda ev: ClientInputClear(),
 }
 
 
