@@ -22,6 +22,7 @@ from captioner.core._clock import FrameStamp, PlaybackClock
 from captioner.core._items import AudioSource, Item, ItemState, Phase, Transition
 from captioner.core._model import Caption, ItemRecord, Period, Problem, Role, Timeline
 from captioner.core._timeline import Delta, ItemCaptions, weighted_spread
+from captioner.core._timing import TimedText
 from captioner.core.estimators._base import STEP_MS, EstimatorFactory, ItemEstimator
 from captioner.core.estimators._forced import default_estimator
 from captioner.core.wire import _events as ev
@@ -276,11 +277,39 @@ class CaptionEngine:
             return  # text-only assistant output is not on the spoken track
         item = self._item(e.item_id)
         self._note_response(item, e.response_id)
+        if e.bad_timing:
+            self._skip("skipped", "transcript delta timing", f"{e.item_id}: {e.bad_timing}")
         if item.captions.truncated_at_ms is not None or item.phase == Phase.CANCELLED:
             log.info("delta after the end of %s ignored", e.item_id)
             return
-        item.captions.add_delta(Delta(e.text, at_ms, e.duration_ms))
+        item.captions.add_delta(Delta(e.text, at_ms, e.duration_ms, start_ms=e.start_ms))
         self._changed()
+
+    def _on_word_timestamp(self, e: ev.WordTimestamp, at_ms: float) -> None:
+        item = self._items.get(e.item_id)
+        if item is None or item.role != "assistant":
+            self._skip("skipped", "response.audio_timestamp.delta", f"timing for unknown item {e.item_id}")
+            return
+        self.add_timing(e.item_id, [TimedText(e.text, e.start_ms, e.start_ms + e.duration_ms)])
+
+    def add_timing(self, item_id: str, timed: list[TimedText], offset_ms: float = 0.0) -> bool:
+        """Word or character timings for an item's audio (a TTS service's, or a provider's):
+        ``timed`` are ms from ``offset_ms`` into the item's audio (ElevenLabs sends them per
+        audio chunk: pass the chunk's offset, ``received_ms(item_id)`` before adding it).
+        The item's captions then follow them exactly (see ``core/_timing.py``); False when
+        the item is unknown (skipped, with a problem logged)."""
+        item = self._items.get(item_id)
+        if item is None or item.role != "assistant":
+            self._skip("skipped", "timing", f"timing for unknown item {item_id}")
+            return False
+        shifted = [TimedText(t.text, t.start_ms + offset_ms, t.end_ms + offset_ms) for t in timed]
+        good = [t for t in shifted if t.valid]
+        if len(good) < len(shifted):
+            self._skip("skipped", "timing", f"{item_id}: {len(shifted) - len(good)} timed word(s) with "
+                       "negative or non-finite times")
+        item.captions.add_words(good)
+        self._changed()
+        return True
 
     def _on_transcript_done(self, e: ev.TranscriptDone, at_ms: float) -> None:
         response = self._responses.get(e.response_id or "")
@@ -288,7 +317,7 @@ class CaptionEngine:
             return
         item = self._item(e.item_id)
         if not item.captions.deltas and e.transcript and item.cut_ms is None:
-            item.captions.add_delta(Delta(e.transcript, at_ms))  # a server that sends no deltas
+            item.captions.add_delta(Delta(e.transcript, at_ms, fallback=True))  # a server sending no deltas
         item.captions.finish_text()
         self._changed()
 
@@ -461,6 +490,7 @@ class CaptionEngine:
         ev.AudioDelta: _on_audio,
         ev.AudioDone: _on_audio_done,
         ev.TranscriptDelta: _on_transcript_delta,
+        ev.WordTimestamp: _on_word_timestamp,
         ev.TranscriptDone: _on_transcript_done,
         ev.ItemAdded: _on_item_added,
         ev.ItemTruncated: _on_truncated,
@@ -710,11 +740,12 @@ class CaptionEngine:
                 limit = item.captions.audio_ms
         elif self._clock.finished_playing(item.item_id):
             limit = self._clock.played_ms(item.item_id, math.inf)
-        delay = self.show_delay_ms if item.captions.estimated else 0.0
+        pins = item.captions.pins()  # given timing is shown on time; only estimates wait
         out = []
         for index, (start, end), is_cut in item.captions.heard():
             s, e = to_session(min(start, limit)), to_session(min(end, limit))
             delta = item.captions.deltas[index]
+            delay = 0.0 if pins[index] is not None else self.show_delay_ms
             out.append(Caption(item.item_id, "assistant", index, delta.text, s, max(s, e),
                                delta.arrived_ms, final, is_cut, delay))
         return out
@@ -752,14 +783,14 @@ class CaptionEngine:
                 if item.marked_start_ms is not None:
                     end = item.marked_end_ms if item.marked_end_ms is not None else item.marked_start_ms
                     items.append(ItemRecord(item_id, "assistant", item.marked_start_ms, end,
-                                            item.captions.audio_ms, item.cut_ms))
+                                            item.captions.audio_ms, item.cut_ms, item.captions.timing))
             else:
                 start = self._clock.start_ms(item_id)
                 if start is not None:
                     end = self._clock.end_ms(item_id)
                     items.append(ItemRecord(item_id, "assistant", start, end if end is not None else start,
                                             samples_to_ms(self._clock.received(item_id), self.sample_rate),
-                                            item.cut_ms))
+                                            item.cut_ms, item.captions.timing))
         periods: list[Period] = []
         head = 0.0
         for c in caps:

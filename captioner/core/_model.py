@@ -62,6 +62,9 @@ class ItemRecord:
     end_ms: float  # session ms after the last played sample (user: speech end)
     audio_ms: float  # item audio received (assistant) / speech length (user)
     truncated_at_ms: Optional[float] = None  # item-relative
+    # what the captions' timing came from: "provider" (given by the server/TTS), "estimated",
+    # "mixed" (assistant items); user items use the same field
+    timing: Optional[str] = None
 
 
 @dataclass

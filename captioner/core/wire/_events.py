@@ -7,6 +7,7 @@ going whatever a server or a log holds.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Union
 
@@ -36,6 +37,21 @@ class TranscriptDelta:
     text: str
     duration_ms: Optional[float]
     spoken: bool
+    start_ms: Optional[float] = None  # ``start_time`` (s, item audio; LiveKit reads it), in ms
+    bad_timing: Optional[str] = None  # a timing field present but unusable, and why
+
+
+@dataclass(frozen=True)
+class WordTimestamp:
+    """Azure Voice Live ``response.audio_timestamp.delta``: a word's place in the item's audio."""
+
+    item_id: str
+    response_id: Optional[str]
+    content_index: int
+    text: str
+    start_ms: float
+    duration_ms: float
+    kind: str  # timestamp_type ("word")
 
 
 @dataclass(frozen=True)
@@ -82,6 +98,7 @@ class InputTranscriptDelta:
     content_index: int
     text: str
     duration_ms: Optional[float]
+    bad_timing: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -198,7 +215,7 @@ class Malformed:
 
 
 Event = Union[
-    AudioDelta, AudioDone, TranscriptDelta, TranscriptDone, ItemAdded, ItemTruncated,
+    AudioDelta, AudioDone, TranscriptDelta, WordTimestamp, TranscriptDone, ItemAdded, ItemTruncated,
     SpeechStarted, SpeechStopped, InputTranscriptDelta, InputTranscriptCompleted,
     InputTranscriptFailed, InputTranscriptSegment, OutputBufferStarted, OutputBufferStopped,
     OutputBufferCleared, ResponseCreated, ResponseDone, SessionFormats, ServerError, TrackAudio,
@@ -241,9 +258,26 @@ def _num(ev: dict, key: str) -> float:
 
 def _opt_num(ev: dict, key: str) -> Optional[float]:
     value = ev.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
         return None
     return float(value)
+
+
+def _timing(ev: dict, fields: tuple[tuple[str, float], ...]) -> tuple[dict[str, Optional[float]], Optional[str]]:
+    """Optional timing fields (name, scale to ms): absent is fine; present but negative,
+    non-finite or not a number is dropped, and said why (the engine logs it)."""
+    out: dict[str, Optional[float]] = {}
+    bad: list[str] = []
+    for key, scale in fields:
+        out[key] = None
+        if key not in ev or ev[key] is None:
+            continue
+        value = _opt_num(ev, key)
+        if value is None:
+            bad.append(f"{key}={ev[key]!r} ignored (not a finite number >= 0)")
+        else:
+            out[key] = value * scale
+    return out, "; ".join(bad) or None
 
 
 def _text(ev: dict, key: str) -> str:
@@ -264,10 +298,20 @@ def _audio_done(ev: dict) -> Event:
 
 def _transcript_delta(spoken: bool) -> Callable[[dict], Event]:
     def parse(ev: dict) -> Event:
+        given, bad = _timing(ev, (("duration_ms", 1.0), ("start_time", 1000.0)))
         return TranscriptDelta(_str(ev, "item_id"), _opt_str(ev, "response_id"),
                                _int(ev, "content_index", 0), _text(ev, "delta"),
-                               _opt_num(ev, "duration_ms"), spoken)
+                               given["duration_ms"], spoken, given["start_time"], bad)
     return parse
+
+
+def _word_timestamp(ev: dict) -> Event:
+    given, bad = _timing(ev, (("audio_offset_ms", 1.0), ("audio_duration_ms", 1.0)))
+    if given["audio_offset_ms"] is None or given["audio_duration_ms"] is None:
+        raise _Missing(bad or "audio_offset_ms / audio_duration_ms missing")
+    return WordTimestamp(_str(ev, "item_id"), _opt_str(ev, "response_id"), _int(ev, "content_index", 0),
+                         _text(ev, "text"), given["audio_offset_ms"], given["audio_duration_ms"],
+                         str(ev.get("timestamp_type", "word")))
 
 
 def _transcript_done(field_name: str, spoken: bool) -> Callable[[dict], Event]:
@@ -355,8 +399,9 @@ def _speech_stopped(ev: dict) -> Event:
 
 
 def _input_delta(ev: dict) -> Event:
+    given, bad = _timing(ev, (("duration_ms", 1.0),))
     return InputTranscriptDelta(_str(ev, "item_id"), _int(ev, "content_index", 0),
-                                _text(ev, "delta"), _opt_num(ev, "duration_ms"))
+                                _text(ev, "delta"), given["duration_ms"], bad)
 
 
 def _input_completed(ev: dict) -> Event:
@@ -389,6 +434,7 @@ _SERVER: dict[str, Callable[[dict], Event]] = {
     "response.audio_transcript.delta": _transcript_delta(True),
     "response.output_audio_transcript.done": _transcript_done("transcript", True),
     "response.audio_transcript.done": _transcript_done("transcript", True),
+    "response.audio_timestamp.delta": _word_timestamp,  # Azure Voice Live word timing
     "response.output_text.delta": _transcript_delta(False),
     "response.text.delta": _transcript_delta(False),
     "response.output_text.done": _transcript_done("text", False),
