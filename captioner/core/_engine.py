@@ -286,6 +286,9 @@ class CaptionEngine:
         self._changed()
 
     def _on_word_timestamp(self, e: ev.WordTimestamp, at_ms: float) -> None:
+        if e.item_id not in self._items and e.response_id in self._responses \
+                and not self._responses[e.response_id].out_of_band:
+            self._item(e.item_id)  # an item of a response in progress, timed before its first delta
         item = self._items.get(e.item_id)
         if item is None or item.role != "assistant":
             self._skip("skipped", "response.audio_timestamp.delta", f"timing for unknown item {e.item_id}")
