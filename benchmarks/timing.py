@@ -11,12 +11,17 @@ tables of onset error for:
 * ``captioner``       — the engine with the default estimator (and ``proportional``,
   the old estimator, for reference).
 
+``given timing`` — the same sessions with provider timing generated from the truth
+(``duration_ms``, ``start_time``, Azure word timestamps; GPT-Live session-timeline deltas)
+in every arrival pattern plus ``after_audio_done`` (all text after the item's audio.done)
+and ``after_response_done``: caption starts must match the given times (target: 2 ms).
+
 "final" is the finished timeline (what replay/exports use); "live" is the moment a
 viewer first sees each delta (never before it arrived): the estimators' live view
 comes from replay's observe hook every 10 ms. Also prints the estimators' CPU cost as
 a real-time factor. Run::
 
-    .venv/bin/python benchmarks/timing.py [--sessions 24] [--seed 1] [--no-timit]
+    .venv/bin/python benchmarks/timing.py [--sessions 24] [--seed 1] [--no-timit] [--given-only]
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import math
 import re
 import sys
 import time
@@ -118,6 +124,94 @@ def run_engine(session: corpus.Session, factory: EstimatorFactory, live: bool):
     return final, first_shown
 
 
+GIVEN_SHAPES = ["duration_ms", "start_time", "azure words"]
+GIVEN_PATTERNS = [*corpus.PATTERNS, "after_audio_done", "after_response_done"]
+
+
+def _delta_starts(item: corpus.TruthItem) -> list[float]:
+    """Every delta's true start: its word onset, else by characters between known onsets
+    (word pieces, punctuation); the first delta takes the leading silence (starts at 0)."""
+    known = [(0, 0.0)] + [(k, d.onset_item_ms) for k, d in enumerate(item.deltas)
+                          if d.onset_item_ms is not None and k > 0]
+    chars = np.cumsum([0] + [len(d.text) for d in item.deltas])
+    known.append((len(item.deltas), item.audio_ms))
+    out = []
+    for k in range(len(item.deltas)):
+        (ka, ta), (kb, tb) = max((x for x in known if x[0] <= k), key=lambda x: x[0]), \
+            min((x for x in known if x[0] > k), key=lambda x: x[0])
+        out.append(ta + (tb - ta) * (chars[k] - chars[ka]) / max(1, chars[kb] - chars[ka]))
+    return out
+
+
+def with_given_timing(session: corpus.Session, shape: str, pattern: str) -> list[dict]:
+    """The session's log with provider timing from the truth, text moved per ``pattern``."""
+    log = [json.loads(json.dumps(line)) for line in session.log]
+    extra: list[dict] = []
+    for item in session.items:
+        starts = _delta_starts(item)
+        ends = starts[1:] + [item.audio_ms]
+        lines = [x for x in log if x["event"].get("item_id") == item.item_id]
+        texts = [x for x in lines if x["event"]["type"].endswith("transcript.delta")]
+        for k, (line, start, end) in enumerate(zip(texts, starts, ends)):
+            e = line["event"]
+            if shape == "duration_ms":
+                e["duration_ms"] = end - start
+            elif shape == "start_time":
+                e["start_time"] = start / 1000.0
+            elif e["delta"].strip():  # azure: one timed word per delta (spaces alone are not words)
+                extra.append({"t": line["t"], "from": "server", "event": {
+                    "type": "response.audio_timestamp.delta", "response_id": e["response_id"],
+                    "item_id": item.item_id, "output_index": 0, "content_index": 0,
+                    "text": e["delta"].strip(), "audio_offset_ms": start, "audio_duration_ms": end - start,
+                    "timestamp_type": "word"}})
+        if pattern in ("after_audio_done", "after_response_done"):
+            last_audio = max(x["t"] for x in lines if x["event"]["type"].endswith("audio.delta"))
+            closing = {x["event"]["type"]: x for x in log if x["event"].get("item_id") == item.item_id
+                       or x["event"].get("response", {}).get("id") == texts[0]["event"]["response_id"]}
+            for kind, line in closing.items():
+                if kind.endswith("audio.done"):
+                    line["t"] = last_audio + 0.001
+                elif kind == "response.done" and pattern == "after_response_done":
+                    line["t"] = last_audio + 0.002
+            later = last_audio + 0.5  # well after the audio: it has played or is playing
+            for k, line in enumerate(texts):
+                line["t"] = later + 0.001 * k
+            for kind, line in closing.items():
+                if kind.endswith("transcript.done") or (kind == "response.done" and pattern == "after_audio_done"):
+                    line["t"] = later + 0.001 * (len(texts) + 1)
+    for x in extra:  # each word's timing with (just after) its delta
+        x["t"] = next(line["t"] for line in log if line["event"].get("delta", "").strip() == x["event"]["text"]
+                      and line["event"].get("item_id") == x["event"]["item_id"]) + 1e-6
+    log += extra
+    log.sort(key=lambda x: x["t"])
+    return log
+
+
+def given_timing_table(sessions: list[corpus.Session]) -> None:
+    errors: dict[tuple[str, str], list[float]] = {}
+    for s in sessions:
+        for shape in GIVEN_SHAPES:
+            for pattern in GIVEN_PATTERNS:
+                records, bad = parse_session_log([json.dumps(x) for x in with_given_timing(s, shape, pattern)])
+                assert not bad, bad
+                engine = replay(records, estimator_factory=ProportionalEstimator)
+                fin = {(c.item_id, c.index): c.start_ms for c in engine.captions()}
+                errs = errors.setdefault((shape, pattern), [])
+                for item in s.items:
+                    for d in item.deltas:
+                        if d.onset_ms is not None:
+                            errs.append(fin.get((item.item_id, d.index), math.inf) - d.onset_ms)
+    print("given timing (provider times from the truth), final caption start vs true onset:")
+    print()
+    print("| timing shape | arrival pattern | deltas | median abs err ms | max abs err ms | within 2 ms |")
+    print("|---|---|---|---|---|---|")
+    for (shape, pattern), errs in errors.items():
+        e = np.abs(np.asarray(errs))
+        print(f"| {shape} | {pattern} | {len(e)} | {np.median(e):.2f} | {np.max(e):.2f} "
+              f"| {100 * np.mean(e <= 2.0):.1f} % |")
+    print()
+
+
 def estimator_cost(sessions: list[corpus.Session], factory: EstimatorFactory) -> tuple[float, float]:
     """CPU seconds spent estimating per second of audio, under the engine's call pattern
     (a step after every audio chunk and every delta, then until settled), and the
@@ -164,9 +258,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--no-timit", action="store_true")
     p.add_argument("--no-live", action="store_true", help="skip the live view (faster)")
+    p.add_argument("--given-only", action="store_true", help="only the given-timing table")
     args = p.parse_args(argv)
 
     sessions = list(corpus.generate(args.seed, args.sessions, timit=not args.no_timit))
+    given_timing_table(sessions)
+    if args.given_only:
+        return 0
     kinds = sorted({s.kind for s in sessions})
     methods = ["70 ms x chars", "3.83 syl/s", "syl scaled to audio", "on arrival", *ESTIMATORS]
     final = {(m, k): Errors() for m in methods for k in kinds}
