@@ -20,6 +20,7 @@ import numpy as np
 
 from captioner.core._clock import FrameStamp, PlaybackClock
 from captioner.core._items import AudioSource, Item, ItemState, Phase, Transition
+from captioner.core._live import LiveTimeline
 from captioner.core._model import Caption, ItemRecord, Period, Problem, Role, Timeline
 from captioner.core._timeline import Delta, ItemCaptions, weighted_spread
 from captioner.core._timing import TimedText
@@ -89,6 +90,7 @@ class CaptionEngine:
         self.problem_counts: Counter[tuple[str, str]] = Counter()
         self._cache: Optional[list[Caption]] = None
         self._segments_seen = 0
+        self._live: Optional[LiveTimeline] = None  # set by the first GPT-Live event
 
     # --- bookkeeping ----------------------------------------------------------
     @property
@@ -489,6 +491,87 @@ class CaptionEngine:
         item.source = AudioSource.TRACK
         self._receive_audio(item, 0, pcm, at_ms)
 
+    # --- GPT-Live (core/_live.py: the session timeline onto turns) ---------------------
+    def _live_timeline(self) -> LiveTimeline:
+        if self._live is None:
+            self._live = LiveTimeline()
+        return self._live
+
+    def _on_live_audio(self, e: ev.LiveAudio, at_ms: float) -> None:
+        live = self._live_timeline()
+        try:
+            pcm = decode_base64(e.delta, self.output_format)
+        except AudioFormatError as exc:
+            self._skip("malformed", "session.output_audio.delta", str(exc))
+            return
+        gap = live.gap_before(e.start_ms)
+        user = live.user_turn
+        if gap < -0.5:
+            self._skip("skipped", "session.output_audio.delta",
+                       f"chunk at {e.start_ms} ms overlaps the {-gap:.1f} ms before it; played in order")
+            live.delivered(gap)  # the timeline after it is start_ms-exact again
+        item = self._item(live.current().item_id)
+        item.source = AudioSource.EVENTS
+        if gap > 0.5:  # dropped frames: silence keeps what follows at its place on the timeline
+            log.info("live output: %.1f ms of dropped frames played as silence", gap)
+            n = int(round(ms_to_samples(gap, self.sample_rate)))
+            self._receive_audio(item, 0, np.zeros(n, np.int16), at_ms)
+            live.delivered(samples_to_ms(n, self.sample_rate))
+        self._receive_audio(item, 0, pcm, at_ms)
+        live.delivered(samples_to_ms(len(pcm), self.sample_rate))
+        self._live_user_done(user, at_ms)
+
+    def _live_user_done(self, user: Optional[tuple[str, float]], at_ms: float) -> None:
+        """The assistant's turn began: the user turn before it has all its text."""
+        if user is not None and self._live is not None and self._live.user_turn is None:
+            item = self._items[user[0]]
+            item.captions.text_complete = True
+            item.move(Phase.PLAYED, at_ms, "assistant turn")
+            self._changed()
+
+    def _on_live_transcript(self, e: ev.LiveTranscript, at_ms: float) -> None:
+        live = self._live_timeline()
+        if e.role == "user":
+            ended = live.end_turn()  # the user speaks: the assistant's turn is over
+            if ended is not None:
+                self._audio_complete(self._items[ended])
+            item_id, first, new = live.user(e.start_ms)
+            item = self._user(item_id)
+            origin = self._origin()
+            if new:
+                item.speech_start_ms = origin + first
+                item.move(Phase.RECEIVING, at_ms, "session.input_transcript.delta")
+            item.speech_end_ms = max(item.speech_end_ms or 0.0, origin + e.end_ms)
+            item.captions.deltas.append(Delta(e.text, at_ms, span=(e.start_ms - first, e.end_ms - first)))
+            self._changed()
+            return
+        user = live.user_turn
+        placed = live.place(e.start_ms, e.end_ms)
+        self._live_user_done(user, at_ms)
+        if placed is None:
+            self._skip("skipped", "session.output_transcript.delta",
+                       f"at {e.start_ms} ms, before the output stream began ({live.origin} ms)")
+            return
+        item_id, span = placed
+        item = self._item(item_id)
+        if item.captions.truncated_at_ms is not None:
+            log.info("live delta after the cut of %s ignored", item_id)
+            return
+        item.captions.add_delta(Delta(e.text, at_ms, span=span))
+        self._changed()
+
+    def _on_live_closed(self, e: ev.LiveClosed, at_ms: float) -> None:
+        for item in self._items.values():
+            if item.role == "assistant" and not item.phase.ended:
+                item.captions.finish_text()
+                self._audio_complete(item)
+            elif item.role == "user" and item.phase == Phase.RECEIVING:
+                item.captions.text_complete = True
+                item.move(Phase.PLAYED, at_ms, "session.closed")
+        if self._live is not None:
+            self._live.end_turn()
+        self._changed()
+
     _SERVER_HANDLERS: dict[type, Callable[..., Any]] = {
         ev.AudioDelta: _on_audio,
         ev.AudioDone: _on_audio_done,
@@ -511,6 +594,9 @@ class CaptionEngine:
         ev.TrackAudio: _on_track_audio,
         ev.SessionFormats: lambda self, e, at_ms: self._set_formats(e.output_format, e.input_format),
         ev.ServerError: _on_error,
+        ev.LiveAudio: _on_live_audio,
+        ev.LiveTranscript: _on_live_transcript,
+        ev.LiveClosed: _on_live_closed,
     }
 
     # --- playback ----------------------------------------------------------------
@@ -564,7 +650,11 @@ class CaptionEngine:
         applied here: report them with ``sent`` as you send them)."""
         events: list[ClientEvent] = []
         item, played = self._interrupt_point(at_ms)
-        if item is not None:
+        if self._live is not None:  # GPT-Live: no truncate; playback stops here, the turn ends
+            if item is not None:
+                self._cut(item, int(played), at_ms, "interrupt")
+            self._live.end_turn()
+        elif item is not None:
             events.append(TruncateItem(self._new_event_id(), item.item_id, int(played)))
             self._cut(item, int(played), at_ms, "interrupt")
         if self._active_response:  # the server rejects a cancel with nothing in progress

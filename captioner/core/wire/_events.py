@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Union
 
+from captioner.core.wire._live import LIVE_SERVER, LiveAudio, LiveClosed, LiveTranscript
+
 
 @dataclass(frozen=True)
 class AudioDelta:
@@ -220,6 +222,7 @@ Event = Union[
     InputTranscriptFailed, InputTranscriptSegment, OutputBufferStarted, OutputBufferStopped,
     OutputBufferCleared, ResponseCreated, ResponseDone, SessionFormats, ServerError, TrackAudio,
     ClientTruncate, ClientResponseCreate, ClientAudioAppend, ClientSessionUpdate, Unknown, Malformed,
+    LiveAudio, LiveTranscript, LiveClosed,
 ]
 
 
@@ -380,6 +383,8 @@ def _formats(session: dict) -> tuple[Any, Any]:
     out_fmt = session.get("output_audio_format")
     in_fmt = session.get("input_audio_format")
     audio = session.get("audio")
+    if isinstance(audio, dict) and "format" in audio:  # GPT-Live: one format both ways
+        out_fmt = in_fmt = audio["format"]
     if isinstance(audio, dict):
         out = audio.get("output")
         inp = audio.get("input")
@@ -457,6 +462,7 @@ _SERVER: dict[str, Callable[[dict], Event]] = {
     "response.created": _response_created,
     "response.done": _response_done,
     "session.created": _session_formats,
+    "session.started": _session_formats,  # GPT-Live
     "session.updated": _session_formats,
     "error": _error,
     TRACK_AUDIO_EVENT: lambda ev: TrackAudio(_text(ev, "delta")),
@@ -484,7 +490,11 @@ _CLIENT: dict[str, Callable[[dict], Event]] = {
     "response.create": _client_response_create,
     "input_audio_buffer.append": lambda ev: ClientAudioAppend(_text(ev, "audio")),
     "session.update": _client_session_update,
+    # GPT-Live client events the engine must see
+    "session.start": _client_session_update,
+    "session.input_audio.append": lambda ev: ClientAudioAppend(_text(ev, "audio")),
 }
+_SERVER.update(LIVE_SERVER)
 
 
 def _parse(event: Any, table: dict[str, Callable[[dict], Event]]) -> Event:
@@ -498,7 +508,7 @@ def _parse(event: Any, table: dict[str, Callable[[dict], Event]]) -> Event:
         return Unknown(kind)
     try:
         return parser(event)
-    except _Missing as exc:
+    except (_Missing, ValueError) as exc:
         return Malformed(kind, str(exc))
 
 
