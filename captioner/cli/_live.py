@@ -12,6 +12,7 @@ from pathlib import Path
 from captioner.cli._args import add_display_arguments, add_export_arguments, display_options, exports_from_args
 from captioner.core.render import FORMATS
 from captioner.edges.client import DEFAULT_MODEL
+from captioner.edges.live_dialect import LIVE_MODEL
 from captioner.edges.files import KINDS
 from captioner.edges.session import LiveOptions, LiveResult, LiveSession, summary
 
@@ -30,6 +31,8 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
                         help="realtime endpoint (default: OpenAI, needs OPENAI_API_KEY), e.g. ws://127.0.0.1:8765/v1")
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--beta", action="store_true", help="beta protocol (header OpenAI-Beta: realtime=v1)")
+    parser.add_argument("--dialect", choices=("realtime", "live"), default="realtime",
+                        help="realtime: the Realtime API (/v1/realtime); live: GPT-Live (/v1/live)")
     parser.add_argument("--say", action="append", default=[], metavar="TEXT",
                         help="send a user text turn and a response.create (repeatable: one turn after another)")
     parser.add_argument("--instructions", default=None)
@@ -47,8 +50,9 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_live(args: argparse.Namespace) -> int:
     _configure_logging()
+    model = LIVE_MODEL if args.dialect == "live" and args.model == DEFAULT_MODEL else args.model
     opts = LiveOptions(
-        url=args.url, model=args.model, beta=args.beta, say=list(args.say),
+        url=args.url, model=model, beta=args.beta, say=list(args.say), dialect=args.dialect,
         instructions=args.instructions, output="virtual" if args.speed != 1 else args.output,
         speed=args.speed, mic=args.mic, local_vad=args.local_vad, server_vad=args.server_vad,
         interrupt_at_ms=args.interrupt_at_ms, exit_when_done=args.exit_when_done,

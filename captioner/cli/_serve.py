@@ -22,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wpm", type=int, default=defaults.wpm, help="speaking rate, words per minute")
     parser.add_argument("--pace", type=float, default=defaults.pace,
                         help="send audio this many times faster than real time (0: at once)")
+    parser.add_argument("--dialect", choices=("realtime", "live"), default="realtime",
+                        help="the endpoint to announce: both are served (/v1/realtime and GPT-Live /v1/live)")
     parser.add_argument("--user-says", default=defaults.user_says,
                         help="scripted transcript of user speech detected by server VAD")
 
@@ -32,7 +34,10 @@ def run(args: argparse.Namespace) -> int:
 
     async def main() -> None:
         async with serve_embedded(port=args.port, **opts) as url:
-            print(f"realtime server listening on {url}/realtime (Ctrl-C to stop)", flush=True)
+            if getattr(args, "dialect", "realtime") == "live":
+                print(f"GPT-Live server listening on {url}/live (Ctrl-C to stop)", flush=True)
+            else:
+                print(f"realtime server listening on {url}/realtime (Ctrl-C to stop)", flush=True)
             await asyncio.Future()
 
     try:

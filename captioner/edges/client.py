@@ -23,6 +23,8 @@ from websockets.exceptions import ConnectionClosed
 from captioner.core.wire import ClientEvent
 from captioner.edges.player import SessionClock
 
+from captioner.edges.live_dialect import live_url
+
 log = logging.getLogger(__name__)
 
 OPENAI_URL = "wss://api.openai.com/v1/realtime"
@@ -139,10 +141,12 @@ class RealtimeClient:
             log.info("connection closed: %s", exc)
 
 
-def open_connection(url: Optional[str], model: str, beta: bool, api_key: Optional[str]):
-    """``async with open_connection(...) as ws`` — websockets' connect with our headers."""
+def open_connection(url: Optional[str], model: str, beta: bool, api_key: Optional[str],
+                    dialect: str = "realtime"):
+    """``async with open_connection(...) as ws`` — websockets' connect with our headers
+    (``dialect="live"``: the GPT-Live endpoint)."""
     return connect(
-        realtime_url(url, model),
+        live_url(url) if dialect == "live" else realtime_url(url, model),
         additional_headers=connect_headers(api_key, beta),
         max_size=None,  # audio deltas can be large
         open_timeout=15,
