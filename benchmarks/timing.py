@@ -187,6 +187,77 @@ def with_given_timing(session: corpus.Session, shape: str, pattern: str) -> list
     return log
 
 
+def live_log(session: corpus.Session) -> tuple[list[dict], list[tuple[str, float, float]]]:
+    """The session as GPT-Live would send it: one continuous output stream (each item at its
+    true play position on the session timeline, the silence before it sent with its first
+    chunk), transcript deltas with whole-ms ``start_ms``/``end_ms`` sent when the corpus's
+    text arrived, and a user reply between items. Returns the log and, per output delta,
+    (kind, given start, stream start of its turn); input deltas have kind "input"."""
+    log: list[dict] = []
+    given: list[tuple[str, float, float]] = []
+    stream_end = 0.0
+    for n, item in enumerate(session.items):
+        lines = [x for x in session.log if x["event"].get("item_id") == item.item_id]
+        chunks = [x for x in lines if x["event"]["type"].endswith("audio.delta")]
+        texts = [x for x in lines if x["event"]["type"].endswith("transcript.delta")]
+        begin = max(item.start_ms, stream_end)
+        turn_start = stream_end
+        if n > 0:  # the user answered in the pause before this item
+            at = chunks[0]["t"] - 0.002
+            s0 = int(round(stream_end + 100))
+            log.append({"t": at, "from": "server", "event": {"type": "session.input_transcript.delta",
+                        "event_id": f"in{n}", "delta": "Okay.", "start_ms": s0, "end_ms": s0 + 300}})
+            given.append(("input", float(s0), 0.0))
+        silence = np.zeros(int(round((begin - stream_end) * corpus.SAMPLE_RATE / 1000)), "<i2")
+        log.append({"t": chunks[0]["t"] - 0.001, "from": "server", "event": {
+            "type": "session.output_audio.delta", "delta": base64.b64encode(silence.tobytes()).decode()}})
+        begin = stream_end + len(silence) * 1000.0 / corpus.SAMPLE_RATE
+        for x in chunks:
+            log.append({"t": x["t"], "from": "server", "event": {"type": "session.output_audio.delta",
+                                                                 "delta": x["event"]["delta"]}})
+        stream_end = begin + item.audio_ms
+        starts = _delta_starts(item)
+        ends = starts[1:] + [item.audio_ms]
+        for k, (x, a, b) in enumerate(zip(texts, starts, ends)):
+            log.append({"t": x["t"], "from": "server", "event": {
+                "type": "session.output_transcript.delta", "event_id": f"out{n}_{k}", "delta": x["event"]["delta"],
+                "start_ms": int(round(begin + a)), "end_ms": int(round(begin + b))}})
+            given.append(("output", float(int(round(begin + a))), turn_start))
+    log.sort(key=lambda x: x["t"])
+    return log, given
+
+
+def live_table(sessions: list[corpus.Session]) -> None:
+    errs: dict[tuple[str, str], list[float]] = {}
+    for s in sessions:
+        log, given = live_log(s)
+        records, bad = parse_session_log([json.dumps(x) for x in log])
+        assert not bad, bad
+        engine = replay(records, estimator_factory=ProportionalEstimator)
+        caps = {c.role: [] for c in engine.captions()}
+        for c in engine.captions():
+            caps[c.role].append(c)
+        outs = sorted(caps.get("assistant", []), key=lambda c: (int(c.item_id.rsplit("_", 1)[1]), c.index))
+        ins = caps.get("user", [])
+        g_out = [g for g in given if g[0] == "output"]
+        g_in = [g for g in given if g[0] == "input"]
+        assert len(outs) == len(g_out) and len(ins) == len(g_in), (len(outs), len(g_out), len(ins), len(g_in))
+        for c, (_, start, turn) in zip(outs, g_out):
+            mapped = engine.item_time(c.item_id, start - turn)
+            errs.setdefault((s.kind, "output"), []).append(c.start_ms - (mapped if mapped is not None else math.inf))
+        for c, (_, start, _) in zip(ins, g_in):
+            errs.setdefault((s.kind, "input"), []).append(c.start_ms - start)
+    print("GPT-Live sessions (corpus audio as one output stream, whole-ms start_ms/end_ms), "
+          "caption start vs the mapped playback position of start_ms:")
+    print()
+    print("| speech | transcript | deltas | median abs err ms | max abs err ms | within 2 ms |")
+    print("|---|---|---|---|---|---|")
+    for (kind, which), e in errs.items():
+        a = np.abs(np.asarray(e))
+        print(f"| {kind} | {which} | {len(a)} | {np.median(a):.2f} | {np.max(a):.2f} | {100 * np.mean(a <= 2.0):.1f} % |")
+    print()
+
+
 def given_timing_table(sessions: list[corpus.Session]) -> None:
     errors: dict[tuple[str, str], list[float]] = {}
     for s in sessions:
@@ -263,6 +334,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     sessions = list(corpus.generate(args.seed, args.sessions, timit=not args.no_timit))
     given_timing_table(sessions)
+    live_table(sessions)
     if args.given_only:
         return 0
     kinds = sorted({s.kind for s in sessions})

@@ -209,3 +209,17 @@ def test_captioner_live_against_the_embedded_live_server(tmp_path):
     (replayed,) = [i for i in again.timeline().items if i.role == "assistant"]
     assert [c.start_ms - replayed.start_ms for c in again.captions()] == pytest.approx(
         [c.start_ms - item.start_ms for c in caps], abs=0.05)
+
+
+def test_text_ahead_of_its_audio_waits_for_it_and_lands_in_the_next_turn():
+    """The answer's text can arrive before the user's transcript that ends the previous turn:
+    it waits for the audio at its start, so it lands in the turn that plays it."""
+    timed = [(40.0 + 25 * k, audio(k, 100)) for k in range(10)]  # turn 1: stream 0..1000
+    timed += [(1400.0, said(0, "Next", 1300, 1500))]  # ahead of everything below
+    timed += [(1500.0, heard(0, "Hello", 1000, 1200))]  # the user: turn 1 is over
+    timed += [(1600.0 + 25 * k, audio(10 + k, 100)) for k in range(10)]  # turn 2: stream 1000..2000
+    engine = run(timed)
+    (cap,) = [c for c in engine.captions() if c.text == "Next"]
+    assert cap.item_id == "live_out_2"
+    item = next(i for i in engine.timeline().items if i.item_id == "live_out_2")
+    assert cap.start_ms == pytest.approx(item.start_ms + 300, abs=0.05)

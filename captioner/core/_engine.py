@@ -520,6 +520,8 @@ class CaptionEngine:
         self._receive_audio(item, 0, pcm, at_ms)
         live.delivered(samples_to_ms(len(pcm), self.sample_rate))
         self._live_user_done(user, at_ms)
+        for text, arrived, start, end in live.due():
+            self._live_place(text, arrived, start, end)
 
     def _live_user_done(self, user: Optional[tuple[str, float]], at_ms: float) -> None:
         """The assistant's turn began: the user turn before it has all its text."""
@@ -545,22 +547,39 @@ class CaptionEngine:
             item.captions.deltas.append(Delta(e.text, at_ms, span=(e.start_ms - first, e.end_ms - first)))
             self._changed()
             return
+        if live.is_ahead(e.start_ms):  # its audio (and so its turn) is still to come
+            live.ahead.append((e.text, at_ms, e.start_ms, e.end_ms))
+            return
+        self._live_place(e.text, at_ms, e.start_ms, e.end_ms)
+
+    def _live_place(self, text: str, at_ms: float, start_ms: float, end_ms: float) -> None:
+        live = self._live_timeline()
         user = live.user_turn
-        placed = live.place(e.start_ms, e.end_ms)
+        placed = live.place(start_ms, end_ms)
         self._live_user_done(user, at_ms)
         if placed is None:
             self._skip("skipped", "session.output_transcript.delta",
-                       f"at {e.start_ms} ms, before the output stream began ({live.origin} ms)")
+                       f"at {start_ms} ms, before the output stream began ({live.origin} ms)")
             return
         item_id, span = placed
         item = self._item(item_id)
-        if item.captions.truncated_at_ms is not None:
+        if item.captions.truncated_at_ms is not None or item.phase == Phase.CANCELLED:
             log.info("live delta after the cut of %s ignored", item_id)
             return
-        item.captions.add_delta(Delta(e.text, at_ms, span=span))
+        item.captions.add_delta(Delta(text, at_ms, span=span))
         self._changed()
 
+    def _live_flush(self) -> None:
+        """No more audio: text still waiting for its audio goes where the stream ended."""
+        if self._live is not None:
+            waiting = self._live.due(final=True)
+            if waiting:
+                log.info("live: %d delta(s) for audio that never came", len(waiting))
+            for text, arrived, start, end in waiting:
+                self._live_place(text, arrived, start, end)
+
     def _on_live_closed(self, e: ev.LiveClosed, at_ms: float) -> None:
+        self._live_flush()
         for item in self._items.values():
             if item.role == "assistant" and not item.phase.ended:
                 item.captions.finish_text()
@@ -629,6 +648,7 @@ class CaptionEngine:
     def finish(self, at_ms: float) -> None:
         """No more events will come (a log ended): what each item received is all it gets,
         and the audio already queued plays out."""
+        self._live_flush()
         for item in self._items.values():
             if item.role != "assistant" or item.phase.ended:
                 continue

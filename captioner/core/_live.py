@@ -16,7 +16,9 @@ start). The mapping, stated once:
   timeline reads as a conversation: a turn ends when the user speaks (an input transcript
   delta) or the app interrupts playback; the next output audio (or text ahead of it) opens
   the next turn where the stream has got to. A delta at timeline ``T`` belongs to the turn
-  holding stream position ``T - origin``, at item offset ``T - origin - turn start``.
+  holding stream position ``T - origin``, at item offset ``T - origin - turn start``. Text
+  ahead of its audio waits until the audio at its start is delivered (which turn holds it
+  is not known before; it cannot play earlier anyway), or the session ends.
 * **Input.** User speech is on the capture clock: timeline ``T`` is ``T`` ms into the input
   audio the app streamed from the session's start. Each user turn (``live_in_N``) gathers
   the input deltas between two assistant turns.
@@ -53,6 +55,7 @@ class LiveTimeline:
     delivered_ms: float = 0.0  # output stream position reached (audio delivered + gaps filled)
     turns: list[Turn] = field(default_factory=list)
     user_turn: Optional[tuple[str, float]] = None  # open user item and its first start_ms
+    ahead: list[tuple[str, float, float, float]] = field(default_factory=list)  # text, at, start, end
     _n_out: int = 0
     _n_in: int = 0
 
@@ -81,14 +84,24 @@ class LiveTimeline:
     def delivered(self, ms: float) -> None:
         self.delivered_ms += ms
 
+    def is_ahead(self, start_ms: float) -> bool:
+        """Is the audio at ``start_ms`` still to come?"""
+        return start_ms - self.origin >= self.delivered_ms - _TOLERANCE_MS
+
+    def due(self, final: bool = False) -> list[tuple[str, float, float, float]]:
+        """Waiting text whose audio has now been delivered (all of it when ``final``)."""
+        ready = [a for a in self.ahead if final or not self.is_ahead(a[2])]
+        self.ahead = [a for a in self.ahead if a not in ready]
+        return ready
+
     def place(self, start_ms: float, end_ms: float) -> Optional[tuple[str, Span]]:
         """An output delta's turn and item-relative span (None: before the stream began)."""
         p0, p1 = start_ms - self.origin, end_ms - self.origin
         if p0 < -_TOLERANCE_MS:
             return None
         turn = next((t for t in reversed(self.turns) if t.stream_start_ms <= p0 + _TOLERANCE_MS), None)
-        if turn is None or (not turn.open and turn is self.turns[-1] and p0 >= self.delivered_ms - _TOLERANCE_MS):
-            turn = self.current()  # text ahead of the audio of a turn not begun yet
+        if turn is None:
+            turn = self.current()
         base = turn.stream_start_ms
         return turn.item_id, (max(0.0, p0 - base), max(0.0, p1 - base))
 
