@@ -5,7 +5,6 @@ Fixtures are the openai SDK's own Live types (``openai.types.live``)."""
 from __future__ import annotations
 
 import asyncio
-import threading
 
 import pytest
 from openai import OpenAI
