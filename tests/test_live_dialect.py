@@ -222,3 +222,13 @@ def test_text_ahead_of_its_audio_waits_for_it_and_lands_in_the_next_turn():
     assert cap.item_id == "live_out_2"
     item = next(i for i in engine.timeline().items if i.item_id == "live_out_2")
     assert cap.start_ms == pytest.approx(item.start_ms + 300, abs=0.05)
+
+
+def test_overlapping_sideband_chunk_is_played_once():
+    timed = [(10.0, audio(0, 200, 1000, 1200)), (20.0, audio(1, 200, 1100, 1300)),  # 100 ms overlap
+             (30.0, audio(2, 200, 1300, 1500)), (35.0, said(0, "C", 1350, 1450))]
+    engine = run(timed)
+    (item,) = engine.timeline().items
+    assert item.audio_ms == pytest.approx(500.0)
+    assert starts(engine)["C"] == pytest.approx(item.start_ms + 350, abs=0.05)
+    assert any("overlap" in p.detail for p in engine.problems)

@@ -506,10 +506,12 @@ class CaptionEngine:
             return
         gap = live.gap_before(e.start_ms)
         user = live.user_turn
-        if gap < -0.5:
+        if gap < -0.5:  # overlaps what was delivered: that part is played once, not twice
             self._skip("skipped", "session.output_audio.delta",
-                       f"chunk at {e.start_ms} ms overlaps the {-gap:.1f} ms before it; played in order")
-            live.delivered(gap)  # the timeline after it is start_ms-exact again
+                       f"chunk at {e.start_ms} ms overlaps the {-gap:.1f} ms before it; the overlap is dropped")
+            pcm = pcm[int(round(ms_to_samples(-gap, self.sample_rate))):]
+            if not len(pcm):
+                return
         item = self._item(live.current().item_id)
         item.source = AudioSource.EVENTS
         if gap > 0.5:  # dropped frames: silence keeps what follows at its place on the timeline

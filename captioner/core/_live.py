@@ -10,8 +10,8 @@ start). The mapping, stated once:
   unless a chunk says where it lies (sideband reflections carry ``start_ms``): the first
   such chunk fixes it. A later chunk whose ``start_ms`` is past where the stream has got to
   means frames were dropped: the gap is played as silence, so what follows keeps its place
-  on the timeline. A chunk that starts before that point overlaps: it is played in order
-  and the overlap is logged (the timeline after it is then ``start_ms``-exact again).
+  on the timeline. A chunk that starts before that point overlaps what was delivered: the
+  overlapping part is dropped (logged), so stream and timeline stay in step.
 * **Turns.** The stream is cut into assistant items ("turns", ``live_out_N``) so the
   timeline reads as a conversation: a turn ends when the user speaks (an input transcript
   delta) or the app interrupts playback; the next output audio (or text ahead of it) opens
