@@ -307,3 +307,39 @@ def test_elevenlabs_chunk_offsets_place_each_chunk_after_the_audio_before_it():
     engine.advance(2000.0)
     caps = engine.captions()
     assert [c.start_ms - 1.0 for c in caps] == pytest.approx([40.0, CHUNK_MS + 40.0], abs=0.05)
+
+
+# --- any timing, any order: never a crash, always an ordered timeline -----------------------
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+TIMING = st.one_of(
+    st.none(),
+    st.fixed_dictionaries({"duration_ms": st.one_of(st.floats(allow_nan=True, allow_infinity=True),
+                                                    st.integers(-100, 900))}),
+    st.fixed_dictionaries({"start_time": st.one_of(st.floats(-1, 5), st.just(float("nan")))}),
+    st.fixed_dictionaries({"azure": st.tuples(st.one_of(st.floats(-50, 4000), st.just(float("nan"))),
+                                              st.floats(-50, 900))}),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(["One", " two", ",", " thr", "ee", " four."]), TIMING), max_size=8),
+       st.randoms(use_true_random=False), st.integers(0, 12))
+def test_any_timing_in_any_order_keeps_the_timeline_ordered(deltas, rnd, n_chunks):
+    actions: list[Action] = [{"type": "response.created", "response": {"id": "r1", "conversation_id": "c"}}]
+    actions += audio_events()[:n_chunks]
+    for k, (text, timing) in enumerate(deltas):
+        if timing and "azure" in timing:
+            start, length = timing["azure"]
+            actions.append({"type": "response.audio_timestamp.delta", **IDS, "text": text.strip() or "x",
+                            "audio_offset_ms": start, "audio_duration_ms": length, "timestamp_type": "word"})
+            timing = None
+        actions.append(text_event(k, text, **(timing or {})))
+    actions.append(ResponseAudioDoneEvent(type="response.output_audio.done", event_id="ad", **IDS).model_dump())
+    rnd.shuffle(actions)
+    engine = run([(float(i), a) for i, a in enumerate(actions)])
+    assert not [p for p in engine.problems if p.kind == "failed"]  # skipped with a reason, never an exception
+    _non_overlapping(engine)
+    for c in engine.captions():
+        assert math.isfinite(c.start_ms) and c.end_ms >= c.start_ms
