@@ -12,6 +12,7 @@ from captioner.cli._args import (
 )
 from captioner.core.render import FORMATS
 from captioner.edges.client import DEFAULT_MODEL, OPENAI_URL
+from captioner.edges.live_dialect import LIVE_MODEL
 from captioner.edges.files import KINDS
 from captioner.edges.session import LiveOptions, LiveResult, LiveSession, summary
 
@@ -36,6 +37,8 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
                              f"with --transport webrtc (default: {OPENAI_URL}, needs OPENAI_API_KEY)")
     parser.add_argument("--model", default=DEFAULT_MODEL, help="model asked for in the URL")
     parser.add_argument("--beta", action="store_true", help="beta protocol (header OpenAI-Beta: realtime=v1)")
+    parser.add_argument("--dialect", choices=("realtime", "live"), default="realtime",
+                        help="realtime: the Realtime API (/v1/realtime); live: GPT-Live (/v1/live)")
     parser.add_argument("--say", action="append", default=[], metavar="TEXT",
                         help="send a user text turn and a response.create (repeatable: one turn after another; "
                              "default: none)")
@@ -60,8 +63,10 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_live(args: argparse.Namespace) -> int:
     configure_logging()
+    model = LIVE_MODEL if args.dialect == "live" and args.model == DEFAULT_MODEL else args.model
     opts = LiveOptions(
-        url=args.url, transport=args.transport, model=args.model, beta=args.beta, say=list(args.say),
+        url=args.url, transport=args.transport, model=model, beta=args.beta, say=list(args.say),
+        dialect=args.dialect,
         instructions=args.instructions, output="virtual" if args.speed != 1 else args.output,
         speed=args.speed, mic=args.mic, local_vad=args.local_vad, server_vad=args.server_vad,
         interrupt_at_ms=args.interrupt_at_ms, exit_when_done=args.exit_when_done,

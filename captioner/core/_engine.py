@@ -22,8 +22,10 @@ import numpy as np
 from captioner.core._capture import Capture, CaptureOrigin, TranscriptPreference
 from captioner.core._clock import FrameStamp, PlaybackClock
 from captioner.core._items import AudioSource, Item, ItemState, Phase, Transition
+from captioner.core._live import LiveTimeline
 from captioner.core._model import Caption, ItemRecord, Period, Problem, Role, Timeline
 from captioner.core._timeline import Delta, ItemCaptions
+from captioner.core._timing import TimedText
 from captioner.core.estimators._base import STEP_MS, EstimatorFactory, ItemEstimator
 from captioner.core.estimators._forced import default_estimator
 from captioner.core.wire import _events as ev
@@ -123,6 +125,7 @@ class CaptionEngine:
         self.problem_counts: Counter[tuple[str, str]] = Counter()
         self._cache: Optional[list[Caption]] = None
         self._segments_seen = 0
+        self._live: Optional[LiveTimeline] = None  # set by the first GPT-Live event
 
     # --- bookkeeping ----------------------------------------------------------
     @property
@@ -332,11 +335,42 @@ class CaptionEngine:
             return  # text-only assistant output is not on the spoken track
         item = self._item(e.item_id)
         self._note_response(item, e.response_id)
+        if e.bad_timing:
+            self._skip("skipped", "transcript delta timing", f"{e.item_id}: {e.bad_timing}")
         if item.captions.truncated_at_ms is not None or item.phase == Phase.CANCELLED:
             log.info("delta after the end of %s ignored", e.item_id)
             return
-        item.captions.add_delta(Delta(e.text, at_ms, e.duration_ms))
+        item.captions.add_delta(Delta(e.text, at_ms, e.duration_ms, start_ms=e.start_ms))
         self._changed()
+
+    def _on_word_timestamp(self, e: ev.WordTimestamp, at_ms: float) -> None:
+        if e.item_id not in self._items and e.response_id in self._responses \
+                and not self._responses[e.response_id].out_of_band:
+            self._item(e.item_id)  # an item of a response in progress, timed before its first delta
+        item = self._items.get(e.item_id)
+        if item is None or item.role != "assistant":
+            self._skip("skipped", "response.audio_timestamp.delta", f"timing for unknown item {e.item_id}")
+            return
+        self.add_timing(e.item_id, [TimedText(e.text, e.start_ms, e.start_ms + e.duration_ms)])
+
+    def add_timing(self, item_id: str, timed: list[TimedText], offset_ms: float = 0.0) -> bool:
+        """Word or character timings for an item's audio (a TTS service's, or a provider's):
+        ``timed`` are ms from ``offset_ms`` into the item's audio (ElevenLabs sends them per
+        audio chunk: pass the chunk's offset, ``received_ms(item_id)`` before adding it).
+        The item's captions then follow them exactly (see ``core/_timing.py``); False when
+        the item is unknown (skipped, with a problem logged)."""
+        item = self._items.get(item_id)
+        if item is None or item.role != "assistant":
+            self._skip("skipped", "timing", f"timing for unknown item {item_id}")
+            return False
+        shifted = [TimedText(t.text, t.start_ms + offset_ms, t.end_ms + offset_ms) for t in timed]
+        good = [t for t in shifted if t.valid]
+        if len(good) < len(shifted):
+            self._skip("skipped", "timing", f"{item_id}: {len(shifted) - len(good)} timed word(s) with "
+                       "negative or non-finite times")
+        item.captions.add_words(good)
+        self._changed()
+        return True
 
     def _on_transcript_done(self, e: ev.TranscriptDone, at_ms: float) -> None:
         response = self._responses.get(e.response_id or "")
@@ -350,7 +384,7 @@ class CaptionEngine:
             return
         item = self._item(e.item_id)
         if not item.captions.deltas and e.transcript and item.cut_ms is None:
-            item.captions.add_delta(Delta(e.transcript, at_ms))  # a server that sends no deltas
+            item.captions.add_delta(Delta(e.transcript, at_ms, fallback=True))  # a server sending no deltas
         item.captions.finish_text()
         self._changed()
 
@@ -570,10 +604,113 @@ class CaptionEngine:
         item.source = AudioSource.TRACK
         self._receive_audio(item, 0, pcm, at_ms)
 
+    # --- GPT-Live (core/_live.py: the session timeline onto turns) ---------------------
+    def _live_timeline(self) -> LiveTimeline:
+        if self._live is None:
+            self._live = LiveTimeline()
+        return self._live
+
+    def _on_live_audio(self, e: ev.LiveAudio, at_ms: float) -> None:
+        live = self._live_timeline()
+        try:
+            pcm = decode_base64(e.delta, self.output_format)
+        except AudioFormatError as exc:
+            self._skip("malformed", "session.output_audio.delta", str(exc))
+            return
+        gap = live.gap_before(e.start_ms)
+        user = live.user_turn
+        if gap < -0.5:  # overlaps what was delivered: that part is played once, not twice
+            self._skip("skipped", "session.output_audio.delta",
+                       f"chunk at {e.start_ms} ms overlaps the {-gap:.1f} ms before it; the overlap is dropped")
+            pcm = pcm[int(round(ms_to_samples(-gap, self.sample_rate))):]
+            if not len(pcm):
+                return
+        item = self._item(live.current().item_id)
+        item.source = AudioSource.EVENTS
+        if gap > 0.5:  # dropped frames: silence keeps what follows at its place on the timeline
+            log.info("live output: %.1f ms of dropped frames played as silence", gap)
+            n = int(round(ms_to_samples(gap, self.sample_rate)))
+            self._receive_audio(item, 0, np.zeros(n, np.int16), at_ms)
+            live.delivered(samples_to_ms(n, self.sample_rate))
+        self._receive_audio(item, 0, pcm, at_ms)
+        live.delivered(samples_to_ms(len(pcm), self.sample_rate))
+        self._live_user_done(user, at_ms)
+        for text, arrived, start, end in live.due():
+            self._live_place(text, arrived, start, end)
+
+    def _live_user_done(self, user: Optional[tuple[str, float]], at_ms: float) -> None:
+        """The assistant's turn began: the user turn before it has all its text."""
+        if user is not None and self._live is not None and self._live.user_turn is None:
+            item = self._items[user[0]]
+            item.captions.text_complete = True
+            item.move(Phase.PLAYED, at_ms, "assistant turn")
+            self._changed()
+
+    def _on_live_transcript(self, e: ev.LiveTranscript, at_ms: float) -> None:
+        live = self._live_timeline()
+        if e.role == "user":
+            ended = live.end_turn()  # the user speaks: the assistant's turn is over
+            if ended is not None:
+                self._audio_complete(self._items[ended])
+            item_id, first, new = live.user(e.start_ms)
+            item = self._user(item_id)
+            turn = self._capture.turn(item)  # the Live timeline is the capture clock
+            if new:
+                turn.start_ms = first
+                item.move(Phase.RECEIVING, at_ms, "session.input_transcript.delta")
+            turn.end_ms = max(turn.end_ms or 0.0, e.end_ms)
+            item.captions.add_delta(Delta(e.text, at_ms, span=(e.start_ms - first, e.end_ms - first)))
+            self._changed()
+            return
+        if live.is_ahead(e.start_ms):  # its audio (and so its turn) is still to come
+            live.ahead.append((e.text, at_ms, e.start_ms, e.end_ms))
+            return
+        self._live_place(e.text, at_ms, e.start_ms, e.end_ms)
+
+    def _live_place(self, text: str, at_ms: float, start_ms: float, end_ms: float) -> None:
+        live = self._live_timeline()
+        user = live.user_turn
+        placed = live.place(start_ms, end_ms)
+        self._live_user_done(user, at_ms)
+        if placed is None:
+            self._skip("skipped", "session.output_transcript.delta",
+                       f"at {start_ms} ms, before the output stream began ({live.origin} ms)")
+            return
+        item_id, span = placed
+        item = self._item(item_id)
+        if item.captions.truncated_at_ms is not None or item.phase == Phase.CANCELLED:
+            log.info("live delta after the cut of %s ignored", item_id)
+            return
+        item.captions.add_delta(Delta(text, at_ms, span=span))
+        self._changed()
+
+    def _live_flush(self) -> None:
+        """No more audio: text still waiting for its audio goes where the stream ended."""
+        if self._live is not None:
+            waiting = self._live.due(final=True)
+            if waiting:
+                log.info("live: %d delta(s) for audio that never came", len(waiting))
+            for text, arrived, start, end in waiting:
+                self._live_place(text, arrived, start, end)
+
+    def _on_live_closed(self, e: ev.LiveClosed, at_ms: float) -> None:
+        self._live_flush()
+        for item in self._items.values():
+            if item.role == "assistant" and not item.phase.ended:
+                item.captions.finish_text()
+                self._audio_complete(item)
+            elif item.role == "user" and item.phase == Phase.RECEIVING:
+                item.captions.text_complete = True
+                item.move(Phase.PLAYED, at_ms, "session.closed")
+        if self._live is not None:
+            self._live.end_turn()
+        self._changed()
+
     _SERVER_HANDLERS: dict[type, Callable[..., Any]] = {
         ev.AudioDelta: _on_audio,
         ev.AudioDone: _on_audio_done,
         ev.TranscriptDelta: _on_transcript_delta,
+        ev.WordTimestamp: _on_word_timestamp,
         ev.TranscriptDone: _on_transcript_done,
         ev.ItemAdded: _on_item_added,
         ev.ItemTruncated: _on_truncated,
@@ -593,6 +730,9 @@ class CaptionEngine:
         ev.TrackAudio: _on_track_audio,
         ev.SessionFormats: _on_session,
         ev.ServerError: _on_error,
+        ev.LiveAudio: _on_live_audio,
+        ev.LiveTranscript: _on_live_transcript,
+        ev.LiveClosed: _on_live_closed,
     }
 
     # --- playback ----------------------------------------------------------------
@@ -632,6 +772,7 @@ class CaptionEngine:
         """No more events will come (a log ended): what each item received is all it gets,
         and the audio already queued plays out."""
         at_ms = _ms(at_ms)
+        self._live_flush()
         for item in self._items.values():
             if item.role != "assistant" or item.phase.ended:
                 continue
@@ -673,7 +814,11 @@ class CaptionEngine:
         at_ms = _ms(at_ms)
         events: list[ClientEvent] = []
         item, played = self._interrupt_point(at_ms)
-        if item is not None:
+        if self._live is not None:  # GPT-Live: no truncate; playback stops here, the turn ends
+            if item is not None:
+                self._cut(item, int(played), at_ms, "interrupt")
+            self._live.end_turn()
+        elif item is not None:
             events.append(TruncateItem(self._new_event_id(), item.item_id, int(played)))
             self._cut(item, int(played), at_ms, "interrupt")
         if self._active_response:  # the server rejects a cancel with nothing in progress
@@ -853,11 +998,12 @@ class CaptionEngine:
                 limit = item.captions.audio_ms
         elif self._clock.finished_playing(item.item_id):
             limit = self._clock.played_ms(item.item_id, math.inf)
-        delay = self.show_delay_ms if item.captions.estimated else 0.0
+        pins = item.captions.pins()  # given timing is shown on time; only estimates wait
         out = []
         for index, (start, end), is_cut in item.captions.heard():
             s, e = to_session(min(start, limit)), to_session(min(end, limit))
             delta = item.captions.deltas[index]
+            delay = 0.0 if pins[index] is not None else self.show_delay_ms
             out.append(Caption(item.item_id, "assistant", index, delta.text, s, max(s, e),
                                delta.arrived_ms, final, is_cut, delay))
         return out
@@ -874,7 +1020,8 @@ class CaptionEngine:
         items: list[ItemRecord] = []
         for item_id in self._order:
             item = self._items[item_id]
-            timing = ("provider" if not item.captions.estimated else
+            given = item.captions.timing  # "provider", "mixed" or "estimated"
+            timing = (given if given != "estimated" else
                       "spread" if item.captions.estimator_failed else
                       "marks" if item.source == AudioSource.MARKS else "aligned")
             if item.role == "user":

@@ -27,6 +27,7 @@ from captioner.core.wire import _events as ev
 from captioner.core.estimators import DeferredEstimator
 from captioner.core import CaptionEngine
 from captioner.core import Caption, Timeline
+from captioner.edges import live_dialect
 from captioner.edges.files import write_exports
 from captioner.edges.client import DEFAULT_MODEL, RealtimeClient, api_key_for, open_connection
 from captioner.edges.mic import Microphone, append_event
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 
 TICK_MS = 40.0  # display / bookkeeping period (session ms)
 CONFIRM_WAIT_MS = 2000.0  # how long an ending session waits for conversation.item.truncated
+LIVE_QUIET_MS = 1000.0  # GPT-Live has no response.done: a turn is over after this long without audio
 
 
 @dataclass
@@ -74,6 +76,7 @@ class LiveOptions:
     lines: int = 2  # subtitle lines on screen
     overlay_port: Optional[int] = None  # browser overlay on 127.0.0.1
     allow_origins: list[str] = field(default_factory=list)  # other origins the overlay serves
+    dialect: str = "realtime"  # "realtime" | "live" (GPT-Live, /v1/live: edges/live_dialect.py)
 
 
 @dataclass
@@ -178,6 +181,8 @@ class LiveSession:
         self._said = asyncio.Event()  # the ``say`` turns were answered and heard
         self._spoken_done = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
+        self._live_waiting = False  # GPT-Live: a turn was asked for, no audio of it yet
+        self._live_output_ms = -LIVE_QUIET_MS  # GPT-Live: last output audio (no response.done there)
 
     # --- events from the server -------------------------------------------------
     def _on_event(self, event: dict, now: float) -> None:
@@ -208,6 +213,11 @@ class LiveSession:
                 self._spawn(self.interrupt("server VAD: user speech started"))
         elif isinstance(parsed, ev.ServerError):
             log.warning("server error: %s", parsed.message)
+        elif isinstance(parsed, ev.LiveAudio):
+            self._live_output_ms = now
+            if self._live_waiting:  # the Live turn asked for began
+                self._live_waiting = False
+                self._responses_seen += 1
 
     def _schedule_fraction(self, item_id: str) -> None:
         if self.opts.interrupt_fraction is None:
@@ -269,7 +279,8 @@ class LiveSession:
             with self.lock:
                 idle = self.engine.idle()
                 unconfirmed = self.engine.unconfirmed_cuts()
-            if not self._open_responses and not self._playing and idle:
+            live_quiet = now - self._live_output_ms >= LIVE_QUIET_MS
+            if not self._open_responses and not self._playing and idle and live_quiet:
                 quiet_since = now if quiet_since is None else quiet_since
                 if not unconfirmed or now - quiet_since >= CONFIRM_WAIT_MS:
                     return
@@ -300,7 +311,11 @@ class LiveSession:
         assert self.client is not None
         for text in self.opts.say:
             seen = self._responses_seen
-            await self.client.send_all([user_text(text), {"type": "response.create"}])
+            if self.opts.dialect == "live":  # no items: ask for the assistant's next turn
+                self._live_waiting = True
+                await self.client.send({"type": "response.create"})
+            else:
+                await self.client.send_all([user_text(text), {"type": "response.create"}])
             while self._responses_seen == seen and not self._stop.is_set():
                 await asyncio.sleep(TICK_MS / 1000.0 / self.clock.speed)
             await self._wait_heard()
@@ -314,11 +329,12 @@ class LiveSession:
     async def _mic(self, blocks: AsyncIterator[np.ndarray]) -> None:
         assert self.client is not None
         detector = SpeechDetector() if self.opts.local_vad else None
+        append = live_dialect.append_event if self.opts.dialect == "live" else append_event
         async for block in blocks:
             if self.opts.transport == "webrtc":
                 self.client.ws.push_mic(block)  # the outgoing track, not events
             else:
-                await self.client.send(append_event(block))
+                await self.client.send(append(block))
             if detector is None:
                 continue
             for vad_event in detector.feed(block):
@@ -378,7 +394,8 @@ class LiveSession:
                 self.client = RealtimeClient(ws, self.engine, self.lock, self.clock, log_writer,
                                              on_event=self._on_event)
                 self._spawn(self._receive())
-                await self.client.send(session_update(opts))
+                await self.client.send(live_dialect.session_start(opts.model, opts.instructions)
+                                       if opts.dialect == "live" else session_update(opts))
                 self.player = open_player(self.engine, self.lock, self.clock, opts.output, opts.record)
                 self.player.start()
                 blocks = opts.mic_source
@@ -444,7 +461,7 @@ class LiveSession:
         if self.opts.transport == "webrtc":
             return open_webrtc(self.opts.url, self.opts.model, self.opts.beta, key,
                                out_rate=self.engine.sample_rate, open_timeout=self.opts.open_timeout)
-        return open_connection(self.opts.url, self.opts.model, self.opts.beta, key)
+        return open_connection(self.opts.url, self.opts.model, self.opts.beta, key, self.opts.dialect)
 
     def _result(self) -> LiveResult:
         if not self.worker.settle():  # the session is over: final timing for the exports

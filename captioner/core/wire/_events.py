@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Union
 
+from captioner.core.wire._live import LIVE_SERVER, LiveAudio, LiveClosed, LiveTranscript
+
 
 @dataclass(frozen=True)
 class AudioDelta:
@@ -37,6 +39,21 @@ class TranscriptDelta:
     text: str
     duration_ms: Optional[float]
     spoken: bool
+    start_ms: Optional[float] = None  # ``start_time`` (s, item audio; LiveKit reads it), in ms
+    bad_timing: Optional[str] = None  # a timing field present but unusable, and why
+
+
+@dataclass(frozen=True)
+class WordTimestamp:
+    """Azure Voice Live ``response.audio_timestamp.delta``: a word's place in the item's audio."""
+
+    item_id: str
+    response_id: Optional[str]
+    content_index: int
+    text: str
+    start_ms: float
+    duration_ms: float
+    kind: str  # timestamp_type ("word")
 
 
 @dataclass(frozen=True)
@@ -83,6 +100,7 @@ class InputTranscriptDelta:
     content_index: int
     text: str
     duration_ms: Optional[float]
+    bad_timing: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -233,12 +251,13 @@ class Malformed:
 
 
 Event = Union[
-    AudioDelta, AudioDone, TranscriptDelta, TranscriptDone, ItemAdded, ItemTruncated,
+    AudioDelta, AudioDone, TranscriptDelta, WordTimestamp, TranscriptDone, ItemAdded, ItemTruncated,
     SpeechStarted, SpeechStopped, InputTranscriptDelta, InputTranscriptCompleted,
     InputTranscriptFailed, InputTranscriptSegment, OutputBufferStarted, OutputBufferStopped,
     OutputBufferCleared, ResponseCreated, ResponseDone, SessionFormats, ServerError, TrackAudio,
     ClientTruncate, ClientResponseCreate, ClientAudioAppend, ClientSessionUpdate, SessionEnd, Unknown,
-    Malformed, InputCommitted, InputCleared, ClientInputCommit, ClientInputClear,
+    Malformed, InputCommitted, InputCleared, ClientInputCommit, ClientInputClear, LiveAudio, LiveTranscript,
+    LiveClosed,
 ]
 
 
@@ -298,6 +317,23 @@ def _opt_num(ev: dict, key: str) -> Optional[float]:
     return value
 
 
+def _timing(ev: dict, fields: tuple[tuple[str, float], ...]) -> tuple[dict[str, Optional[float]], Optional[str]]:
+    """Optional timing fields (name, scale to ms): absent is fine; present but negative,
+    non-finite or not a number is dropped, and said why (the engine logs it)."""
+    out: dict[str, Optional[float]] = {}
+    bad: list[str] = []
+    for key, scale in fields:
+        out[key] = None
+        if key not in ev or ev[key] is None:
+            continue
+        value = _opt_num(ev, key)
+        if value is None:
+            bad.append(f"{key}={ev[key]!r} ignored (not a finite number >= 0)")
+        else:
+            out[key] = value * scale
+    return out, "; ".join(bad) or None
+
+
 def _text(ev: dict, key: str) -> str:
     value = ev.get(key)
     if not isinstance(value, str):
@@ -316,10 +352,20 @@ def _audio_done(ev: dict) -> Event:
 
 def _transcript_delta(spoken: bool) -> Callable[[dict], Event]:
     def parse(ev: dict) -> Event:
+        given, bad = _timing(ev, (("duration_ms", 1.0), ("start_time", 1000.0)))
         return TranscriptDelta(_str(ev, "item_id"), _opt_str(ev, "response_id"),
                                _int(ev, "content_index", 0), _text(ev, "delta"),
-                               _opt_num(ev, "duration_ms"), spoken)
+                               given["duration_ms"], spoken, given["start_time"], bad)
     return parse
+
+
+def _word_timestamp(ev: dict) -> Event:
+    given, bad = _timing(ev, (("audio_offset_ms", 1.0), ("audio_duration_ms", 1.0)))
+    if given["audio_offset_ms"] is None or given["audio_duration_ms"] is None:
+        raise _Missing(bad or "audio_offset_ms / audio_duration_ms missing")
+    return WordTimestamp(_str(ev, "item_id"), _opt_str(ev, "response_id"), _int(ev, "content_index", 0),
+                         _text(ev, "text"), given["audio_offset_ms"], given["audio_duration_ms"],
+                         str(ev.get("timestamp_type", "word")))
 
 
 def _transcript_done(field_name: str, spoken: bool) -> Callable[[dict], Event]:
@@ -390,6 +436,8 @@ def _formats(session: dict) -> tuple[Any, Any]:
     out_fmt = session.get("output_audio_format")
     in_fmt = session.get("input_audio_format")
     audio = session.get("audio")
+    if isinstance(audio, dict) and "format" in audio:  # GPT-Live: one format both ways
+        out_fmt = in_fmt = audio["format"]
     if isinstance(audio, dict):
         out = audio.get("output")
         inp = audio.get("input")
@@ -418,8 +466,9 @@ def _speech_stopped(ev: dict) -> Event:
 
 
 def _input_delta(ev: dict) -> Event:
+    given, bad = _timing(ev, (("duration_ms", 1.0),))
     return InputTranscriptDelta(_str(ev, "item_id"), _int(ev, "content_index", 0),
-                                _text(ev, "delta"), _opt_num(ev, "duration_ms"))
+                                _text(ev, "delta"), given["duration_ms"], bad)
 
 
 def _input_completed(ev: dict) -> Event:
@@ -453,6 +502,7 @@ _SERVER: dict[str, Callable[[dict], Event]] = {
     "response.audio_transcript.delta": _transcript_delta(True),
     "response.output_audio_transcript.done": _transcript_done("transcript", True),
     "response.audio_transcript.done": _transcript_done("transcript", True),
+    "response.audio_timestamp.delta": _word_timestamp,  # Azure Voice Live word timing
     "response.output_text.delta": _transcript_delta(False),
     "response.text.delta": _transcript_delta(False),
     "response.output_text.done": _transcript_done("text", False),
@@ -475,6 +525,7 @@ _SERVER: dict[str, Callable[[dict], Event]] = {
     "response.created": _response_created,
     "response.done": _response_done,
     "session.created": _session_formats,
+    "session.started": _session_formats,  # GPT-Live
     "session.updated": _session_formats,
     "error": _error,
     TRACK_AUDIO_EVENT: lambda ev: TrackAudio(_text(ev, "delta")),
@@ -511,7 +562,11 @@ _CLIENT: dict[str, Callable[[dict], Event]] = {
     "transcription_session.update": _client_session_update,
     "input_audio_buffer.commit": lambda ev: ClientInputCommit(),
     "input_audio_buffer.clear": lambda ev: ClientInputClear(),
+    # GPT-Live client events the engine must see
+    "session.start": _client_session_update,
+    "session.input_audio.append": lambda ev: ClientAudioAppend(_text(ev, "audio")),
 }
+_SERVER.update(LIVE_SERVER)
 
 
 def _parse(event: Any, table: dict[str, Callable[[dict], Event]]) -> Event:
@@ -525,7 +580,7 @@ def _parse(event: Any, table: dict[str, Callable[[dict], Event]]) -> Event:
         return Unknown(kind)
     try:
         return parser(event)
-    except _Missing as exc:
+    except (_Missing, ValueError) as exc:
         return Malformed(kind, str(exc))
     except (ValueError, TypeError, AttributeError, RecursionError, OverflowError) as exc:
         return Malformed(kind, f"{type(exc).__name__}: {str(exc)[:200]}")
