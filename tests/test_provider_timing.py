@@ -212,8 +212,8 @@ def test_mixed_item_pins_the_timed_deltas_and_estimates_only_between_them():
 def test_timing_kinds_in_the_timeline():
     estimated = run([(0.0, {"type": "response.created", "response": {"id": "r1"}}),
                      (1.0, text_event(0, "Hi")), (2.0, audio_events()[0])])
-    assert estimated.timeline().items[0].timing == "estimated"
-    assert estimated.timeline().to_json()["items"][0]["timing"] == "estimated"
+    assert estimated.timeline().items[0].timing == "aligned"  # estimated from its audio
+    assert estimated.timeline().to_json()["items"][0]["timing"] == "aligned"
     provider = run(session("azure", "interleaved"))
     assert provider.timeline().to_json()["items"][0]["timing"] == "provider"
 

@@ -63,7 +63,7 @@ class ItemRecord:
     audio_ms: float  # item audio received (assistant) / speech length (user)
     truncated_at_ms: Optional[float] = None  # item-relative
     # how its captions were timed: "aligned" (to its audio), "provider" (the server's or a
-    # TTS's times), "mixed" (some deltas given, the rest estimated), "estimated", "marks"
+    # TTS's times), "mixed" (some deltas given, the rest estimated), "marks"
     # (spread over a marked span), "spread" (by spoken weight) - see core/_capture.py, _timing.py
     timing: Optional[str] = None
 
