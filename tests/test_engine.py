@@ -2,11 +2,12 @@ from pathlib import Path
 
 import pytest
 
+from captioner.examples import example_log
 from captioner.core import CaptionEngine, replay
 from captioner.edges.files import read_session_log
 from tests.sessions import BETA, GA, SessionBuilder, pcm_b64
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = example_log().parent  # the bundled logs (captioner/examples)
 
 
 @pytest.mark.parametrize("names", [GA, BETA])
