@@ -7,23 +7,35 @@ import asyncio
 import logging
 
 from captioner.server import ServerOptions, serve_embedded
+from captioner.server._voice import VoiceUnavailable
 
 log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    defaults = ServerOptions()
-    parser.add_argument("--port", type=int, default=8765, help="TCP port on 127.0.0.1 (0: any free port)")
-    parser.add_argument("--beta", action="store_true", help="beta event names for every client")
-    parser.add_argument("--duration-ms", action="store_true", help="attach duration_ms to transcript deltas")
-    parser.add_argument("--script", default=defaults.script, metavar="story|echo|FILE",
-                        help="what the assistant says (default: the built-in story)")
-    parser.add_argument("--voice", default=defaults.voice, help="espeak-ng voice (default en-us)")
-    parser.add_argument("--wpm", type=int, default=defaults.wpm, help="speaking rate, words per minute")
-    parser.add_argument("--pace", type=float, default=defaults.pace,
-                        help="send audio this many times faster than real time (0: at once)")
-    parser.add_argument("--user-says", default=defaults.user_says,
-                        help="scripted transcript of user speech detected by server VAD")
+    d = ServerOptions()
+    parser.add_argument("--port", type=int, default=8765,
+                        help="TCP port on 127.0.0.1, 0 for any free port (default: %(default)s)")
+    parser.add_argument("--beta", action="store_true",
+                        help="beta event names for every client (default: only for clients sending "
+                             "the header OpenAI-Beta: realtime=v1)")
+    parser.add_argument("--duration-ms", action="store_true",
+                        help="attach each word's true duration_ms to transcript deltas (default: off, "
+                             "so clients estimate timing)")
+    parser.add_argument("--script", default=d.script, metavar="story|echo|FILE",
+                        help="what the assistant says: the built-in story, the user's last text, or one "
+                             "line of FILE per answer (default: %(default)s)")
+    parser.add_argument("--voice", default=d.voice, metavar="auto|piper:joe|piper:MODEL.onnx|espeak:VOICE",
+                        help="the voice: auto is Piper's joe when captioner[voice] is installed, else "
+                             "espeak-ng en-us (default: %(default)s)")
+    parser.add_argument("--wpm", type=int, default=d.wpm,
+                        help="speaking rate in words per minute; Piper speaks at its trained pace at 175 "
+                             "(default: %(default)s)")
+    parser.add_argument("--pace", type=float, default=d.pace,
+                        help="send audio this many times faster than real time, 0 for all at once "
+                             "(default: %(default)s)")
+    parser.add_argument("--user-says", default=d.user_says,
+                        help="scripted transcript of user speech detected by server VAD (default: %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,14 +44,15 @@ def run(args: argparse.Namespace) -> int:
 
     async def main() -> None:
         async with serve_embedded(port=args.port, **opts) as url:
-            print(f"realtime server listening on {url}/realtime (Ctrl-C to stop)", flush=True)
+            print(f"realtime server listening on {url} (pass it to captioner live --url; "
+                  f"clients connect to {url}/realtime); Ctrl-C to stop", flush=True)
             await asyncio.Future()
 
     try:
         asyncio.run(main())
     except KeyboardInterrupt:
         pass
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, VoiceUnavailable) as exc:
         log.error("serve: %s", exc)
         return 1
     return 0
