@@ -91,22 +91,24 @@ _COMMON = {"type": Spec("string", required=True), "event_id": STR}
 
 
 def parse(data: str | bytes) -> Any:
-    """Strict JSON of one message; :class:`ClientError` ``invalid_json`` otherwise."""
+    """Strict JSON of one message; :class:`ClientError` ``invalid_json`` otherwise.
+
+    ``NaN``/``Infinity`` and numbers that overflow a float parse to :class:`NonFinite`
+    markers so that :func:`validate` can name the field holding them.
+    """
     try:
-        value = json.loads(data, parse_constant=_no_constant, parse_float=_finite_float)
+        return json.loads(data, parse_constant=NonFinite, parse_float=_float)
     except RecursionError:
         raise ClientError("invalid_json", "Invalid JSON: nested too deeply.") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ClientError("invalid_json", f"Invalid JSON: {exc}") from None
-    if _depth_exceeds(value, MAX_DEPTH):
-        raise ClientError("invalid_json", f"Invalid JSON: nested deeper than {MAX_DEPTH} levels.")
-    return value
 
 
 def validate(event: Any) -> dict:
     """Check a parsed event against its declared fields; returns it typed as a dict."""
     if not isinstance(event, dict):
         raise ClientError("invalid_event", "The event must be an object with a 'type'.")
+    _check_tree(event)
     for path, spec in _COMMON.items():
         _check(event, path, spec)
     fields = EVENTS.get(event["type"])
@@ -117,26 +119,33 @@ def validate(event: Any) -> dict:
     return event
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+@dataclass(frozen=True)
+class NonFinite:
+    """A number JSON has no place for (``NaN``, ``Infinity``, ``1e999``), as written."""
+
+    text: str
 
 
-def _finite_float(text: str) -> float:
+def _float(text: str) -> float | NonFinite:
     value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"number {text[:40]} is out of range")
-    return value
+    return value if math.isfinite(value) else NonFinite(text[:40])
 
 
-def _depth_exceeds(value: Any, limit: int) -> bool:
-    stack = [(value, 1)]
+def _check_tree(event: dict) -> None:
+    """Bounded nesting and finite numbers everywhere, undeclared fields included."""
+    stack: list[tuple[str, Any, int]] = [("", event, 1)]
     while stack:
-        v, depth = stack.pop()
-        if isinstance(v, (dict, list)):
-            if depth > limit:
-                return True
-            stack.extend((c, depth + 1) for c in (v.values() if isinstance(v, dict) else v))
-    return False
+        where, value, depth = stack.pop()
+        if isinstance(value, NonFinite):
+            raise ClientError("invalid_value", f"Invalid value for '{where}': {value.text} is not a finite "
+                              f"number.", where)
+        if isinstance(value, (dict, list)):
+            if depth > MAX_DEPTH:
+                raise ClientError("invalid_value", f"Invalid value for '{where}': nested deeper than "
+                                  f"{MAX_DEPTH} levels.", where)
+            pairs = value.items() if isinstance(value, dict) else enumerate(value)
+            stack.extend((f"{where}[{k}]" if isinstance(value, list) else f"{where}.{k}" if where else str(k),
+                          v, depth + 1) for k, v in pairs)
 
 
 def _values(event: dict, path: str) -> Iterator[tuple[str, bool, Any]]:
