@@ -83,35 +83,45 @@ async def session(url: str, go: asyncio.Event, ready: list) -> Result:
     return result
 
 
-async def huge_append(url: str, go: asyncio.Event) -> float:
-    """One client sending the largest append allowed (15 MiB of audio) when the others ask."""
+async def huge_append(url: str) -> None:
+    """One client sending the largest append allowed (15 MiB of audio) when told to go.
+
+    Runs in its own process (``--huge-client URL``) so that building and sending 20 MiB
+    does not stall the measuring clients; the server's handling is what is measured.
+    """
     audio = base64.b64encode(bytes(15 * 2**20)).decode()
     async with connect(f"{url}/realtime", max_size=None) as ws:
         await ws.recv()
         await ws.send(json.dumps({"type": "session.update", "session": {"turn_detection": None}}))
-        await go.wait()
+        message = json.dumps({"type": "input_audio_buffer.append", "audio": audio})
+        print("ready", flush=True)
+        await asyncio.to_thread(sys.stdin.readline)
         t0 = time.perf_counter()
-        await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": audio}))
+        await ws.send(message)
         await ws.send(json.dumps({"type": "input_audio_buffer.clear"}))
         while json.loads(await ws.recv())["type"] != "input_audio_buffer.cleared":
             pass
-        return time.perf_counter() - t0
+        print(f"{time.perf_counter() - t0:.3f}", flush=True)
 
 
-async def run(url: str, n: int, with_huge: bool, timeout: float) -> tuple[list, float, float | None]:
+async def run(url: str, n: int, huge: subprocess.Popen | None, timeout: float) -> tuple[list, float, float | None]:
     go, ready = asyncio.Event(), []
     tasks = [asyncio.create_task(session(url, go, ready)) for _ in range(n)]
-    huge = asyncio.create_task(huge_append(url, go)) if with_huge else None
     while len(ready) < n:
         await asyncio.sleep(0.05)
         if any(t.done() for t in tasks):
             break
+    if huge is not None:
+        assert (await asyncio.to_thread(huge.stdout.readline)).strip() == "ready"
     await asyncio.sleep(0.2)
     t0 = time.perf_counter()
     go.set()
+    if huge is not None:
+        huge.stdin.write("go\n")
+        huge.stdin.flush()
     async with asyncio.timeout(timeout):
         results = await asyncio.gather(*tasks, return_exceptions=True)
-        huge_s = await huge if huge else None
+        huge_s = float(await asyncio.to_thread(huge.stdout.readline)) if huge is not None else None
     return results, time.perf_counter() - t0, huge_s
 
 
@@ -122,7 +132,11 @@ def main() -> int:
     ap.add_argument("--pace", type=float, default=4.0, help="server --pace (default: %(default)s)")
     ap.add_argument("--huge-append", action="store_true", help="add one client appending 15 MiB of audio")
     ap.add_argument("--timeout", type=float, default=600.0, help="give up after this many s (default: %(default)s)")
+    ap.add_argument("--huge-client", metavar="URL", help=argparse.SUPPRESS)  # the --huge-append process
     args = ap.parse_args()
+    if args.huge_client:
+        asyncio.run(huge_append(args.huge_client))
+        return 0
 
     proc = subprocess.Popen([sys.executable, "-m", "captioner.cli", "serve", "--port", "0", "--duration-ms",
                              "--voice", args.voice, "--pace", str(args.pace)],
@@ -137,7 +151,14 @@ def main() -> int:
         if url is None:
             print(f"server did not start:\n{proc.stdout.read()}", file=sys.stderr)
             return 1
-        results, wall_s, huge_s = asyncio.run(run(url, args.sessions, args.huge_append, args.timeout))
+        huge = subprocess.Popen([sys.executable, __file__, "--huge-client", url], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True) if args.huge_append else None
+        try:
+            results, wall_s, huge_s = asyncio.run(run(url, args.sessions, huge, args.timeout))
+        finally:
+            if huge is not None:
+                huge.kill()
+                huge.wait()
         alive = proc.poll() is None
     finally:
         proc.kill()

@@ -162,8 +162,8 @@ def word_marks(isolated: Sequence[str], phonemes: Sequence[str],
     alignments). espeak-ng phonemises words in context (``on the`` -> ``ɔnðə``; numbers
     read differently), so words are not counted but matched: both sides reduced to sound
     characters and aligned with :class:`difflib.SequenceMatcher`; a word starts at the
-    utterance phoneme its first matched sound maps to. Words with no match get ``None``
-    (the caller interpolates them).
+    utterance phoneme its first matched sound maps to. Words with no match at all get
+    ``None`` (the caller interpolates them) unless they sit between two matched words.
     """
     target_idx = [i for i, p in enumerate(phonemes) if all(_sound(c) for c in p) and p]
     target = [phonemes[i] for i in target_idx]
@@ -174,14 +174,24 @@ def word_marks(isolated: Sequence[str], phonemes: Sequence[str],
             if _sound(ch):
                 source.append(ch)
                 owner.append(w)
-    out: list[Optional[int]] = [None] * len(isolated)
+    first: list[Optional[int]] = [None] * len(isolated)  # target index of each word's first matched sound
+    last: list[Optional[int]] = [None] * len(isolated)
     matcher = difflib.SequenceMatcher(None, source, target, autojunk=False)
     for a, b, size in matcher.get_matching_blocks():
         for k in range(size):
             w = owner[a + k]
-            if out[w] is None:
-                out[w] = starts[target_idx[b + k]]
-    return out
+            if first[w] is None:
+                first[w] = b + k
+            last[w] = b + k
+    # A word none of whose sounds matched (espeak said it differently in context: "a" is
+    # "eɪ" alone, "ɐ" in a sentence) starts at the sound after the previous word's, when
+    # that sound comes before the next matched word.
+    for w in range(len(isolated)):
+        if first[w] is None and w > 0 and last[w - 1] is not None:
+            nxt = next((first[v] for v in range(w + 1, len(isolated)) if first[v] is not None), len(target))
+            if last[w - 1] + 1 < nxt:
+                first[w] = last[w] = last[w - 1] + 1
+    return [None if f is None else starts[target_idx[f]] for f in first]
 
 
 _models_lock = threading.Lock()
