@@ -103,7 +103,8 @@ class PiperVoice:
 
     def load(self) -> None:
         with self.model.lock:
-            self.model.voice()
+            voice = self.model.voice()
+            list(voice.synthesize("Ready."))  # ONNX Runtime's first run is several times slower
 
     def synthesize(self, text: str, sample_rate: int) -> Speech:
         from piper import SynthesisConfig
