@@ -25,23 +25,30 @@ needs_piper = pytest.mark.skipif(not piper_installed(), reason="piper-tts / joe-
 
 
 def test_word_marks_find_words_espeak_joined_in_context():
-    # "on the coast": said alone "ɔn" + "ðə" + "kˈoʊst", in context espeak joins "ɔnðə"
+    # "on the coast": said alone "ɔn" + "ðə" + "kˈoʊst", in context espeak joins "ɔnðə";
+    # the space between two words is the transition into the next one
     utterance = list("ɔnðə kˈoʊst.")
     starts = [100 * i for i in range(len(utterance))]
-    assert word_marks(["ɔn", "ðə", "kˈoʊst"], utterance, starts) == [0, 200, 500]
+    assert word_marks(["ɔn", "ðə", "kˈoʊst"], utterance, starts) == [0, 200, 400]
+
+
+def test_a_word_starts_with_its_stress_mark_but_not_with_the_pause_before_it():
+    utterance = list("tˈaɪm, ˈeɪdə")
+    starts = [10 * i for i in range(len(utterance))]
+    assert word_marks(["tˈaɪm", "ˈeɪdə"], utterance, starts) == [0, 70]
 
 
 def test_word_marks_leave_unmatched_words_to_interpolation():
     utterance = list("hˈɛloʊ wˈɜːld")
     starts = list(range(len(utterance)))
-    assert word_marks(["hˈɛloʊ", "zzz", "wˈɜːld"], utterance, starts) == [0, None, 7]
+    assert word_marks(["hˈɛloʊ", "zzz", "wˈɜːld"], utterance, starts) == [0, None, 6]
 
 
 def test_word_said_differently_in_context_starts_after_its_neighbour():
     # "it's a lovely": "a" is "ˈeɪ" alone but "ɐ" in the sentence
     utterance = list("ɪts ɐ lˈʌvliʲ")
     starts = [10 * i for i in range(len(utterance))]
-    assert word_marks(["ɪts", "ˈeɪ", "lˈʌvli"], utterance, starts) == [0, 40, 60]
+    assert word_marks(["ɪts", "ˈeɪ", "lˈʌvli"], utterance, starts) == [0, 30, 50]
 
 
 def test_voice_names():
