@@ -145,13 +145,16 @@ async def serve_embedded(port: int = 0, host: str = "127.0.0.1", **opts) -> Asyn
     """
     options = ServerOptions(**opts)
     voice = load_voice(options.voice, options.wpm)
-    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="voice") as synth:
+    synth = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="voice")
+    try:
         await asyncio.get_running_loop().run_in_executor(synth, voice.load)
         shared = _Server(options, load_script(options.script), voice, synth)
         handler = functools.partial(handle_connection, server=shared)
         async with serve(handler, host, port, process_request=_check_path, max_size=MAX_MESSAGE_BYTES,
                          compression=None) as server:
             yield f"ws://{host}:{_port(server)}/v1"
+    finally:  # answers still queued are for connections that are gone
+        synth.shutdown(wait=False, cancel_futures=True)
 
 
 def _port(server: Server) -> int:
