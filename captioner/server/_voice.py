@@ -62,6 +62,10 @@ class EspeakVoice:
     def load(self) -> None:
         if not espeak.available():
             raise VoiceUnavailable("libespeak-ng is not installed (Debian: libespeak-ng1 espeak-ng)")
+        try:
+            self.synthesize("Ready.", 24000)  # an unknown voice name shows here, not at the first answer
+        except ValueError as exc:
+            raise VoiceUnavailable(str(exc)) from exc
 
     def synthesize(self, text: str, sample_rate: int) -> Speech:
         return espeak.synthesize(text, voice=self.voice, wpm=self.wpm, sample_rate=sample_rate)
