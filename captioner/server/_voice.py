@@ -15,6 +15,7 @@ before), or ``auto``: Piper's joe when installed (``captioner[voice]``), else es
 from __future__ import annotations
 
 import difflib
+import json
 import importlib.util
 import logging
 import re
@@ -80,17 +81,48 @@ class _PiperModel:
         self._voice: Any = None
 
     def voice(self) -> Any:
-        """The loaded model; the caller holds :attr:`lock`."""
+        """The loaded model; the caller holds :attr:`lock`.
+
+        Built as ``PiperVoice.load(path, include_alignments=True)`` does, but with ONNX
+        Runtime on one thread that does not spin: calls are serialised anyway, and on a
+        busy 2-core machine its default (a spinning thread per core, competing with the
+        event loop) made a paragraph take ~1.5x as long (``benchmarks/voice_cost.py``).
+        """
         if self._voice is None:
             try:
+                import onnxruntime
+                from piper import PiperConfig
                 from piper import PiperVoice as _Piper
             except ImportError as exc:
                 raise VoiceUnavailable("piper-tts is not installed (pip install 'captioner[voice]')") from exc
-            try:  # include_alignments patches the model in memory (needs the onnx package)
-                self._voice = _Piper.load(self.path, include_alignments=True)
-            except (OSError, ValueError) as exc:
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = options.inter_op_num_threads = 1
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            try:
+                with open(f"{self.path}.json", encoding="utf-8") as f:
+                    config = PiperConfig.from_dict(json.load(f))
+                session = onnxruntime.InferenceSession(_with_alignments(self.path), sess_options=options,
+                                                       providers=["CPUExecutionProvider"])
+            except (OSError, ValueError, RuntimeError) as exc:
                 raise VoiceUnavailable(f"cannot load Piper voice {self.path}: {exc}") from exc
+            self._voice = _Piper(session=session, config=config)
         return self._voice
+
+
+def _with_alignments(path: str) -> str | bytes:
+    """The model with Piper's phoneme-duration output added (needs ``onnx``), else as it is."""
+    try:
+        import onnx
+        from piper.patch_voice_with_alignment import add_alignment_output
+    except ImportError:
+        log.warning("onnx is not installed: Piper word times will be estimated (pip install 'captioner[voice]')")
+        return path
+    model = onnx.load(path)
+    try:
+        add_alignment_output(model)
+    except ValueError:  # already patched, or no such tensor: use it as it is
+        return path
+    return model.SerializeToString()
 
 
 @dataclass
