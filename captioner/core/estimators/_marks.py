@@ -38,9 +38,10 @@ UNIT_MS = 160.0
 SENTENCE_PAUSE_MS = 450.0  # silent pause at a sentence end (read and synthetic speech: 300-700 ms)
 FINAL_LENGTHENING_UNITS = 0.4  # a phrase's last syllable is 30-50 % longer
 # The marks run ahead of the voice: a WebRTC receiver's jitter buffer holds the audio
-# ~40-120 ms (the data channel has none), and an utterance opens with a short silence.
-LEAD_MS = 80.0 + 40.0
-TRAIL_MS = 150.0  # an utterance's release and trailing silence before the stop mark
+# ~40-120 ms (the data channel has none), and an utterance opens with a short silence
+# (none from a trimmed synthesiser, ~150 ms in studio recordings): halfway.
+LEAD_MS = 80.0 + 70.0
+TRAIL_MS = 200.0  # an utterance's release and trailing silence (~150-300 ms) before the stop mark
 MIN_TEMPO, MAX_TEMPO = 0.4, 2.5  # a known length never implies speech 2.5x faster/slower
 
 
