@@ -171,6 +171,23 @@ def by_pattern(runs: dict[str, list[tuple[corpus.Session, dict, dict]]], names: 
             print(f"| {kind} | {pattern} | {name} {errs.row()}")
 
 
+def by_rate(results: list[tuple[corpus.Session, dict, dict]]) -> None:
+    """Marks only, final: items spoken at one rate vs items whose speed changes inside
+    (the corpus's espeak pieces each have their own rate; no text-only estimate can know)."""
+    print("| speech | items | median abs err ms | p95 abs err ms | > 40 ms early | lead lateness |")
+    print("|---|---|---|---|---|---|")
+    rows: dict[tuple[str, str], timing.Errors] = {}
+    for s, fin, _ in results:
+        for item in s.items:
+            label = "one rate" if len(set(item.wpm)) <= 1 else "speed changes inside"
+            errs = rows.setdefault((s.kind, label), timing.Errors())
+            for d in item.deltas:
+                if d.onset_ms is not None and (item.item_id, d.index) in fin:
+                    errs.add(fin[(item.item_id, d.index)], d.onset_ms, d.arrived_ms < d.onset_ms)
+    for (kind, label), errs in sorted(rows.items()):
+        print(f"| {kind} | {label} {errs.row()}")
+
+
 # ---------------------------------------------------------------- loopback interruption
 
 def _item_audio(records, item_id: str) -> np.ndarray:
@@ -234,6 +251,22 @@ def loopback_interruptions(n: int, after_ms: float = 1500.0) -> list[dict]:
     return out
 
 
+def _print_loopback(n: int) -> int:
+    print(f"\n## Interruption over loopback WebRTC ({n} runs)\n")
+    rows = loopback_interruptions(n)
+    print("| run | audio_end_ms | last sample handed to the player (item ms) | error ms |")
+    print("|---|---|---|---|")
+    for r in rows:
+        if "error" in r:
+            print(f"| {r['run']} | – | – | {r['error']} |")
+        else:
+            print(f"| {r['run']} | {r['audio_end_ms']} | {r['last_played_item_ms']:.1f} | {r['error_ms']:+.1f} |")
+    errs = [abs(r["error_ms"]) for r in rows if "error_ms" in r]
+    if errs:
+        print(f"\nmax |error| {max(errs):.1f} ms, median {np.median(errs):.1f} ms over {len(errs)} runs")
+    return 0
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     p = argparse.ArgumentParser(description="WebRTC caption onset error vs ground truth")
     p.add_argument("--sessions", type=int, default=24, help="espeak sessions (default 24)")
@@ -241,8 +274,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--no-timit", action="store_true")
     p.add_argument("--no-live", action="store_true", help="skip the live view (faster)")
     p.add_argument("--loopback", type=int, default=0, help="interrupted loopback WebRTC runs (default 0)")
+    p.add_argument("--loopback-only", action="store_true", help="only the loopback interruption runs")
     args = p.parse_args(argv)
     live = not args.no_live
+    if args.loopback_only:
+        return _print_loopback(args.loopback or 5)
 
     sessions = list(corpus.generate(args.seed, args.sessions, timit=not args.no_timit))
     rng = random.Random(args.seed * 7919)
@@ -276,19 +312,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     print("\n### final timeline by arrival pattern\n")
     both = {name: marks[name] + lead_runs[name] for name in marks}
     by_pattern({**runs, **both}, ["websocket (audio events)", "webrtc (track audio)", "marks only"])
+    print("\n### marks only, final timeline, by speaking rate inside items\n")
+    by_rate(both["marks only"])
     if args.loopback:
-        print(f"\n## Interruption over loopback WebRTC ({args.loopback} runs)\n")
-        rows = loopback_interruptions(args.loopback)
-        print("| run | audio_end_ms | last sample handed to the player (item ms) | error ms |")
-        print("|---|---|---|---|")
-        for r in rows:
-            if "error" in r:
-                print(f"| {r['run']} | – | – | {r['error']} |")
-            else:
-                print(f"| {r['run']} | {r['audio_end_ms']} | {r['last_played_item_ms']:.1f} | {r['error_ms']:+.1f} |")
-        errs = [abs(r["error_ms"]) for r in rows if "error_ms" in r]
-        if errs:
-            print(f"\nmax |error| {max(errs):.1f} ms, median {np.median(errs):.1f} ms over {len(errs)} runs")
+        _print_loopback(args.loopback)
     return 0
 
 
