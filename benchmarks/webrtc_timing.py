@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import base64
 import dataclasses
-import json
 import random
 import sys
 import tempfile
@@ -204,7 +203,27 @@ def _item_audio(records, item_id: str) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros(0, np.int16)
 
 
-def _locate(window: np.ndarray, audio: np.ndarray) -> int:
+def _sounding(x: np.ndarray) -> np.ndarray:
+    """Indices of ``x`` outside runs of exact zeros (underruns: the track had not delivered
+    yet; decoded Opus is hardly ever exactly silent)."""
+    zero = x == 0
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], zero.astype(np.int8), [0]])))
+    keep = np.ones(len(x), bool)
+    for a, b in zip(edges[::2], edges[1::2]):
+        if b - a >= 8:
+            keep[a:b] = False
+    return np.flatnonzero(keep)
+
+
+def last_played(recording: np.ndarray, item_audio: np.ndarray, n: int) -> int:
+    """Samples of ``item_audio`` played when ``recording`` (what the player handed out) ends:
+    its last ``n`` sounding samples located in the item's sounding samples."""
+    window = recording[_sounding(recording)][-n:]
+    idx = _sounding(item_audio)
+    return int(idx[_lag(window, item_audio[idx]) + len(window) - 1]) + 1
+
+
+def _lag(window: np.ndarray, audio: np.ndarray) -> int:
     """Offset in ``audio`` where ``window`` matches best (normalised cross-correlation)."""
     w = window.astype(np.float64) - window.mean()
     a = audio.astype(np.float64)
@@ -243,8 +262,7 @@ def loopback_interruptions(n: int, after_ms: float = 1500.0) -> list[dict]:
         rate = 24000
         item_audio = _item_audio(records, cut.truncate.item_id)
         stop = int(round((cut.at_ms - result.recording_start_ms) * rate / 1000.0))
-        window = result.recording[max(0, stop - rate // 4): stop]  # the last 250 ms handed out
-        last = _locate(window, item_audio) + len(window)
+        last = last_played(result.recording[:stop], item_audio, rate // 4)
         out.append({"run": k, "audio_end_ms": cut.truncate.audio_end_ms,
                     "last_played_item_ms": 1000.0 * last / rate,
                     "error_ms": cut.truncate.audio_end_ms - 1000.0 * last / rate})
