@@ -106,7 +106,7 @@ def test_bad_input_never_raises():
     webrtc.set_audio_length(1500.0)
     spans = ask(webrtc, True, True)
     _check(spans, 3, 1500.0, True)
-    assert spans[-1][1] == pytest.approx(1500.0)
+    assert 1200.0 < spans[-1][1] <= 1500.0  # the text fills the known length (less its trailing silence)
 
 
 def test_pronunciation_aware_weights():

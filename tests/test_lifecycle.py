@@ -60,8 +60,9 @@ def test_webrtc_audio_done_before_the_stop_mark_keeps_the_marked_span():
     engine.settle()
     caps = engine.captions()
     assert [c.text for c in caps] == WORDS
-    assert caps[0].start_ms == pytest.approx(1000.0)
-    assert caps[-1].end_ms == pytest.approx(3700.0)
+    # no samples: the voice starts shortly after the start mark, ends shortly before the stop
+    assert 1000.0 < caps[0].start_ms < 1300.0
+    assert 3400.0 < caps[-1].end_ms <= 3700.0
     assert all(c.end_ms > c.start_ms for c in caps)  # spread over 2.7 s, not collapsed at 1000
     assert all(c.final for c in caps)
     (item,) = engine.timeline().items
@@ -90,7 +91,7 @@ def test_webrtc_interruption_cuts_at_the_confirmed_offset_and_clear_is_answered(
     engine.settle()
     caps = engine.captions()
     assert caps and caps[-1].truncated and all(c.final for c in caps)
-    assert caps[0].start_ms == pytest.approx(1000.0)
+    assert 1000.0 < caps[0].start_ms < 1300.0  # the voice starts shortly after the start mark
     assert caps[-1].end_ms == pytest.approx(2200.0)  # the cut, not the clear that came later
     assert all(c.end_ms > c.start_ms for c in caps)
     (item,) = engine.timeline().items

@@ -14,6 +14,7 @@ play later. A gap between items is idle time, not an underrun.
 from __future__ import annotations
 
 import bisect
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Optional
@@ -227,15 +228,21 @@ class PlaybackClock:
         filled = 0
         while filled < n:
             chunk = self._head()
-            if chunk is not None:
+            if chunk is not None and chunk.ready_ms <= at_ms + self._ms(filled) + 1e-9:
                 take = min(chunk.remaining, n - filled)
                 out[filled:filled + take] = self._play(chunk, take, at_ms + self._ms(filled))
                 self._dry = False
                 filled += take
                 continue
+            # Nothing had arrived by this point of the block: silence, up to the head's
+            # arrival (a player catching up on late blocks never plays audio before it came).
+            gap = n - filled
+            if chunk is not None:
+                wait = ms_to_samples(chunk.ready_ms - at_ms - self._ms(filled), self.sample_rate)
+                gap = min(gap, max(1, int(math.ceil(wait - 1e-6))))
             self._note_dry(self._awaiting_audio())
-            self._silence(n - filled, self._dry)
-            filled = n
+            self._silence(gap, self._dry)
+            filled += gap
         self._now = at_ms + self._ms(n)
         return out
 

@@ -860,7 +860,9 @@ class CaptionEngine:
         self._clock.cut(item.item_id, int(round(ms_to_samples(audio_end_ms, self.sample_rate))))
         if item.source == AudioSource.MARKS and item.marked_start_ms is not None:
             item.marked_end_ms = item.marked_start_ms + audio_end_ms  # the voice stopped there
-            item.captions.set_audio_length(audio_end_ms)
+            # the heard length, not the answer's: its text keeps its pace and the cut keeps
+            # what fits before it (a length from the stop mark, if any, stays the estimate's)
+            item.captions.audio_ms = audio_end_ms
         item.captions.truncate_to(audio_end_ms)
         if item.phase == Phase.TRUNCATED:  # cut again, earlier (the server's smaller offset)
             item.history.append(Transition(Phase.TRUNCATED, at_ms, cause))

@@ -145,6 +145,7 @@ class CallStats:
     sent: list[dict] = field(default_factory=list)  # server events on the data channel
     frame_times: dict[int, float] = field(default_factory=dict)  # pts -> monotonic s it left
     speech_frame_times: list[float] = field(default_factory=list)  # monotonic s of non-silent frames
+    generated: list[tuple[float, dict]] = field(default_factory=list)  # (ms, event) as a WebSocket server sends them
 
 
 class WebRTCCall:
@@ -236,6 +237,7 @@ class WebRTCCall:
     def _route(self, event: dict) -> None:
         kind = event["type"]
         response_id = event.get("response_id")
+        self.stats.generated.append((self.clock(), event))
         if kind in _AUDIO_DELTAS:
             self.buffer.push(response_id, self._to_track_rate(response_id, event["delta"]))
             return

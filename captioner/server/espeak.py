@@ -23,6 +23,7 @@ _POS_CHARACTER = 1
 _CHARS_UTF8 = 1
 _RATE = 1
 _PITCH = 3
+DEFAULT_PITCH = 50  # espeak-ng's own default
 
 
 class _Event(ctypes.Structure):
@@ -104,8 +105,9 @@ class _Espeak:
             if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
                 raise ValueError(f"unknown espeak-ng voice {voice!r}")
             self.lib.espeak_SetParameter(_RATE, int(wpm), 0)
-            if pitch is not None:
-                self.lib.espeak_SetParameter(_PITCH, int(pitch), 0)
+            # always set: espeak keeps the last call's pitch, so the same text would sound
+            # (and time) differently depending on what was said before
+            self.lib.espeak_SetParameter(_PITCH, DEFAULT_PITCH if pitch is None else int(pitch), 0)
             data = text.encode("utf-8") + b"\0"
             self.lib.espeak_Synth(
                 ctypes.c_char_p(data), ctypes.c_size_t(len(data)), 0, _POS_CHARACTER, 0,

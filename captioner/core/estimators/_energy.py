@@ -28,6 +28,7 @@ from typing import Optional
 import numpy as np
 
 from captioner.core.estimators._base import AudioFed, Span, ordered, pace
+from captioner.core.estimators._marks import marks_spans
 from captioner.core.wire._audio import samples_to_ms
 from captioner.core.estimators._text import SpokenWord, spoken_words, text_weight
 
@@ -344,6 +345,9 @@ class AudioAlignedEstimator(_EnergyFed):
 
     def _paced(self) -> list[Span]:
         """No usable samples: text weight over the known audio length, else at the prior pace."""
+        if self._features.samples == 0:  # marks only (WebRTC, no audio): speech-rate priors
+            return marks_spans(self._text, self._delta_starts, self.words(), self._audio_ms_override,
+                               self.text_complete)
         weights = [max(text_weight(t), 0.05) for t in self.texts]
         return pace(weights, 0.0, self.prior_ms_per_unit, self.audio_ms if self.audio_complete else None,
                     fit_exactly=self.text_complete)

@@ -1,0 +1,127 @@
+"""Caption timing over real WebRTC on loopback (aiortc client <-> the embedded server)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+
+import numpy as np
+import pytest
+
+from captioner.core import replay
+from captioner.core.wire import format_record, parse_session_log
+from captioner.edges.files import read_session_log
+from captioner.edges.session import LiveOptions, LiveSession
+from captioner.edges.webrtc import TRACK_EVENT
+from captioner.server import espeak as tts
+from captioner.server._webrtc import serve_webrtc
+
+needs_voice = pytest.mark.skipif(not tts.available(), reason="libespeak-ng not installed")
+
+ANSWER = "The lighthouse keeper climbed the stairs every evening, and counted the ships that passed the rocks."
+RATE = 24000
+
+
+def _pcm(delta: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(delta), "<i2")
+
+
+def _lag(reference: np.ndarray, received: np.ndarray) -> int:
+    """Samples by which ``reference`` starts later in ``received`` (normalised cross-correlation)."""
+    w = reference.astype(np.float64)
+    a = received.astype(np.float64)
+    n = 1 << int(np.ceil(np.log2(len(a) + len(w))))
+    corr = np.fft.irfft(np.fft.rfft(a, n) * np.conj(np.fft.rfft(w, n)), n)[: len(a) - len(w) + 1]
+    energy = np.convolve(a * a, np.ones(len(w)), "valid")
+    return int(np.argmax(corr / np.sqrt(np.maximum(energy, 1e-9))))
+
+
+def _sounding(x: np.ndarray) -> np.ndarray:
+    """Indices of ``x`` outside runs of exact zeros (underruns: the track had not delivered
+    yet; decoded Opus is hardly ever exactly silent)."""
+    zero = x == 0
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], zero.astype(np.int8), [0]])))
+    keep = np.ones(len(x), bool)
+    for a, b in zip(edges[::2], edges[1::2]):
+        if b - a >= 8:
+            keep[a:b] = False
+    return np.flatnonzero(keep)
+
+
+def last_played(recording: np.ndarray, item_audio: np.ndarray, n: int) -> int:
+    """Samples of ``item_audio`` played when ``recording`` (what the player handed out) ends:
+    its last ``n`` sounding samples located in the item's sounding samples."""
+    window = recording[_sounding(recording)][-n:]
+    idx = _sounding(item_audio)
+    return int(idx[_lag(window, item_audio[idx]) + len(window) - 1]) + 1
+
+
+def _live(tmp_path, **opts):
+    calls = []
+
+    async def main():
+        async with serve_webrtc(on_call=calls.append, script=str(tmp_path / "script.txt")) as url:
+            options = LiveOptions(url=url, transport="webrtc", model="embedded", say=["Tell me a story."],
+                                  output="virtual", mic="off", server_vad=False, exit_when_done=True,
+                                  max_seconds=30, key_interrupt=False, log_path=tmp_path / "rtc.jsonl", **opts)
+            return await LiveSession(options).run()
+
+    (tmp_path / "script.txt").write_text(ANSWER + "\n")
+    result = asyncio.run(main())
+    assert result.error is None
+    records, errors = read_session_log(tmp_path / "rtc.jsonl")
+    assert not errors
+    return result, records, calls[0]
+
+
+@needs_voice
+def test_track_captions_are_timed_like_websocket_on_the_same_audio(tmp_path):
+    _, records, call = _live(tmp_path)
+    rtc = replay(records)
+    (item_id,) = [i for i in rtc.item_ids() if rtc.item_state(i).role == "assistant"]
+    assert rtc.item_state(item_id).source.value == "track"
+    # the same answer over WebSocket: the events the server generated, its audio as events
+    lines = [format_record("server", event, t / 1000.0) for t, event in call.stats.generated]
+    ws_records, errors = parse_session_log(lines)
+    assert not errors and any("audio.delta" in r.event["type"] for r in ws_records)
+    ws = replay(ws_records)
+    # where the generated audio starts inside the item's track audio (the marks lead it)
+    started = next(k for k, r in enumerate(records) if r.event["type"] == "output_audio_buffer.started")
+    track = np.concatenate([_pcm(r.event["delta"]) for r in records[started:] if r.event["type"] == TRACK_EVENT])
+    generated = np.concatenate([_pcm(e["delta"]) for _, e in call.stats.generated
+                                if e["type"] in ("response.output_audio.delta", "response.audio.delta")])
+    offset_ms = 1000.0 * _lag(generated[: RATE], track[: 3 * RATE]) / RATE
+    assert 0.0 <= offset_ms < 500.0
+    rtc_spans, ws_spans = rtc.item_spans(item_id), ws.item_spans(item_id)
+    texts = [c.text for c in sorted(ws.captions(), key=lambda c: c.index)]
+    assert len(rtc_spans) == len(ws_spans) == len(texts) > 10
+    diffs = [abs(r[0] - offset_ms - w[0]) for r, w, t in zip(rtc_spans, ws_spans, texts) if t.strip(" ,.")]
+    # Opus is lossy and the aligner works in 10 ms frames: a word may move a frame or two
+    assert np.median(diffs) <= 10.0
+    assert max(diffs) <= 40.0
+
+
+@needs_voice
+def test_interrupted_over_webrtc_captions_end_where_the_player_stopped(tmp_path):
+    result, records, call = _live(tmp_path, interrupt_after_ms=1500, record=True)
+    (cut,) = result.interruptions
+    truncate = cut.truncate
+    assert truncate is not None
+    # the client cleared the server's buffer, which the server confirmed
+    received = [e["type"] for e in call.stats.received]
+    assert received.index("conversation.item.truncate") < received.index("output_audio_buffer.clear")
+    assert "output_audio_buffer.cleared" in [e["type"] for e in call.stats.sent]
+    # the last item sample the virtual player handed out, found in the item's track audio
+    started = next(k for k, r in enumerate(records) if r.event["type"] == "output_audio_buffer.started")
+    track = np.concatenate([_pcm(r.event["delta"]) for r in records[started:] if r.event["type"] == TRACK_EVENT])
+    stop = int(round((cut.at_ms - result.recording_start_ms) * RATE / 1000.0))
+    last_ms = 1000.0 * last_played(result.recording[:stop], track, RATE // 2) / RATE
+    assert abs(truncate.audio_end_ms - last_ms) <= 20.0  # the issue's bound
+    # the captions end at the played offset
+    caps = [c for c in result.captions if c.item_id == truncate.item_id]
+    assert caps and caps[-1].truncated
+    end = result.engine.item_time(truncate.item_id, truncate.audio_end_ms)
+    assert caps[-1].end_ms == pytest.approx(end, abs=1.0)
+    assert all(c.start_ms < end for c in caps)
+    assert json.dumps(result.timeline.items[0].truncated_at_ms) == str(truncate.audio_end_ms)
