@@ -23,8 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from captioner.core import CaptionEngine  # noqa: E402
 from captioner.core.estimators import ProportionalEstimator, default_estimator  # noqa: E402
-from captioner.core.render import export_captions  # noqa: E402
-from tests.fuzzing import StreamMaker, check_invariants, feed  # noqa: E402
+from tests.fuzzing import StreamMaker, run_session  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,15 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         engine = CaptionEngine(transport=rng.choice(["websocket", "webrtc"]), estimator_factory=factory)
         maker = StreamMaker(random.Random(rng.getrandbits(64)))
         n = min(args.session_events, args.events - done)
-        for kind, payload in maker.stream(n):
-            feed(engine, kind, payload, maker.t)
-        engine.finish(maker.t)
-        engine.advance(maker.t + 60_000)
-        engine.settle()
-        check_invariants(engine)
-        caps = engine.captions()
-        for fmt in ("srt", "ass", "vtt"):
-            export_captions(caps, fmt)
+        caps = run_session(engine, maker, n)
         done += n
         sessions += 1
         captions += len(caps)

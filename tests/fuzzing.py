@@ -15,6 +15,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from captioner.core import CaptionEngine
+from captioner.core.render import export_captions
 
 GA_NAMES = ("response.output_audio.delta", "response.output_audio.done",
             "response.output_audio_transcript.delta", "response.output_audio_transcript.done",
@@ -134,6 +135,21 @@ def feed(engine: CaptionEngine, kind: str, payload: Any, now: float) -> None:
     elif kind == "interrupt":
         for out in engine.interrupt(payload):
             engine.sent(out, payload)
+
+
+def run_session(engine: CaptionEngine, maker: StreamMaker, n: int) -> list:
+    """Feed ``n`` events, end the input, play everything out, settle; check the invariants
+    and export every format. Returns the captions."""
+    for kind, payload in maker.stream(n):
+        feed(engine, kind, payload, maker.t)
+    engine.finish(maker.t)
+    engine.advance(maker.t + 60_000)
+    engine.settle()
+    check_invariants(engine)
+    captions = engine.captions()
+    for fmt in ("srt", "ass", "vtt"):
+        export_captions(captions, fmt)
+    return captions
 
 
 def check_invariants(engine: CaptionEngine) -> None:

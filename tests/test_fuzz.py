@@ -9,8 +9,7 @@ from hypothesis import strategies as st
 
 from captioner.core import CaptionEngine
 from captioner.core.estimators import ProportionalEstimator
-from captioner.core.render import export_captions
-from tests.fuzzing import StreamMaker, check_invariants, feed
+from tests.fuzzing import StreamMaker, check_invariants, run_session
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -18,15 +17,7 @@ from tests.fuzzing import StreamMaker, check_invariants, feed
        n=st.integers(1, 250))
 def test_any_event_stream_keeps_the_invariants(seed, transport, n):
     engine = CaptionEngine(transport=transport, estimator_factory=ProportionalEstimator)
-    maker = StreamMaker(random.Random(seed))
-    for kind, payload in maker.stream(n):
-        feed(engine, kind, payload, maker.t)
-    engine.finish(maker.t)
-    engine.advance(maker.t + 60_000)
-    engine.settle()
-    check_invariants(engine)
-    for fmt in ("srt", "ass", "vtt"):
-        export_captions(engine.captions(), fmt)
+    run_session(engine, StreamMaker(random.Random(seed)), n)
 
 
 def test_non_finite_and_huge_numbers_are_refused_where_they_are_read():
