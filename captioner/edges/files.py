@@ -54,19 +54,24 @@ class SessionLogWriter:
         self.close()
 
 
+def write_export(kind: str, path: Path, timeline: Timeline, captions: Sequence[Caption]) -> None:
+    """Write one export file (``kind`` from :data:`KINDS`); raises on failure."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "timeline":
+        path.write_text(json.dumps(timeline.to_json(), indent=1))
+    else:
+        path.write_text(export_captions(list(captions), kind), encoding="utf-8")
+
+
 def write_exports(timeline: Timeline, captions: Sequence[Caption],
                   exports: dict[str, Path]) -> dict[str, Path]:
     """Write each requested file; one failure is logged and does not lose the others."""
     written: dict[str, Path] = {}
     for kind, path in exports.items():
-        path = Path(path)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if kind == "timeline":
-                path.write_text(json.dumps(timeline.to_json(), indent=1))
-            else:
-                path.write_text(export_captions(list(captions), kind), encoding="utf-8")
-            written[kind] = path
+            write_export(kind, path, timeline, captions)
+            written[kind] = Path(path)
         except Exception:  # noqa: BLE001
             log.exception("could not write %s to %s", kind, path)
     return written
