@@ -178,8 +178,11 @@ def run_batch(jobs: Sequence[ReplayJob], processes: int = 1, ray: Optional[RayCl
 def _pool_context() -> multiprocessing.context.BaseContext:
     """forkserver where there is one (no fork of a process with threads, cheap starts),
     else spawn; both import the job's module fresh in each worker."""
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])  # imported once in the server, not in every worker
+    return ctx
 
 
 def _init_worker(level: int) -> None:
