@@ -191,8 +191,9 @@ def _init_worker(level: int) -> None:
 
 def _run_pool(jobs: Sequence[ReplayJob], processes: int,
               done: Callable[[int, ReplayResult], None]) -> None:
-    with ProcessPoolExecutor(processes, mp_context=_pool_context(), initializer=_init_worker,
-                             initargs=(logging.getLogger().getEffectiveLevel(),)) as pool:
+    pool = ProcessPoolExecutor(processes, mp_context=_pool_context(), initializer=_init_worker,
+                               initargs=(logging.getLogger().getEffectiveLevel(),))
+    try:
         pending = {pool.submit(run_job, job): i for i, job in enumerate(jobs)}
         while pending:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -203,6 +204,8 @@ def _run_pool(jobs: Sequence[ReplayJob], processes: int,
                 except Exception as exc:  # noqa: BLE001 - a worker died (killed, out of memory)
                     result = ReplayResult(jobs[i].log, f"worker failed: {type(exc).__name__}: {exc}")
                 done(i, result)
+    finally:  # Ctrl-C: the logs being replayed finish, the queued ones never start
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _run_ray(jobs: Sequence[ReplayJob], cluster: RayCluster,
