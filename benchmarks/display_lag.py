@@ -30,8 +30,9 @@ from rich.console import Console
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from captioner.core._engine import CaptionEngine  # noqa: E402
-from captioner.edges.terminal import Displays, TerminalDisplay  # noqa: E402
+from captioner.core import CaptionEngine  # noqa: E402
+from captioner.edges.displays import Displays  # noqa: E402
+from captioner.edges.terminal import TerminalDisplay  # noqa: E402
 from captioner.edges.overlay import OverlayServer  # noqa: E402
 
 WORDS = ("the quick brown fox jumps over a lazy dog while seven wizards quietly "
@@ -106,7 +107,7 @@ def terminal_lag(items: int, boundary_aware: bool, tick_ms: float = 40.0) -> tup
             for w in term.view.words:  # what the update actually rendered
                 if w.kind == "word":
                     first_seen.setdefault((w.item_id, ordinal[(w.item_id, w.reveal_ms, w.text)]), t + cost)
-        if eng.idle(t) and t > 1000:
+        if eng.idle() and t > 1000:
             break
         nxt = t + tick_ms
         if boundary_aware and displays.next_change_ms is not None:

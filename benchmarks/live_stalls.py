@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import corpus  # noqa: E402
 
-from captioner.core.estimators._deferred import DeferredEstimator  # noqa: E402
-from captioner.core._engine import CaptionEngine  # noqa: E402
+from captioner.core import CaptionEngine  # noqa: E402
+from captioner.core.estimators import DeferredEstimator  # noqa: E402
 from captioner.edges.worker import EstimateWorker  # noqa: E402
 
 BLOCK_MS = 10.0
@@ -85,6 +85,7 @@ def play(session: corpus.Session, worker_mode: bool, speed: float) -> tuple[list
             now = now_ms()
             if next_display <= min(now, t):
                 with lock:
+                    engine.step()  # in-process: the pump does the alignment here
                     captions = engine.captions()
                 for c in captions:
                     if now >= c.shown_ms:
@@ -104,13 +105,13 @@ def play(session: corpus.Session, worker_mode: bool, speed: float) -> tuple[list
         worker.close()
     with lock:
         engine.settle()
-        final = {(item_id, i): span[0] for item_id, item in engine.items.items()
-                 for i, span in enumerate(item.captions.spans())}  # item ms: underruns aside
+        final = {(item_id, i): span[0] for item_id in engine.item_ids()
+                 for i, span in enumerate(engine.item_spans(item_id))}  # item ms: underruns aside
         live = []
         for item in session.items:
             for d in item.deltas:
                 if d.onset_item_ms is not None and (item.item_id, d.index) in shown:
-                    spoken = engine.clock.item_time(item.item_id, d.onset_item_ms)
+                    spoken = engine.item_time(item.item_id, d.onset_item_ms)
                     live.append((shown[(item.item_id, d.index)] - spoken, d.arrived_ms < spoken))
     return lateness, final, live
 

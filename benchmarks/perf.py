@@ -33,7 +33,7 @@ from captioner.core import replay  # noqa: E402
 from captioner.core.estimators import (  # noqa: E402
     AudioAlignedEstimator, EstimatorFactory, ProportionalEstimator, Span, default_estimator,
 )
-from captioner.core.wire._sessionlog import parse_session_log  # noqa: E402
+from captioner.core.wire import parse_session_log  # noqa: E402
 from captioner.edges.batch import RayCluster, plan, run_batch  # noqa: E402
 from captioner.edges.files import KINDS  # noqa: E402
 
@@ -61,7 +61,13 @@ class EvenSpread:
     def set_audio_length(self, audio_ms: float) -> None:
         self.audio_ms_known = audio_ms
 
-    def spans(self, audio_complete: bool, text_complete: bool) -> list[Span]:
+    def complete(self, audio: bool, text: bool) -> None:
+        pass
+
+    def step(self, budget_ms: Optional[float]) -> bool:
+        return True  # nothing to work out
+
+    def spans(self) -> list[Span]:
         total = self.audio_ms_known if self.audio_ms_known is not None else self.samples * 1000.0 / self.sample_rate
         weights = [max(len(t), 1) for t in self.texts]
         scale = total / max(sum(weights), 1)

@@ -37,14 +37,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus  # noqa: E402
 
-from captioner.core.estimators._energy import (  # noqa: E402
+from captioner.core import replay  # noqa: E402
+from captioner.core.estimators import (  # noqa: E402
+    STEP_MS,
     AudioAlignedEstimator,
     EstimatorFactory,
+    ForcedAlignEstimator,
     ProportionalEstimator,
 )
-from captioner.core.estimators._forced import ForcedAlignEstimator  # noqa: E402
-from captioner.core._replay import replay  # noqa: E402
-from captioner.core.wire._sessionlog import parse_session_log  # noqa: E402
+from captioner.core.wire import parse_session_log  # noqa: E402
 
 EARLY_MS = 40.0
 _VOWELS = re.compile(r"[aeiouy]+", re.IGNORECASE)
@@ -119,7 +120,7 @@ def run_engine(session: corpus.Session, factory: EstimatorFactory, live: bool):
 
 def estimator_cost(sessions: list[corpus.Session], factory: EstimatorFactory) -> tuple[float, float]:
     """CPU seconds spent estimating per second of audio, under the engine's call pattern
-    (spans() after every audio chunk and every delta, then until settled), and the
+    (a step after every audio chunk and every delta, then until settled), and the
     longest single call in ms (how long a live session's lock can be held)."""
     cpu, audio_s, longest = 0.0, 0.0, 0.0
     for s in sessions:
@@ -141,13 +142,16 @@ def estimator_cost(sessions: list[corpus.Session], factory: EstimatorFactory) ->
                 else:
                     est.add_text(e["delta"])
                 t1 = time.process_time()
-                est.spans(False, False)
+                est.step(STEP_MS)
+                est.spans()
                 longest = max(longest, time.process_time() - t1)
+            est.complete(True, True)
             for _ in range(1000):
                 t1 = time.process_time()
-                est.spans(True, True)
+                settled = est.step(STEP_MS)
+                est.spans()
                 longest = max(longest, time.process_time() - t1)
-                if getattr(est, "settled", True):
+                if settled:
                     break
             cpu += time.process_time() - t0
             audio_s += item.audio_ms / 1000.0

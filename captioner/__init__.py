@@ -6,7 +6,10 @@ player, displays, worker process), the embedded server and the CLI are imported 
 their own packages: ``captioner.edges``, ``captioner.server``, ``captioner.cli``.
 """
 
-from captioner.core import Caption, CaptionEngine, FrameStamp, ItemRecord, Period, Timeline, replay
+from captioner.core import (
+    CancelResponse, Caption, CaptionEngine, ClearOutputBuffer, ClientEvent, FrameStamp, ItemRecord, ItemState,
+    Period, Phase, Problem, Timeline, TruncateItem, replay,
+)
 from captioner.core.estimators import DeferredEstimator, ItemEstimator, default_estimator
 from captioner.core.render import Cue, LayoutRules, export_captions, export_text, layout_cues, to_ssafile
 from captioner.core.wire import PCM16, PCMA, PCMU, AudioFormat, LogRecord, parse_format, parse_session_log
@@ -14,8 +17,8 @@ from captioner.core.wire import PCM16, PCMA, PCMU, AudioFormat, LogRecord, parse
 __version__ = "0.1.0"
 
 __all__ = [
-    "AudioFormat", "Caption", "CaptionEngine", "Cue", "DeferredEstimator", "FrameStamp",
-    "ItemEstimator", "ItemRecord", "LayoutRules", "LogRecord", "PCM16", "PCMA", "PCMU", "Period",
-    "Timeline", "default_estimator", "export_captions", "export_text", "layout_cues",
+    "AudioFormat", "CancelResponse", "Caption", "CaptionEngine", "ClearOutputBuffer", "ClientEvent",
+    "Cue", "DeferredEstimator", "FrameStamp", "ItemEstimator", "ItemRecord", "ItemState", "LayoutRules",
+    "LogRecord", "PCM16", "PCMA", "PCMU", "Period", "Phase", "Problem", "Timeline", "TruncateItem", "default_estimator", "export_captions", "export_text", "layout_cues",
     "parse_format", "parse_session_log", "replay", "to_ssafile",
 ]

@@ -14,7 +14,7 @@ import json
 import re
 from pathlib import Path
 
-from captioner.core.wire._sessionlog import format_record
+from captioner.core.wire import format_record
 from captioner.server.espeak import synthesize
 
 ITEM = "item_AxNzYCRoDo1vCDRPWmWWT"

@@ -8,7 +8,7 @@ from typing import Optional
 
 import numpy as np
 
-from captioner.core.wire._sessionlog import LogRecord
+from captioner.core.wire import LogRecord
 
 GA = {
     "audio": "response.output_audio.delta",
@@ -65,3 +65,15 @@ class SessionBuilder:
 
     def sorted(self) -> list[LogRecord]:
         return sorted(self.records, key=lambda r: r.t)
+
+
+def ask(est, audio_complete: bool = False, text_complete: bool = False, budget_ms=1000.0):
+    """Tell an estimator what is complete, let it take one step of work, read its answer
+    (what the engine's pump does for an item)."""
+    est.complete(audio_complete, text_complete)
+    est.step(budget_ms)
+    return est.spans()
+
+
+def settle(est) -> None:
+    est.step(None)

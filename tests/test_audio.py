@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from captioner.core.wire._audio import (PCM16, PCMA, PCMU, AudioFormat, AudioFormatError, decode_base64,
+from captioner.core.wire import (PCM16, PCMA, PCMU, AudioFormat, AudioFormatError, decode_base64,
                                   decode_bytes, encode_base64, encode_samples, parse_format)
 
 

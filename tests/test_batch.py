@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from captioner.cli import main
-from captioner.core.wire._sessionlog import format_record
+from captioner.core.wire import format_record
 from tests.sessions import BETA, SessionBuilder
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

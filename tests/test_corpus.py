@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from captioner.core.wire._sessionlog import parse_session_log
+from captioner.core.wire import parse_session_log
 from captioner.server import espeak as tts
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))

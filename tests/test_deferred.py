@@ -8,11 +8,12 @@ import time
 import numpy as np
 import pytest
 
-from captioner.core.wire._audio import PCM16, encode_base64
-from captioner.core.estimators._deferred import Answer, DeferredEstimator, EstimatorHost
-from captioner.core._engine import CaptionEngine
-from captioner.core.estimators._forced import ForcedAlignEstimator
+from captioner.core.wire import PCM16, encode_base64
+from captioner.core.estimators import Answer, DeferredEstimator, EstimatorHost
+from captioner.core import CaptionEngine
+from captioner.core.estimators import ForcedAlignEstimator
 from captioner.server import espeak as tts
+from tests.sessions import ask, settle
 from captioner.edges.worker import EstimateWorker
 
 RATE = 24000
@@ -48,21 +49,21 @@ def test_deferred_answers_at_once_and_matches_the_estimator_when_the_worker_has(
             if i < len(chunks):
                 est.add_audio(chunks[i])
         # no worker yet: one span per delta anyway (the audio-only estimate), ordered
-        spans = deferred.spans(False, False)
+        spans = ask(deferred, False, False)
         assert len(spans) == i + 1
         assert all(a[1] <= b[0] + 1e-9 for a, b in zip(spans, spans[1:]))
         if i % 5 == 4:
             _pump(deferred, host)
             assert not deferred.pending
     for est in (deferred, direct):
-        est.spans(True, True)  # the item is complete
+        ask(est, True, True)  # the item is complete
     assert deferred.pending  # the worker has not been told yet
     _pump(deferred, host)
     assert not deferred.pending
-    direct.settle()
-    final = deferred.spans(True, True)
-    assert final == direct.spans(True, True)  # the worker's answer, as the estimator gives it
-    assert final != deferred.local.spans(True, True)  # (not the local stand-in's answer)
+    settle(direct)
+    final = ask(deferred, True, True)
+    assert final == ask(direct, True, True)  # the worker's answer, as the estimator gives it
+    assert final != ask(deferred.local, True, True)  # (not the local stand-in's answer)
 
 
 def test_later_deltas_use_the_local_estimate_and_stale_answers_are_ignored():
@@ -70,16 +71,16 @@ def test_later_deltas_use_the_local_estimate_and_stale_answers_are_ignored():
     deferred.add_audio(_audio())
     for d in DELTAS[:3]:
         deferred.add_text(d)
-    deferred.spans(True, False)
+    ask(deferred, True, False)
     first = deferred.take()
     assert first is not None and first.texts == DELTAS[:3] and first.audio_complete
     deferred.add_text(DELTAS[3])
     second = deferred.take()
     deferred.publish(Answer(second.seq, ((0.0, 100.0), (100.0, 200.0), (200.0, 300.0), (300.0, 400.0)), True))
     deferred.publish(Answer(first.seq, ((5.0, 6.0),) * 3, True))  # arrived late: older
-    assert deferred.spans(True, False)[:4] == [(0.0, 100.0), (100.0, 200.0), (200.0, 300.0), (300.0, 400.0)]
+    assert ask(deferred, True, False)[:4] == [(0.0, 100.0), (100.0, 200.0), (200.0, 300.0), (300.0, 400.0)]
     deferred.add_text(DELTAS[4])
-    spans = deferred.spans(True, False)
+    spans = ask(deferred, True, False)
     assert len(spans) == 5 and spans[:4] == [(0.0, 100.0), (100.0, 200.0), (200.0, 300.0), (300.0, 400.0)]
     assert deferred.pending  # the fifth delta is not taken yet
     partial = Answer(deferred.take().seq, spans[:5], False)  # answered, but work remains
@@ -89,17 +90,17 @@ def test_later_deltas_use_the_local_estimate_and_stale_answers_are_ignored():
 
 def test_an_estimator_that_raises_leaves_its_item_the_local_estimate():
     class Broken(ForcedAlignEstimator):
-        def spans(self, audio_complete, text_complete):
+        def step(self, budget_ms):
             raise RuntimeError("broken")
 
     deferred, host = DeferredEstimator(RATE), EstimatorHost(Broken)
     deferred.add_audio(_audio())
     for d in DELTAS:
         deferred.add_text(d)
-    deferred.spans(True, True)
+    ask(deferred, True, True)
     _pump(deferred, host)  # returns: the host is not left busy
     assert not deferred.pending  # nothing to wait for at the end of a session
-    assert deferred.spans(True, True) == deferred.local.spans(True, True)  # every delta kept
+    assert ask(deferred, True, True) == ask(deferred.local, True, True)  # every delta kept
 
 
 def _feed_engine(engine: CaptionEngine, audio: np.ndarray) -> None:

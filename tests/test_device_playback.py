@@ -17,8 +17,8 @@ import time
 import numpy as np
 import pytest
 
-from captioner.core.wire._audio import PCM16, encode_base64
-from captioner.core._engine import CaptionEngine
+from captioner.core.wire import PCM16, encode_base64
+from captioner.core import CaptionEngine
 from captioner.edges.player import DevicePlayer, SessionClock
 from tests.pulse import PulseUnavailable, null_sink
 
@@ -123,8 +123,8 @@ def play(sink, engine: CaptionEngine, clock: SessionClock, lock: threading.RLock
         time.sleep(0.01)
         now = clock.now_ms()
         with lock:
-            stamp = engine.clock.playing_at(now)
-            idle = engine.idle(now)
+            stamp = engine.now_playing(now)
+            idle = engine.idle()
         if interrupt_after_ms is not None and cut_at is None and stamp is not None \
                 and stamp.item_sample >= interrupt_after_ms * RATE / 1000:
             cut_at = clock.now_ms()
@@ -152,8 +152,8 @@ def test_full_item_plays_at_real_time_and_timeline_spans_it(sink):
     (item,) = [i for i in timeline.items if i.item_id == "item_1"]
     audio_ms = len(pcm) * 1000.0 / RATE
     assert item.audio_ms == pytest.approx(audio_ms)
-    assert engine.clock.items["item_1"].played_total == len(pcm)  # every sample, once
-    assert engine.clock.underrun_ms == 0  # the queue never ran dry
+    assert engine.played_ms("item_1", float("inf")) == pytest.approx(audio_ms)  # every sample, once
+    assert engine.underrun_ms == 0  # the queue never ran dry
     # Stamps follow the DAC: contiguous unless the device itself stalled under load.
     assert audio_ms - 1 <= item.end_ms - item.start_ms <= audio_ms + 300
     # DAC time: the first sample is heard after the stream starts, within the device latency.
@@ -166,7 +166,7 @@ def test_full_item_plays_at_real_time_and_timeline_spans_it(sink):
 def test_interruption_audio_end_matches_what_the_sink_played(sink):
     pcm = item_audio()
     engine, heard, _, events = play_measured(sink, pcm, 3, interrupt_after_ms=1100)
-    truncate = next(e for e in events if e["type"] == "conversation.item.truncate")
+    truncate = next(e.to_wire() for e in events if e.to_wire()["type"] == "conversation.item.truncate")
     audio_end_ms = truncate["audio_end_ms"]
     assert 1100 <= audio_end_ms < 1400
     assert heard, "nothing reached the sink"

@@ -2,8 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from captioner.core._engine import CaptionEngine
-from captioner.core._replay import replay
+from captioner.core import CaptionEngine, replay
 from captioner.edges.files import read_session_log
 from tests.sessions import BETA, GA, SessionBuilder, pcm_b64
 
@@ -63,16 +62,17 @@ def test_interrupt_reports_played_ms_and_cuts_captions():
         at += 20.0
         engine.play(480, at_ms=at)
     events = engine.interrupt(at_ms=533.0)
-    truncate, cancel = events
-    assert truncate == {"type": "conversation.item.truncate", "item_id": "i1",
+    truncate, cancel = (e.to_wire() for e in events)
+    assert truncate == {"type": "conversation.item.truncate", "item_id": "i1", "event_id": truncate["event_id"],
                         "content_index": 0, "audio_end_ms": 523}
-    assert cancel == {"type": "response.cancel", "response_id": "r1"}
+    assert cancel == {"type": "response.cancel", "response_id": "r1", "event_id": cancel["event_id"]}
+    assert truncate["event_id"] != cancel["event_id"]
     caps = engine.captions()
     assert [c.text for c in caps] == ["One", " two", " three"]
     assert caps[-1].end_ms == pytest.approx(10.0 + 523) and caps[-1].truncated
     # the device keeps pulling: silence now, and no underrun counted
     assert not engine.play(480, at_ms=at + 20).any()
-    assert engine.clock.underrun_ms == 0.0
+    assert engine.underrun_ms == 0.0
 
 
 def test_interrupt_clamps_to_received_audio_and_webrtc_clears():
@@ -82,16 +82,16 @@ def test_interrupt_clamps_to_received_audio_and_webrtc_clears():
                     "response_id": "r1", "delta": "Hello there"}, 5)
     engine.receive({"type": "output_audio_buffer.started", "response_id": "r1"}, 100)
     events = engine.interrupt(at_ms=900)
-    types = [e["type"] for e in events]
+    types = [e.to_wire()["type"] for e in events]
     assert types == ["conversation.item.truncate", "response.cancel", "output_audio_buffer.clear"]
-    assert events[0]["audio_end_ms"] == 800
+    assert events[0].audio_end_ms == 800
 
     ws = CaptionEngine()
     ws.receive({"type": "response.output_audio.delta", "item_id": "i2", "delta": pcm_b64(2400)}, 0)
     ws.advance(0.0)
     ws.advance(5000.0)  # 100 ms of audio played long ago; underrun while awaiting more
     (truncate,) = ws.interrupt(at_ms=5000.0)  # no response in progress: nothing to cancel
-    assert truncate["audio_end_ms"] == 100
+    assert truncate.audio_end_ms == 100
 
 
 def test_webrtc_captions_follow_buffer_marks():
@@ -142,7 +142,7 @@ def test_out_of_band_response_text_belongs_to_the_user_item():
     caps = engine.captions()
     assert all(c.role == "user" and c.item_id == "u1" for c in caps)
     assert "".join(c.text for c in caps) == "I had an auto accident"
-    assert "x" not in engine.items or engine.items["x"].captions.deltas == []
+    assert "x" not in engine.item_ids()
 
 
 def test_late_audio_after_truncation_is_dropped():
@@ -153,7 +153,7 @@ def test_late_audio_after_truncation_is_dropped():
     engine.interrupt(300)
     engine.receive({"type": "response.output_audio.delta", "item_id": "i1", "delta": pcm_b64(24000)}, 310)
     engine.advance(2000)
-    assert engine.clock.items["i1"].played_total == 300 * 24
+    assert engine.played_ms("i1", 10_000) == 300.0
 
 
 def test_bad_events_never_raise_and_are_reported():
@@ -173,7 +173,8 @@ def test_duplicate_event_ids_are_ignored():
              "delta": " once"}
     engine.receive(event, 0)
     engine.receive(event, 1)
-    assert len(engine.items["i"].captions.deltas) == 1
+    assert len(engine.item_spans("i")) == 1
+    assert engine.problem_counts[("duplicate", "response.output_audio_transcript.delta")] == 1
 
 
 def test_g711_session_runs_at_8khz():
@@ -185,5 +186,5 @@ def test_g711_session_runs_at_8khz():
                     base64.b64encode(bytes([0xFF]) * 8000).decode()}, 0)
     engine.advance(0)
     engine.advance(2000)
-    assert engine.clock.items["i"].played_total == 8000
-    assert engine.clock.played_ms("i", 2000) == 1000.0
+    assert engine.received_ms("i") == 1000.0
+    assert engine.played_ms("i", 2000) == 1000.0

@@ -7,14 +7,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from captioner.core.estimators._energy import (
-    AudioAlignedEstimator,
-    ProportionalEstimator,
-    spoken_units,
-    text_weight,
-)
-from captioner.core.estimators._forced import ForcedAlignEstimator, default_estimator
+from captioner.core.estimators import AudioAlignedEstimator, ForcedAlignEstimator, ProportionalEstimator, default_estimator
+from captioner.core.estimators._text import spoken_units, text_weight
 from captioner.server import espeak as tts
+from tests.sessions import ask, settle
 
 RATE = 24000
 
@@ -78,37 +74,37 @@ def test_spans_invariants_while_streaming(factory, deltas, audio_ms, chunks, see
             n_text += 1
         else:
             est.add_audio(value)
-        first = est.spans(False, False)
+        first = ask(est, False, False)
         _check(first, n_text, len(audio) * 1000 / RATE, False)
         if getattr(est, "settled", True):
-            assert est.spans(False, False) == first  # asking again changes nothing
-    _check(est.spans(True, True), len(deltas), len(audio) * 1000 / RATE, True)  # maybe interim
-    getattr(est, "settle", lambda: None)()
-    final = est.spans(True, True)
+            assert ask(est, False, False) == first  # asking again changes nothing
+    _check(ask(est, True, True), len(deltas), len(audio) * 1000 / RATE, True)  # maybe interim
+    settle(est)
+    final = ask(est, True, True)
     _check(final, len(deltas), len(audio) * 1000 / RATE, True)
     # The same data fed in one go gives the same final answer: no order-dependent state.
     fresh = factory(RATE)
     fresh.add_audio(audio)
     for d in deltas:
         fresh.add_text(d)
-    fresh.spans(True, True)
-    getattr(fresh, "settle", lambda: None)()
-    assert np.allclose(fresh.spans(True, True), final)
+    ask(fresh, True, True)
+    settle(fresh)
+    assert np.allclose(ask(fresh, True, True), final)
 
 
 def test_bad_input_never_raises():
     est = default_estimator(RATE)
-    assert est.spans(True, True) == []
+    assert ask(est, True, True) == []
     est.add_audio(np.zeros(0, np.int16))
     est.add_text("")
     est.add_text(",")
     est.add_audio(np.zeros(7, np.int16))  # silence, odd size
-    _check(est.spans(True, True), 2, 0.0, True)
+    _check(ask(est, True, True), 2, 0.0, True)
     webrtc = default_estimator(RATE)  # no samples, only a known length
     for d in [" Hello", " there", "."]:
         webrtc.add_text(d)
     webrtc.set_audio_length(1500.0)
-    spans = webrtc.spans(True, True)
+    spans = ask(webrtc, True, True)
     _check(spans, 3, 1500.0, True)
     assert spans[-1][1] == pytest.approx(1500.0)
 
@@ -129,7 +125,7 @@ def test_progressive_text_ahead_stays_inside_received_audio():
     for w in " one two three four five six seven eight nine ten eleven twelve".split(" ")[1:]:
         est.add_text(" " + w)
     est.add_audio(_speechlike(rng, 600))
-    spans = est.spans(False, False)
+    spans = ask(est, False, False)
     assert spans[0][0] < 600
     assert spans[-1][0] > 600  # twelve words cannot all fit in 0.6 s of speech
 
@@ -163,7 +159,7 @@ def _median_error(factory, audio, text, truth) -> float:
         est.add_text((" " if k else "") + text[a:b])
     for pos in range(0, len(audio), 7200):  # 300 ms chunks
         est.add_audio(audio[pos : pos + 7200])
-    spans = est.spans(True, True)
+    spans = ask(est, True, True)
     onsets = dict(truth)
     errs = [spans[k][0] - onsets[a] for k, a in enumerate(starts) if a in onsets]
     return float(np.median(np.abs(errs)))

@@ -9,9 +9,9 @@ import pysubs2
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from captioner.core.render._export import FORMATS, export_captions, export_text, karaoke_text, to_ssafile
-from captioner.core.render._layout import Cue, CueWord, LayoutRules, layout_cues
-from captioner.core._model import Caption
+from captioner.core.render import FORMATS, export_captions, export_text, karaoke_text, to_ssafile
+from captioner.core.render import Cue, CueWord, LayoutRules, layout_cues
+from captioner.core import Caption
 
 from tests.test_layout import caption_streams, check_lines, check_track_timing, words_to_captions
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from captioner.core._engine import SHOW_DELAY_MS, CaptionEngine
-from captioner.core.estimators._forced import ForcedAlignEstimator
+from captioner.core import SHOW_DELAY_MS, CaptionEngine
+from captioner.core.estimators import ForcedAlignEstimator
 from captioner.core.estimators._sphinx import ALIGNERS, Aligner
 from captioner.core.estimators._text import spoken_words
 from captioner.server import espeak as tts
+from tests.sessions import ask, settle
 
 RATE = 24000
 pytestmark = pytest.mark.skipif(not tts.available(), reason="libespeak-ng not installed")
@@ -87,7 +88,7 @@ def test_streaming_text_ahead_final_and_live():
     for pos in range(0, len(audio), chunk):
         est.add_audio(audio[pos : pos + chunk])
         received = min(len(audio), pos + chunk) * 1000 / RATE
-        spans = est.spans(False, False)
+        spans = ask(est, False, False)
         assert len(spans) == len(deltas)
         # Nothing is placed before the audio that would confirm it: every word whose
         # true onset lies beyond the received audio is placed at or after its end.
@@ -97,9 +98,9 @@ def test_streaming_text_ahead_final_and_live():
             if c in truth and truth[c] > received:
                 assert start >= received - 1e-6
             pos_c += len(d)
-    est.spans(True, True)  # sets off the final pass
-    est.settle()
-    final = est.spans(True, True)
+    ask(est, True, True)  # sets off the final pass
+    settle(est)
+    final = ask(est, True, True)
     errs = _errors(final, deltas, truth)
     assert np.median(np.abs(errs)) <= 30.0
     assert np.percentile(np.abs(errs), 95) <= 120.0
@@ -115,9 +116,9 @@ def test_interrupted_item_text_runs_past_audio():
     for d in deltas:
         est.add_text(d)
     est.add_audio(audio[:cut])
-    est.spans(True, True)
-    est.settle()
-    spans = est.spans(True, True)
+    ask(est, True, True)
+    settle(est)
+    spans = ask(est, True, True)
     cut_ms = cut * 1000 / RATE
     heard = [(s, d, t) for s, d, t in zip(spans, deltas, _errors_pairs(deltas, truth)) if t is not None and t < cut_ms - 300]
     assert heard
@@ -143,7 +144,7 @@ def test_noise_and_mismatched_text_never_break_spans():
             est.add_text(d)
         est.add_audio(audio)
         for complete in (False, True):
-            spans = est.spans(complete, complete)
+            spans = ask(est, complete, complete)
             assert len(spans) == 6
             prev = 0.0
             for s, e in spans:
@@ -153,25 +154,25 @@ def test_noise_and_mismatched_text_never_break_spans():
 
 
 def test_final_pass_runs_in_bounded_steps():
-    """A live session asks for spans under its lock: the final alignment is done a step
-    per call (the first calls answer from the live pass) and gives what one go gives."""
+    """The engine's pump works in bounded steps: the final alignment is done a step per
+    call (answers meanwhile come from the live pass) and gives what one go gives."""
     audio, truth = _speech()
     deltas = _deltas(TEXT)
-    stepped, at_once = ForcedAlignEstimator(RATE, step_ms=500.0), ForcedAlignEstimator(RATE, step_ms=None)
+    stepped, at_once = ForcedAlignEstimator(RATE), ForcedAlignEstimator(RATE)
     for est in (stepped, at_once):
         est.add_audio(audio)  # text after the audio: the final pass must decode it all
         for d in deltas:
             est.add_text(d)
     calls = 0
     while True:
-        spans = stepped.spans(True, True)
+        spans = ask(stepped, True, True, budget_ms=500.0)
         calls += 1
         assert len(spans) == len(deltas)
         if stepped.settled:
             break
         assert calls < 100
     assert calls >= len(audio) / RATE / 0.5 - 1  # about one call per 500 ms of audio
-    whole = at_once.spans(True, True)
+    whole = ask(at_once, True, True, budget_ms=None)
     assert at_once.settled
     assert spans == whole  # the same data, the same timing, however the work was split
 
@@ -182,8 +183,8 @@ def test_aligners_are_reused():
     audio, _ = _speech("Sure, I can help with that.")
     est.add_text(" Sure")
     est.add_audio(audio)
-    est.spans(True, True)
-    est.settle()
+    ask(est, True, True)
+    settle(est)
     assert est.settled
     assert len(ALIGNERS._idle) == max(before, 1)
 

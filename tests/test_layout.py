@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from captioner.core.render._layout import Cue, LayoutRules, break_lines, layout_cues
-from captioner.core._model import Caption
+from captioner.core.render import Cue, LayoutRules, break_lines, layout_cues
+from captioner.core import Caption
 
 RULES = LayoutRules()
 

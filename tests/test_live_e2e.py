@@ -17,8 +17,8 @@ import numpy as np
 import pysubs2
 import pytest
 
-from captioner.core.wire._audio import PCM16, decode_base64
-from captioner.core._replay import replay
+from captioner.core.wire import PCM16, decode_base64
+from captioner.core import replay
 from captioner.edges.files import read_session_log
 from captioner.edges import client
 from captioner.server import espeak as tts
@@ -91,8 +91,8 @@ def test_full_answer_timeline_matches_played_audio(tmp_path, beta):
     assert result.interruptions == []
     # The live session's alignment ran in its worker process, step by step as the data
     # came; replaying the log aligns in-process, in one go: the final timing is the same.
-    live_spans = result.engine.items[item.item_id].captions.spans()
-    assert replay(records).items[item.item_id].captions.spans() == live_spans
+    live_spans = result.engine.item_spans(item.item_id)
+    assert replay(records).item_spans(item.item_id) == live_spans
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -102,8 +102,9 @@ def test_interruption_at_random_moment_truncates_where_playback_stopped(tmp_path
     item = first_assistant(result)
     audio = sent_audio(records, item.item_id)
     (cut,) = result.interruptions
-    truncate = cut.truncate
-    assert truncate is not None and truncate["item_id"] == item.item_id
+    assert cut.truncate is not None
+    truncate = cut.truncate.to_wire()
+    assert truncate["item_id"] == item.item_id
 
     rec = result.recording
     s0 = item_offset(rec, audio)
@@ -225,7 +226,7 @@ def test_bad_server_events_are_skipped_not_fatal():
     """Garbage on the wire is logged and skipped; the session keeps going."""
     import threading
 
-    from captioner.core._engine import CaptionEngine
+    from captioner.core import CaptionEngine
     from captioner.edges.player import SessionClock
 
     class FakeWs:

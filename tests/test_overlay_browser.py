@@ -25,7 +25,7 @@ from typing import Any, Iterator, Optional
 import pytest
 import websockets
 
-from captioner.core.render._view import CUT_MARK, INTERRUPTED, caption_view
+from captioner.core.render import CUT_MARK, INTERRUPTED, caption_view
 from captioner.edges.overlay import OverlayServer
 
 try:  # tests/ may or may not be a package

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from captioner.core.wire._audio import PCMA, PCMU, decode_bytes, encode_samples
+from captioner.core.wire import PCMA, PCMU, decode_bytes, encode_samples
 from captioner.server import espeak as tts
 from captioner.server._protocol import RealtimeSession, ServerOptions
 from captioner.server._script import Script, load_script

@@ -5,9 +5,9 @@ import sys
 from pathlib import Path
 
 from captioner.cli import main
-from captioner.core._model import Timeline
-from captioner.core._replay import replay
-from captioner.core.wire._sessionlog import parse_session_log
+from captioner.core import Timeline
+from captioner.core import replay
+from captioner.core.wire import parse_session_log
 from captioner.edges.files import SessionLogWriter
 from tests.sessions import SessionBuilder
 
@@ -64,10 +64,11 @@ def test_playout_delay_and_underrun_follow_the_contract():
     b.audio_done(1.2, "b")
     records = b.sorted()
     engine = replay(records, playout_delay_ms=50)
-    a, bb = engine.clock.items["a"], engine.clock.items["b"]
+    items = {i.item_id: i for i in engine.timeline().items}
+    a, bb = items["a"], items["b"]
     assert a.start_ms == 1050.0
-    assert a.segments[1].start_ms == 2000.0      # dry from 1650 to 2000
-    assert engine.clock.underrun_ms == 350.0
+    assert engine.item_time("a", 600.0) == 2000.0  # dry from 1650 to 2000
+    assert engine.underrun_ms == 350.0
     assert bb.start_ms == a.end_ms == 2100.0
 
 

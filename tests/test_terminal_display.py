@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from captioner.core._engine import CaptionEngine
-from captioner.core._model import Caption
-from captioner.core.render._view import CUT_MARK, INTERRUPTED, caption_view
+from captioner.core import CaptionEngine
+from captioner.core import Caption
+from captioner.core.render import CUT_MARK, INTERRUPTED, caption_view
 from captioner.cli._args import add_display_arguments, display_options
 from captioner.edges.displays import Displays, open_displays
 from captioner.edges.terminal import CURRENT_STYLE, MARK_STYLE, PROVISIONAL_STYLE, TerminalDisplay, render_view

@@ -3,8 +3,8 @@
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from captioner.core._replay import replay
-from captioner.core.wire._sessionlog import LogRecord
+from captioner.core import replay
+from captioner.core.wire import LogRecord
 from tests.sessions import GA, BETA, pcm_b64
 
 WORDS = st.sampled_from([" once", " up", "on", " a", " time", ",", " 1999", ".", " Dr", "agons", ""])
@@ -69,7 +69,7 @@ def test_timeline_ordered_non_overlapping_and_within_cuts(session):
     periods = timeline.periods
     assert [p.start_ms for p in periods] == sorted(p.start_ms for p in periods)
     playback = [p for p in periods if p.kind == "silence" or
-                (p.item_id is not None and engine.items[p.item_id].role == "assistant")]
+                (p.item_id is not None and engine.item_state(p.item_id).role == "assistant")]
     for a, b in zip(playback, playback[1:]):
         assert a.end_ms <= b.start_ms + 1e-6, (a, b)
     for p in periods:
@@ -80,7 +80,7 @@ def test_timeline_ordered_non_overlapping_and_within_cuts(session):
         if record is None:
             continue
         assert record.truncated_at_ms is not None and record.truncated_at_ms <= cut
-        cut_at = engine.clock.item_time(item_id, record.truncated_at_ms)  # session ms of the cut
+        cut_at = engine.item_time(item_id, record.truncated_at_ms)  # session ms of the cut
         for p in periods:
             if p.item_id == item_id:
                 assert p.end_ms <= cut_at + 1e-6

@@ -7,9 +7,9 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from captioner.core.render._layout import LayoutRules, layout_cues
-from captioner.core._model import Caption
-from captioner.core.render._view import CUT_MARK, INTERRUPTED, ViewCache, caption_view, layout, view_at
+from captioner.core.render import LayoutRules, layout_cues
+from captioner.core import Caption
+from captioner.core.render import CUT_MARK, INTERRUPTED, ViewCache, caption_view, layout, view_at
 
 
 def item(item_id, role, words, start=0.0, dur=300.0, arrived=None, final=True, truncated=False):

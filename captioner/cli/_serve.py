@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import logging
 
-from captioner.server import ServerOptions, serve_embedded
+from captioner.server import ServerOptions, serve_embedded, serve_webrtc
 
 log = logging.getLogger(__name__)
 
@@ -15,6 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = ServerOptions()
     parser.add_argument("--port", type=int, default=8765, help="TCP port on 127.0.0.1 (0: any free port)")
     parser.add_argument("--beta", action="store_true", help="beta event names for every client")
+    parser.add_argument("--webrtc", action="store_true",
+                        help="WebRTC endpoint (SDP offers over HTTP, events on the oai-events data channel, "
+                             "voice on the audio track) instead of the websocket")
     parser.add_argument("--duration-ms", action="store_true", help="attach duration_ms to transcript deltas")
     parser.add_argument("--script", default=defaults.script, metavar="story|echo|FILE",
                         help="what the assistant says (default: the built-in story)")
@@ -31,8 +34,10 @@ def run(args: argparse.Namespace) -> int:
                 wpm=args.wpm, pace=args.pace, user_says=args.user_says)
 
     async def main() -> None:
-        async with serve_embedded(port=args.port, **opts) as url:
-            print(f"realtime server listening on {url}/realtime (Ctrl-C to stop)", flush=True)
+        serve = serve_webrtc if args.webrtc else serve_embedded
+        async with serve(port=args.port, **opts) as url:
+            where = f"{url}/realtime/calls (WebRTC SDP offers)" if args.webrtc else f"{url}/realtime"
+            print(f"realtime server listening on {where} (Ctrl-C to stop)", flush=True)
             await asyncio.Future()
 
     try:

@@ -4,10 +4,13 @@ opens a device or a socket. See docs/architecture.md."""
 
 from captioner.core._clock import FrameStamp
 from captioner.core._engine import SHOW_DELAY_MS, CaptionEngine, Transport
-from captioner.core._model import Caption, ItemRecord, Period, Role, Timeline
+from captioner.core._items import AudioSource, ItemState, Phase, Transition
+from captioner.core._model import Caption, ItemRecord, Period, Problem, Role, Timeline
 from captioner.core._replay import detect_transport, replay
+from captioner.core.wire._outbound import CancelResponse, ClearOutputBuffer, ClientEvent, TruncateItem
 
 __all__ = [
-    "SHOW_DELAY_MS", "Caption", "CaptionEngine", "FrameStamp", "ItemRecord", "Period", "Role",
-    "Timeline", "Transport", "detect_transport", "replay",
+    "SHOW_DELAY_MS", "AudioSource", "CancelResponse", "Caption", "CaptionEngine", "ClearOutputBuffer",
+    "ClientEvent", "FrameStamp", "ItemRecord", "ItemState", "Period", "Phase", "Problem", "Role",
+    "Timeline", "Transition", "Transport", "TruncateItem", "detect_transport", "replay",
 ]

@@ -20,6 +20,10 @@ from typing import Optional
 
 import numpy as np
 
+from captioner.core.wire._audio import ms_to_samples, samples_to_ms
+
+__all__ = ["DAC_JITTER_MS", "FrameStamp", "PlaybackClock", "Segment"]
+
 DAC_JITTER_MS = 4.0  # reported DAC times wobble this much while frames play back to back
 _DAC_FOLLOW = 1 / 16  # share of the wobble a block's stamp moves towards the report
 
@@ -47,7 +51,7 @@ class Segment:
 
     @property
     def end_ms(self) -> float:
-        return self.start_ms + self.n_samples * 1000.0 / self.sample_rate
+        return self.start_ms + samples_to_ms(self.n_samples, self.sample_rate)
 
     @property
     def item_end_sample(self) -> int:
@@ -105,7 +109,7 @@ class PlaybackClock:
         self._rank: dict[str, int] = {}
 
     # --- feeding -------------------------------------------------------------
-    def item(self, item_id: str) -> ItemPlayback:
+    def _state(self, item_id: str) -> ItemPlayback:
         if item_id not in self.items:
             self.items[item_id] = ItemPlayback(item_id)
         return self.items[item_id]
@@ -113,7 +117,7 @@ class PlaybackClock:
     def enqueue(self, item_id: str, content_index: int, pcm: np.ndarray,
                 ready_ms: float = float("-inf")) -> bool:
         """Queue an item's samples; False (and dropped) if the item is closed."""
-        state = self.item(item_id)
+        state = self._state(item_id)
         if state.done or len(pcm) == 0:
             return False
         rank = self._rank.setdefault(item_id, len(self._rank))
@@ -127,13 +131,13 @@ class PlaybackClock:
         return True
 
     def finish(self, item_id: str) -> None:
-        """No more audio for this item (its audio.done arrived)."""
-        self.item(item_id).done = True
+        """No more audio for this item: a dry buffer after it is idle time, not an underrun."""
+        self._state(item_id).done = True
 
     def cut(self, item_id: str, item_sample: int) -> None:
         """Stop an item at ``item_sample``: queued audio after it is dropped and frames
         already stamped past it (handed to a device ahead of the DAC) are un-stamped."""
-        state = self.item(item_id)
+        state = self._state(item_id)
         state.done = True
         self._flushed = True
         state.cut_at = item_sample if state.cut_at is None else min(state.cut_at, item_sample)
@@ -162,7 +166,7 @@ class PlaybackClock:
         """Drop everything queued (output_audio_buffer.clear)."""
         self._flushed = True
         for chunk in self._queue:
-            self.item(chunk.item_id).done = True
+            self._state(chunk.item_id).done = True
         self._queue.clear()
 
     # --- consuming -----------------------------------------------------------
@@ -210,11 +214,11 @@ class PlaybackClock:
 
     def _silence(self, n: int, dry_inside_item: bool) -> None:
         if dry_inside_item and n > 0:
-            self.underrun_ms += n * 1000.0 / self.sample_rate
+            self.underrun_ms += samples_to_ms(n, self.sample_rate)
         self._stream_sample += n
 
     def _ms(self, samples: int) -> float:
-        return samples * 1000.0 / self.sample_rate
+        return samples_to_ms(samples, self.sample_rate)
 
     def pull(self, n: int, at_ms: float) -> np.ndarray:
         """Device callback: ``n`` frames whose first reaches the DAC at ``at_ms``."""
@@ -261,7 +265,7 @@ class PlaybackClock:
         while self._now < to_ms - 1e-9:
             chunk = self._head()
             if chunk is not None and chunk.ready_ms <= self._now + 1e-9:
-                room = int(round((to_ms - self._now) * self.sample_rate / 1000.0))
+                room = int(round(ms_to_samples(to_ms - self._now, self.sample_rate)))
                 if room <= 0:
                     break
                 take = min(chunk.remaining, room)
@@ -272,7 +276,7 @@ class PlaybackClock:
             until = to_ms
             if chunk is not None:
                 until = min(to_ms, chunk.ready_ms)
-            gap = int(round((until - self._now) * self.sample_rate / 1000.0))
+            gap = int(round(ms_to_samples(until - self._now, self.sample_rate)))
             self._note_dry(self._awaiting_audio())
             if gap <= 0:
                 self._now = until
@@ -281,6 +285,21 @@ class PlaybackClock:
             self._now += self._ms(gap)
 
     # --- questions -----------------------------------------------------------
+    def received(self, item_id: str) -> int:
+        """Samples of the item queued so far (0 for an unknown item)."""
+        state = self.items.get(item_id)
+        return state.received if state is not None else 0
+
+    def start_ms(self, item_id: str) -> Optional[float]:
+        """Session ms of the item's first played sample (None: not played yet)."""
+        state = self.items.get(item_id)
+        return state.start_ms if state is not None else None
+
+    def end_ms(self, item_id: str) -> Optional[float]:
+        """Session ms after the item's last played sample so far."""
+        state = self.items.get(item_id)
+        return state.end_ms if state is not None else None
+
     @property
     def now_ms(self) -> Optional[float]:
         """Where the consumer has got to (end of the last frame handed out)."""
@@ -297,7 +316,7 @@ class PlaybackClock:
             if seg.end_ms <= at_ms:
                 total += seg.n_samples
             else:
-                total += int((at_ms - seg.start_ms) * self.sample_rate / 1000.0)
+                total += int(ms_to_samples(at_ms - seg.start_ms, self.sample_rate))
         return total
 
     def played_ms(self, item_id: str, at_ms: float) -> float:
@@ -311,7 +330,7 @@ class PlaybackClock:
         seg = self.segments[i]
         if at_ms >= seg.end_ms:
             return None
-        offset = int((at_ms - seg.start_ms) * self.sample_rate / 1000.0)
+        offset = int(ms_to_samples(at_ms - seg.start_ms, self.sample_rate))
         return FrameStamp(seg.item_id, seg.content_index, seg.item_sample + offset,
                           seg.stream_sample + offset, at_ms)
 
@@ -349,13 +368,13 @@ class PlaybackClock:
         state = self.items.get(item_id)
         if state is None:
             return None
-        sample = item_ms * self.sample_rate / 1000.0
+        sample = ms_to_samples(item_ms, self.sample_rate)
         for seg in state.segments:
             if sample < seg.item_end_sample:
-                return seg.start_ms + max(0.0, sample - seg.item_sample) * 1000.0 / self.sample_rate
+                return seg.start_ms + self._ms(max(0.0, sample - seg.item_sample))
         if state.segments:
             last = state.segments[-1]
-            return last.end_ms + (sample - last.item_end_sample) * 1000.0 / self.sample_rate
+            return last.end_ms + self._ms(sample - last.item_end_sample)
         start = self.projected_start_ms(item_id)
         return None if start is None else start + item_ms
 

@@ -1,53 +1,72 @@
 """The sans-I/O caption engine: wire events in, caption timeline and client events out.
 
 Feed it what the server sends (``receive``), what the app sent (``sent``) and either
-device pulls (``play``) or virtual time (``advance``). It never reads a clock: every
-call carries the session time in milliseconds.
+device pulls (``play``) or virtual time (``advance``); run its estimation pump
+(``step``, ``settle``) when there is time. It never reads a clock: every call carries
+the session time in milliseconds. Edges ask it questions through its query methods
+(``captions``, ``timeline``, ``item_state``, ``played_ms``, ``now_playing`` ...);
+its items, clock and timeline are its own.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections import deque
-from dataclasses import dataclass, field
-from typing import Any, Literal, Optional
+import numbers
+from collections import Counter, deque
+from dataclasses import dataclass
+from typing import Any, Callable, Literal, Optional, Union
 
 import numpy as np
 
-from captioner.core.wire import _events as ev
-from captioner.core.wire._audio import PCM16, AudioFormat, AudioFormatError, decode_base64, parse_format
-from captioner.core._clock import PlaybackClock
-from captioner.core.estimators._energy import EstimatorFactory
+from captioner.core._clock import FrameStamp, PlaybackClock
+from captioner.core._items import AudioSource, Item, ItemState, Phase, Transition
+from captioner.core._model import Caption, ItemRecord, Period, Problem, Role, Timeline
+from captioner.core._timeline import Delta, ItemCaptions, weighted_spread
+from captioner.core.estimators._base import STEP_MS, EstimatorFactory, ItemEstimator
 from captioner.core.estimators._forced import default_estimator
-from captioner.core._model import Caption, ItemRecord, Period, Role, Timeline
-from captioner.core._timeline import Delta, ItemCaptions, spread
+from captioner.core.wire import _events as ev
+from captioner.core.wire._events import TRACK_AUDIO_EVENT
+from captioner.core.wire._audio import (
+    PCM16, AudioFormat, AudioFormatError, decode_base64, ms_to_samples, parse_format, samples_to_ms,
+)
+from captioner.core.wire._outbound import CancelResponse, ClearOutputBuffer, ClientEvent, TruncateItem
+
+__all__ = ["SHOW_DELAY_MS", "CaptionEngine", "Transport"]
 
 log = logging.getLogger(__name__)
 
 Transport = Literal["websocket", "webrtc"]
 
-
-@dataclass
-class _Item:
-    item_id: str
-    role: Role
-    captions: ItemCaptions
-    response_id: Optional[str] = None
-    # user speech span on the capture clock (session ms)
-    speech_start_ms: Optional[float] = None
-    speech_end_ms: Optional[float] = None
-    asr_deltas: list[Delta] = field(default_factory=list)
-    oob_deltas: list[Delta] = field(default_factory=list)
-    # WebRTC: playback marks instead of audio
-    marked_start_ms: Optional[float] = None
-    marked_end_ms: Optional[float] = None
-
-
 # Estimated captions reach a live viewer this much after their estimated start: on
 # real speech about one word in ten is aligned >= 40 ms early and almost none that
 # late, and a caption ahead of the voice is what viewers notice (benchmarks/timing.py).
 SHOW_DELAY_MS = 25.0
+MAX_PROBLEMS = 200  # problems kept in full; counts go on
+
+
+MAX_FRAMES = 48000 * 60  # one device pull: a minute of audio is already absurd
+# WebRTC marks run ahead of the track audio they mark (60-120 ms on loopback, more over a
+# network): after a stop mark the item keeps its track audio until the track goes quiet.
+TRACK_TAIL_QUIET_MS = 300.0  # this much quiet track audio after the stop mark ends the item
+TRACK_TAIL_MAX_MS = 1500.0  # ... and it ends this long after the mark whatever the track says
+TRACK_QUIET_RMS = 50.0  # int16 RMS below this is silence (about -56 dBFS)
+
+
+def _ms(value: Any, name: str = "at_ms") -> float:
+    """A caller's time: a finite number of ms (misuse raises before any state changes)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number of milliseconds, not {type(value).__name__}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, not {value}")
+    return float(value)
+
+
+@dataclass
+class _Response:
+    out_of_band: bool
+    metadata: dict
+    started_ms: Optional[float] = None  # output_audio_buffer.started before its item was known
 
 
 class CaptionEngine:
@@ -61,6 +80,8 @@ class CaptionEngine:
         auto_interrupt: bool = False,
         show_delay_ms: float = SHOW_DELAY_MS,
     ) -> None:
+        if transport not in ("websocket", "webrtc"):
+            raise ValueError(f"transport must be 'websocket' or 'webrtc', not {transport!r}")
         self.transport = transport
         self.show_delay_ms = show_delay_ms
         self.estimator_factory = estimator_factory or default_estimator
@@ -68,43 +89,66 @@ class CaptionEngine:
         self.input_format = PCM16
         self.playout_delay_ms = playout_delay_ms
         self.auto_interrupt = auto_interrupt
-        self.clock = PlaybackClock(output_format.sample_rate)
-        self.items: dict[str, _Item] = {}
-        self.order: list[str] = []
-        self.revision = 0
-        self.problems: list[str] = []  # skipped input, for reports
+        self.revision = 0  # moves whenever captions may have changed
+        self._clock = PlaybackClock(output_format.sample_rate)
+        self._items: dict[str, Item] = {}
+        self._order: list[str] = []
         self._input_origin_ms = input_origin_ms
-        self._responses: dict[str, dict[str, Any]] = {}
-        self._pending_oob: deque[dict] = deque()
+        self._responses: dict[str, _Response] = {}
+        self._pending_oob: deque[bool] = deque()
+        self._oob: dict[str, list[Delta]] = {}  # user item -> out-of-band transcript deltas
         self._active_response: Optional[str] = None
         self._seen_event_ids: deque[str] = deque(maxlen=4096)
         self._seen_set: set[str] = set()
+        self._outbox: dict[str, ClientEvent] = {}  # produced here, not reported sent yet
+        self._produced: dict[str, ClientEvent] = {}  # every event produced here, by event_id
+        self._next_event = 0
+        self._problems: deque[Problem] = deque(maxlen=MAX_PROBLEMS)
+        self.problem_counts: Counter[tuple[str, str]] = Counter()
         self._cache: Optional[list[Caption]] = None
-        self._cache_segments = -1
+        self._segments_seen = 0
 
-    # --- properties ----------------------------------------------------------
+    # --- bookkeeping ----------------------------------------------------------
     @property
     def sample_rate(self) -> int:
         return self.output_format.sample_rate
+
+    @property
+    def problems(self) -> list[Problem]:
+        """Skipped input, most recent last (bounded; ``problem_counts`` counts them all)."""
+        return list(self._problems)
 
     def _changed(self) -> None:
         self._cache = None
         self.revision += 1
 
-    def _skip(self, message: str) -> None:
-        log.warning("skipped: %s", message)
-        self.problems.append(message)
+    def _skip(self, kind: str, event_type: str, detail: str) -> None:
+        problem = Problem(kind, event_type, detail)
+        if self.problem_counts[(kind, event_type)] < 3:
+            log.warning("skipped: %s", problem)
+        self.problem_counts[(kind, event_type)] += 1
+        self._problems.append(problem)
 
-    def _item(self, item_id: str, role: Role = "assistant") -> _Item:
-        item = self.items.get(item_id)
+    def _item(self, item_id: str, role: Role = "assistant") -> Item:
+        item = self._items.get(item_id)
         if item is None:
-            estimator = self.estimator_factory(self.sample_rate) if role == "assistant" else None
-            item = _Item(item_id, role, ItemCaptions(item_id, estimator))
-            self.items[item_id] = item
-            self.order.append(item_id)
+            if role == "user":
+                source, estimator = AudioSource.CAPTURE, None
+            else:
+                source = AudioSource.MARKS if self.transport == "webrtc" else AudioSource.EVENTS
+                estimator = self.estimator_factory(self.sample_rate)
+            item = Item(item_id, role, source, ItemCaptions(item_id, estimator))
+            self._items[item_id] = item
+            self._order.append(item_id)
         return item
 
-    def _duplicate(self, event: dict) -> bool:
+    def _user(self, item_id: str) -> Item:
+        item = self._item(item_id, "user")
+        if item.role != "user":  # announced as assistant by a stray event: it is speech
+            item.role, item.source, item.captions.estimator = "user", AudioSource.CAPTURE, None
+        return item
+
+    def _duplicate(self, event: Any) -> bool:
         event_id = event.get("event_id") if isinstance(event, dict) else None
         if not isinstance(event_id, str):
             return False
@@ -116,101 +160,73 @@ class CaptionEngine:
         self._seen_set.add(event_id)
         return False
 
-    # --- input ---------------------------------------------------------------
-    def receive(self, event: Any, at_ms: float) -> list[dict]:
+    def _new_event_id(self) -> str:
+        self._next_event += 1
+        return f"captioner_{self._next_event}"
+
+    # --- input -----------------------------------------------------------------
+    def receive(self, event: Any, at_ms: float) -> list[ClientEvent]:
         """A server event arrived at ``at_ms``; returns client events to send."""
+        at_ms = _ms(at_ms)
         if self._duplicate(event):
-            self._skip(f"duplicate event {event.get('event_id')}")
+            self._skip("duplicate", str(event.get("type", "?")), f"event_id {event.get('event_id')}")
             return []
         parsed = ev.parse_server_event(event)
         try:
             return self._on_server(parsed, at_ms) or []
         except Exception as exc:  # a session must never die of one event
-            log.exception("event %r failed", getattr(parsed, "type", parsed))
-            self._skip(f"{type(parsed).__name__}: {exc}")
+            log.exception("event %s failed", type(parsed).__name__)
+            self._skip("failed", type(parsed).__name__, str(exc))
             return []
 
-    def sent(self, event: Any, at_ms: float) -> None:
-        """A client event the app sent at ``at_ms`` (truncations, out-of-band requests...)."""
+    def sent(self, event: Union[ClientEvent, dict], at_ms: float) -> None:
+        """A client event the app sent at ``at_ms`` (truncations, out-of-band requests...).
+
+        Events this engine produced (``interrupt``) are already applied: reporting them
+        only marks them sent."""
+        at_ms = _ms(at_ms)
+        event_id = event.event_id if not isinstance(event, dict) else event.get("event_id")
+        if isinstance(event_id, str) and self._outbox.pop(event_id, None) is not None:
+            return
+        if not isinstance(event, dict):
+            event = event.to_wire()
         parsed = ev.parse_client_event(event)
         try:
             self._on_client(parsed, at_ms)
         except Exception as exc:
             log.exception("client event failed")
-            self._skip(f"{type(parsed).__name__}: {exc}")
+            self._skip("failed", type(parsed).__name__, str(exc))
 
-    def _on_server(self, e: ev.Event, at_ms: float) -> Optional[list[dict]]:
-        if isinstance(e, ev.AudioDelta):
-            self._on_audio(e, at_ms)
-        elif isinstance(e, ev.TranscriptDelta):
-            self._on_transcript_delta(e, at_ms)
-        elif isinstance(e, ev.AudioDone):
-            self.clock.finish(e.item_id)
-            self._item(e.item_id).captions.finish_audio()
-            self._changed()
-        elif isinstance(e, ev.TranscriptDone):
-            self._on_transcript_done(e, at_ms)
-        elif isinstance(e, ev.ItemAdded):
-            role: Role = "user" if e.role == "user" else "assistant"
-            if e.role in ("user", "assistant"):
-                self._item(e.item_id, role)
-        elif isinstance(e, ev.ItemTruncated):
-            self._truncate(e.item_id, e.audio_end_ms)
-        elif isinstance(e, ev.SpeechStarted):
-            return self._on_speech_started(e, at_ms)
-        elif isinstance(e, ev.SpeechStopped):
-            self._on_speech_stopped(e)
-        elif isinstance(e, ev.InputTranscriptDelta):
-            self._user(e.item_id).asr_deltas.append(Delta(e.text, at_ms, e.duration_ms))
-            self._changed()
-        elif isinstance(e, ev.InputTranscriptCompleted):
-            item = self._user(e.item_id)
-            if not item.asr_deltas and e.transcript:
-                item.asr_deltas.append(Delta(e.transcript, at_ms))
-            item.captions.finish_text()
-            self._changed()
-        elif isinstance(e, ev.InputTranscriptSegment):
-            item = self._user(e.item_id)
-            item.asr_deltas.append(Delta(e.text, at_ms, span=(e.start_ms, e.end_ms)))
-            self._changed()
-        elif isinstance(e, ev.InputTranscriptFailed):
-            self._skip(f"input transcription failed for {e.item_id}: {e.message}")
-        elif isinstance(e, ev.ResponseCreated):
-            out_of_band = e.out_of_band or bool(self._pending_oob and self._pending_oob.popleft())
-            self._responses[e.response_id] = {"oob": out_of_band, "metadata": e.metadata}
-            if not out_of_band:
-                self._active_response = e.response_id
-        elif isinstance(e, ev.ResponseDone):
-            self._on_response_done(e)
-        elif isinstance(e, ev.OutputBufferStarted):
-            self._on_buffer_mark(e.response_id, at_ms, start=True)
-        elif isinstance(e, (ev.OutputBufferStopped, ev.OutputBufferCleared)):
-            self._on_buffer_mark(e.response_id, at_ms, start=False)
-        elif isinstance(e, ev.SessionFormats):
-            self._set_formats(e.output_format, e.input_format)
-        elif isinstance(e, ev.ServerError):
-            log.info("server error: %s", e.message)
-        elif isinstance(e, ev.Malformed):
-            self._skip(f"malformed {e.type}: {e.reason}")
+    def _on_server(self, e: ev.Event, at_ms: float) -> Optional[list[ClientEvent]]:
+        handler = self._SERVER_HANDLERS.get(type(e))
+        if handler is not None:
+            return handler(self, e, at_ms)
+        if isinstance(e, ev.Malformed):
+            self._skip("malformed", e.type, e.reason)
         return None
 
     def _on_client(self, e: ev.Event, at_ms: float) -> None:
         if isinstance(e, ev.ClientTruncate):
-            self._truncate(e.item_id, e.audio_end_ms)
+            item = self._items.get(e.item_id)
+            if item is None or item.role != "assistant":
+                self._skip("skipped", "conversation.item.truncate", f"unknown item {e.item_id}")
+                return
+            self._cut(item, e.audio_end_ms, at_ms, "client conversation.item.truncate")
         elif isinstance(e, ev.ClientResponseCreate):
-            self._pending_oob.append({"oob": True} if e.out_of_band else {})
+            self._pending_oob.append(e.out_of_band)
         elif isinstance(e, ev.ClientAudioAppend):
             if self._input_origin_ms is None:
                 try:
                     n = len(decode_base64(e.audio, self.input_format))
                 except AudioFormatError:
                     n = 0
-                self._input_origin_ms = at_ms - n * 1000.0 / self.input_format.sample_rate
+                self._input_origin_ms = at_ms - samples_to_ms(n, self.input_format.sample_rate)
         elif isinstance(e, ev.ClientSessionUpdate):
             self._set_formats(e.output_format, e.input_format)
         elif isinstance(e, ev.Malformed):
-            self._skip(f"malformed client {e.type}: {e.reason}")
+            self._skip("malformed", e.type, e.reason)
 
+    # --- server events ----------------------------------------------------------
     def _set_formats(self, output: Any, input_: Any) -> None:
         for descriptor, attr in ((output, "output_format"), (input_, "input_format")):
             if descriptor is None:
@@ -218,14 +234,14 @@ class CaptionEngine:
             try:
                 fmt = parse_format(descriptor)
             except AudioFormatError as exc:
-                self._skip(str(exc))
+                self._skip("skipped", "session", str(exc))
                 continue
             if attr == "output_format" and fmt != self.output_format:
-                if self.clock.segments or self.clock.buffered_ms():
-                    self._skip("output format changed mid-session; keeping the old one")
+                if self._clock.segments or self._clock.buffered_ms():
+                    self._skip("skipped", "session", "output format changed mid-session; keeping the old one")
                     continue
-                self.clock = PlaybackClock(fmt.sample_rate)
-                for item in self.items.values():  # re-create estimators at the new rate
+                self._clock = PlaybackClock(fmt.sample_rate)
+                for item in self._items.values():  # re-create estimators at the new rate
                     if item.role == "assistant" and not item.captions.deltas:
                         item.captions.estimator = self.estimator_factory(fmt.sample_rate)
             setattr(self, attr, fmt)
@@ -233,268 +249,543 @@ class CaptionEngine:
     def _on_audio(self, e: ev.AudioDelta, at_ms: float) -> None:
         item = self._item(e.item_id)
         if item.role != "assistant":
-            self._skip(f"audio for user item {e.item_id}")
+            self._skip("skipped", "response.output_audio.delta", f"audio for user item {e.item_id}")
             return
         try:
             pcm = decode_base64(e.delta, self.output_format)
         except AudioFormatError as exc:
-            self._skip(f"audio delta for {e.item_id}: {exc}")
+            self._skip("malformed", "response.output_audio.delta", f"{e.item_id}: {exc}")
             return
-        if e.response_id and item.response_id is None:
-            item.response_id = e.response_id
-        first = self.clock.item(e.item_id).received == 0
+        self._note_response(item, e.response_id)
+        item.source = AudioSource.EVENTS
+        self._receive_audio(item, e.content_index, pcm, at_ms)
+
+    def _receive_audio(self, item: Item, content_index: int, pcm: np.ndarray, at_ms: float) -> None:
+        first = self._clock.received(item.item_id) == 0
         ready = at_ms + (self.playout_delay_ms if first else 0.0)
-        if self.clock.enqueue(e.item_id, e.content_index, pcm, ready_ms=ready):
-            item.captions.add_audio(pcm, len(pcm) * 1000.0 / self.sample_rate)
+        if item.phase.ended or item.captions.audio_complete:
+            if len(pcm):
+                log.info("dropped %d samples for closed item %s", len(pcm), item.item_id)
+            return
+        if self._clock.enqueue(item.item_id, content_index, pcm, ready_ms=ready):
+            item.captions.add_audio(pcm, samples_to_ms(len(pcm), self.sample_rate))
+            item.move(Phase.RECEIVING, at_ms, "audio")
             self._changed()
-        elif len(pcm):
-            log.info("dropped %d samples for closed item %s", len(pcm), e.item_id)
+
+    def _on_audio_done(self, e: ev.AudioDone, at_ms: float) -> None:
+        item = self._item(e.item_id)
+        self._note_response(item, e.response_id)
+        if item.source == AudioSource.EVENTS:
+            self._audio_complete(item)
+            self._changed()
+        # marks and track: the buffer marks say when playback ends, not this
+
+    def _audio_complete(self, item: Item) -> None:
+        """No more audio will come for the item: the clock may call a dry buffer idle."""
+        item.captions.finish_audio()
+        self._clock.finish(item.item_id)
 
     def _on_transcript_delta(self, e: ev.TranscriptDelta, at_ms: float) -> None:
-        response = self._responses.get(e.response_id or "", {})
-        if response.get("oob"):
+        response = self._responses.get(e.response_id or "")
+        if response is not None and response.out_of_band:
             target = self._oob_target(response)
             if target is not None:
-                target.oob_deltas.append(Delta(e.text, at_ms, e.duration_ms))
+                self._oob.setdefault(target.item_id, []).append(Delta(e.text, at_ms, e.duration_ms))
                 self._changed()
             return
         if not e.spoken:
             return  # text-only assistant output is not on the spoken track
         item = self._item(e.item_id)
-        if e.response_id and item.response_id is None:
-            item.response_id = e.response_id
-        if item.captions.truncated_at_ms is not None:
-            log.info("delta after truncation of %s ignored", e.item_id)
+        self._note_response(item, e.response_id)
+        if item.captions.truncated_at_ms is not None or item.phase == Phase.CANCELLED:
+            log.info("delta after the end of %s ignored", e.item_id)
             return
         item.captions.add_delta(Delta(e.text, at_ms, e.duration_ms))
         self._changed()
 
     def _on_transcript_done(self, e: ev.TranscriptDone, at_ms: float) -> None:
-        response = self._responses.get(e.response_id or "", {})
-        if response.get("oob") or not e.spoken:
+        response = self._responses.get(e.response_id or "")
+        if (response is not None and response.out_of_band) or not e.spoken:
             return
         item = self._item(e.item_id)
-        if not item.captions.deltas and e.transcript:
+        if not item.captions.deltas and e.transcript and item.cut_ms is None:
             item.captions.add_delta(Delta(e.transcript, at_ms))  # a server that sends no deltas
         item.captions.finish_text()
         self._changed()
 
-    def _oob_target(self, response: dict) -> Optional[_Item]:
-        meta = response.get("metadata") or {}
-        for key in ("item_id", "user_item_id", "input_item_id"):
-            ref = meta.get(key)
-            if isinstance(ref, str) and ref in self.items:
-                return self.items[ref]
-        users = [self.items[i] for i in self.order if self.items[i].role == "user"]
-        return users[-1] if users else None
+    def _note_response(self, item: Item, response_id: Optional[str]) -> None:
+        if not response_id or item.response_id is not None:
+            return
+        item.response_id = response_id
+        response = self._responses.get(response_id)
+        if response is not None and response.started_ms is not None and item.marked_start_ms is None \
+                and item.source == AudioSource.MARKS:
+            self._mark_started(item, response.started_ms)
+            response.started_ms = None
 
-    def _on_response_done(self, e: ev.ResponseDone) -> None:
+    def _on_item_added(self, e: ev.ItemAdded, at_ms: float) -> None:
+        if e.role == "user":
+            self._user(e.item_id)
+        elif e.role == "assistant":
+            self._item(e.item_id)
+
+    def _on_truncated(self, e: ev.ItemTruncated, at_ms: float) -> None:
+        """The server's word on a cut: confirms ours, or is the cut (server-side truncation)."""
+        item = self._items.get(e.item_id)
+        if item is None or item.role != "assistant":
+            self._skip("skipped", "conversation.item.truncated", f"unknown item {e.item_id}")
+            return
+        if item.cut_ms is not None and e.audio_end_ms >= math.floor(item.cut_ms):
+            item.cut_confirmed = True  # what we cut, the server kept: nothing changes
+            return
+        self._cut(item, e.audio_end_ms, at_ms, "server conversation.item.truncated")
+        item.cut_confirmed = True
+
+    def _on_response_created(self, e: ev.ResponseCreated, at_ms: float) -> None:
+        out_of_band = e.out_of_band or bool(self._pending_oob and self._pending_oob.popleft())
+        self._responses[e.response_id] = _Response(out_of_band, e.metadata)
+        if not out_of_band:
+            self._active_response = e.response_id
+
+    def _on_response_done(self, e: ev.ResponseDone, at_ms: float) -> None:
         if self._active_response == e.response_id:
             self._active_response = None
         for item_id in e.item_ids:
-            item = self.items.get(item_id)
-            if item is not None and item.role == "assistant":
-                item.captions.finish_text()
-                self.clock.finish(item_id)  # whatever the status, no more audio will come
+            item = self._items.get(item_id)
+            if item is None or item.role != "assistant":
+                continue
+            item.captions.finish_text()
+            if item.source == AudioSource.EVENTS:  # whatever the status, no more audio will come
+                self._audio_complete(item)
+            if self._clock.received(item_id) == 0 and item.marked_start_ms is None:
                 item.captions.finish_audio()
+                item.move(Phase.CANCELLED if e.status == "cancelled" else Phase.PLAYED, at_ms, "response.done")
         self._changed()
 
-    def _user(self, item_id: str) -> _Item:
-        item = self._item(item_id, "user")
-        if item.role != "user":
-            item.role = "user"
-        return item
+    def _on_error(self, e: ev.ServerError, at_ms: float) -> None:
+        produced = self._produced.get(e.event_id or "")
+        if isinstance(produced, TruncateItem):  # our truncate was refused: it is answered
+            item = self._items.get(produced.item_id)
+            if item is not None:
+                item.cut_confirmed = True
+        log.info("server error: %s", e.message)
 
+    # --- user speech (capture clock) -----------------------------------------------------
     def _origin(self) -> float:
         return self._input_origin_ms if self._input_origin_ms is not None else 0.0
 
-    def _on_speech_started(self, e: ev.SpeechStarted, at_ms: float) -> Optional[list[dict]]:
+    def _on_speech_started(self, e: ev.SpeechStarted, at_ms: float) -> Optional[list[ClientEvent]]:
         if e.item_id:
-            self._user(e.item_id).speech_start_ms = self._origin() + e.audio_start_ms
+            item = self._user(e.item_id)
+            item.speech_start_ms = self._origin() + e.audio_start_ms
+            item.move(Phase.RECEIVING, at_ms, "speech_started")
             self._changed()
         if self.auto_interrupt and self.audible(at_ms):
             return self.interrupt(at_ms)
         return None
 
-    def _on_speech_stopped(self, e: ev.SpeechStopped) -> None:
+    def _on_speech_stopped(self, e: ev.SpeechStopped, at_ms: float) -> None:
         if e.item_id:
             item = self._user(e.item_id)
             item.speech_end_ms = self._origin() + e.audio_end_ms
             if item.speech_start_ms is None:
                 item.speech_start_ms = item.speech_end_ms
+            item.move(Phase.PLAYED, at_ms, "speech_stopped")
             self._changed()
 
-    def _on_buffer_mark(self, response_id: Optional[str], at_ms: float, start: bool) -> None:
-        """WebRTC: the only sign of playback is when the output buffer starts and stops."""
-        items = [self.items[i] for i in self.order
-                 if self.items[i].role == "assistant"
-                 and (response_id is None or self.items[i].response_id in (response_id, None))
-                 and not self.clock.items.get(i, None)]
-        if start:
-            targets = [i for i in items if i.marked_start_ms is None]
-            if targets:
-                targets[0].marked_start_ms = at_ms
-            elif response_id:
-                self._responses.setdefault(response_id, {})["started_ms"] = at_ms
-        else:
-            for item in items:
-                if item.marked_start_ms is not None and item.marked_end_ms is None:
-                    item.marked_end_ms = at_ms
-                    item.captions.set_audio_length(at_ms - item.marked_start_ms)
-                    item.captions.finish_audio()
+    def _on_input_delta(self, e: ev.InputTranscriptDelta, at_ms: float) -> None:
+        self._user(e.item_id).captions.deltas.append(Delta(e.text, at_ms, e.duration_ms))
         self._changed()
 
-    # --- playback --------------------------------------------------------------
+    def _on_input_completed(self, e: ev.InputTranscriptCompleted, at_ms: float) -> None:
+        item = self._user(e.item_id)
+        if not item.captions.deltas and e.transcript:
+            item.captions.deltas.append(Delta(e.transcript, at_ms))
+        item.captions.text_complete = True
+        self._changed()
+
+    def _on_input_segment(self, e: ev.InputTranscriptSegment, at_ms: float) -> None:
+        self._user(e.item_id).captions.deltas.append(Delta(e.text, at_ms, span=(e.start_ms, e.end_ms)))
+        self._changed()
+
+    def _on_input_failed(self, e: ev.InputTranscriptFailed, at_ms: float) -> None:
+        self._skip("skipped", "conversation.item.input_audio_transcription.failed",
+                   f"input transcription failed for {e.item_id}: {e.message}")
+
+    def _oob_target(self, response: _Response) -> Optional[Item]:
+        for key in ("item_id", "user_item_id", "input_item_id"):
+            ref = response.metadata.get(key)
+            if isinstance(ref, str) and ref in self._items:
+                return self._items[ref]
+        users = [self._items[i] for i in self._order if self._items[i].role == "user"]
+        return users[-1] if users else None
+
+    # --- WebRTC playback marks ------------------------------------------------------
+    def _marked(self, response_id: Optional[str]) -> list[Item]:
+        """Assistant items timed by marks or a track, of this response (any, without an id)."""
+        return [self._items[i] for i in self._order
+                if self._items[i].role == "assistant"
+                and self._items[i].source in (AudioSource.MARKS, AudioSource.TRACK)
+                and (response_id is None or self._items[i].response_id in (response_id, None))]
+
+    def _mark_started(self, item: Item, at_ms: float) -> None:
+        item.marked_start_ms = at_ms
+        item.move(Phase.PLAYING, at_ms, "output_audio_buffer.started")
+
+    def _on_buffer_started(self, e: ev.OutputBufferStarted, at_ms: float) -> None:
+        for item in self._marked(None):  # a new answer plays: the last one's track audio is over
+            if item.stop_mark_ms is not None and not item.captions.audio_complete:
+                self._audio_complete(item)
+        waiting = [i for i in self._marked(e.response_id) if i.marked_start_ms is None and not i.phase.ended]
+        if waiting:
+            self._mark_started(waiting[0], at_ms)
+        elif e.response_id:
+            self._responses.setdefault(e.response_id, _Response(False, {})).started_ms = at_ms
+        self._changed()
+
+    def _on_buffer_stopped(self, e: ev.OutputBufferStopped, at_ms: float) -> None:
+        for item in self._marked(e.response_id):
+            if item.marked_start_ms is None or item.marked_end_ms is not None or item.phase.ended:
+                continue
+            if item.source == AudioSource.MARKS:
+                item.marked_end_ms = at_ms
+                item.captions.set_audio_length(max(0.0, at_ms - item.marked_start_ms))
+                item.captions.finish_audio()
+                item.move(Phase.PLAYED, at_ms, "output_audio_buffer.stopped")
+            elif item.stop_mark_ms is None:  # its last audio is still on its way (see TRACK_TAIL_*)
+                item.stop_mark_ms = at_ms
+        self._changed()
+
+    def _on_buffer_cleared(self, e: ev.OutputBufferCleared, at_ms: float) -> None:
+        for item in self._marked(e.response_id):
+            if item.marked_start_ms is None or item.marked_end_ms is not None or item.phase.ended:
+                continue
+            item.marked_end_ms = at_ms
+            played = (at_ms - item.marked_start_ms if item.source == AudioSource.MARKS
+                      else self._clock.played_ms(item.item_id, at_ms))
+            self._cut(item, played, at_ms, "output_audio_buffer.cleared")
+        self._changed()
+
+    def _on_track_audio(self, e: ev.TrackAudio, at_ms: float) -> None:
+        """WebRTC track audio belongs to the item whose playback is marked as started, until
+        the track goes quiet after its stop mark; between answers it is silence."""
+        playing = [i for i in self._marked(None) if i.marked_start_ms is not None and i.marked_end_ms is None
+                   and not i.phase.ended and not i.captions.audio_complete]
+        if not playing:
+            return
+        try:
+            pcm = decode_base64(e.delta, self.output_format)
+        except AudioFormatError as exc:
+            self._skip("malformed", TRACK_AUDIO_EVENT, str(exc))
+            return
+        item = playing[-1]
+        if item.stop_mark_ms is not None:
+            quiet = len(pcm) == 0 or float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2))) < TRACK_QUIET_RMS
+            item.quiet_after_stop_ms = item.quiet_after_stop_ms + samples_to_ms(len(pcm), self.sample_rate) \
+                if quiet else 0.0
+            if item.quiet_after_stop_ms >= TRACK_TAIL_QUIET_MS or at_ms - item.stop_mark_ms >= TRACK_TAIL_MAX_MS:
+                self._audio_complete(item)
+                self._changed()
+                return
+        item.source = AudioSource.TRACK
+        self._receive_audio(item, 0, pcm, at_ms)
+
+    _SERVER_HANDLERS: dict[type, Callable[..., Any]] = {
+        ev.AudioDelta: _on_audio,
+        ev.AudioDone: _on_audio_done,
+        ev.TranscriptDelta: _on_transcript_delta,
+        ev.TranscriptDone: _on_transcript_done,
+        ev.ItemAdded: _on_item_added,
+        ev.ItemTruncated: _on_truncated,
+        ev.SpeechStarted: _on_speech_started,
+        ev.SpeechStopped: _on_speech_stopped,
+        ev.InputTranscriptDelta: _on_input_delta,
+        ev.InputTranscriptCompleted: _on_input_completed,
+        ev.InputTranscriptSegment: _on_input_segment,
+        ev.InputTranscriptFailed: _on_input_failed,
+        ev.ResponseCreated: _on_response_created,
+        ev.ResponseDone: _on_response_done,
+        ev.OutputBufferStarted: _on_buffer_started,
+        ev.OutputBufferStopped: _on_buffer_stopped,
+        ev.OutputBufferCleared: _on_buffer_cleared,
+        ev.TrackAudio: _on_track_audio,
+        ev.SessionFormats: lambda self, e, at_ms: self._set_formats(e.output_format, e.input_format),
+        ev.ServerError: _on_error,
+    }
+
+    # --- playback ----------------------------------------------------------------
     def play(self, n_frames: int, at_ms: float) -> np.ndarray:
         """Device output callback: frames for the DAC, the first playing at ``at_ms``."""
-        pcm = self.clock.pull(n_frames, at_ms)
-        self._after_playback()
+        at_ms = _ms(at_ms)
+        if isinstance(n_frames, bool) or not isinstance(n_frames, numbers.Integral):
+            raise TypeError(f"n_frames must be a whole number, not {type(n_frames).__name__}")
+        if not 0 <= n_frames <= MAX_FRAMES:
+            raise ValueError(f"n_frames must be 0..{MAX_FRAMES}, not {n_frames}")
+        pcm = self._clock.pull(int(n_frames), at_ms)
+        self._after_playback(at_ms)
         return pcm
 
     def advance(self, to_ms: float) -> None:
-        """Virtual real-time player."""
-        self.clock.advance(to_ms)
-        self._after_playback()
+        """Virtual real-time player: play everything due up to ``to_ms``."""
+        to_ms = _ms(to_ms, "to_ms")
+        self._clock.advance(to_ms)
+        self._after_playback(to_ms)
 
-    def _after_playback(self) -> None:
-        n = len(self.clock.segments)
-        if n != self._cache_segments:
-            self._cache_segments = n
+    def _after_playback(self, at_ms: float) -> None:
+        n = len(self._clock.segments)
+        if n != self._segments_seen:
+            self._segments_seen = n
             self._changed()
+        for item in self._items.values():
+            if item.source not in (AudioSource.EVENTS, AudioSource.TRACK) or item.phase.ended:
+                continue
+            start = self._clock.start_ms(item.item_id)
+            if start is not None and item.phase != Phase.PLAYING:
+                item.move(Phase.PLAYING, start, "first sample played")
+            if item.phase == Phase.PLAYING and item.captions.audio_complete \
+                    and self._clock.finished_playing(item.item_id):
+                item.move(Phase.PLAYED, at_ms, "audio played out")
 
-    def idle(self, at_ms: Optional[float] = None) -> bool:
-        return self.clock.idle()
+    def finish(self, at_ms: float) -> None:
+        """No more events will come (a log ended): what each item received is all it gets,
+        and the audio already queued plays out."""
+        at_ms = _ms(at_ms)
+        for item in self._items.values():
+            if item.role != "assistant" or item.phase.ended:
+                continue
+            item.captions.finish_text()
+            if item.source == AudioSource.MARKS:
+                if item.marked_start_ms is None:
+                    item.captions.finish_audio()
+                    item.move(Phase.CANCELLED, at_ms, "input ended before playback")
+                elif item.marked_end_ms is None:  # never marked stopped: it played until now
+                    self._on_buffer_stopped(ev.OutputBufferStopped(item.response_id), at_ms)
+            else:
+                self._audio_complete(item)
+        self._after_playback(at_ms)
+        self._changed()
 
-    def audible(self, at_ms: float) -> bool:
-        if self.transport == "webrtc":
-            return any(i.marked_start_ms is not None and i.marked_end_ms is None
-                       for i in self.items.values())
-        return self.clock.playing_at(at_ms) is not None or not self.clock.idle()
+    def end(self, at_ms: float) -> None:
+        """The session is over, whatever the cause (closed, Ctrl-C, a time limit): audio
+        not heard by ``at_ms`` never will be. Items still playing or waiting are cut where
+        playback had got to, so nothing unheard is captioned or exported."""
+        at_ms = _ms(at_ms)
+        for item in self._items.values():
+            if item.role != "assistant" or item.phase.ended:
+                continue
+            item.captions.finish_text()
+            if item.source == AudioSource.MARKS and item.marked_start_ms is None \
+                    or item.source != AudioSource.MARKS and self._clock.start_ms(item.item_id) is None:
+                item.captions.finish_audio()
+                item.move(Phase.CANCELLED, at_ms, "session ended before playback")
+                continue
+            self._cut(item, self.played_ms(item.item_id, at_ms), at_ms, "session ended")
+        self._clock.clear()
+        self._changed()
 
     # --- interruption --------------------------------------------------------
-    def interrupt(self, at_ms: float) -> list[dict]:
-        """Stop what is playing now; return the client events that tell the server."""
-        events: list[dict] = []
-        item_id, played = self._interrupt_point(at_ms)
-        if item_id is not None:
-            events.append({"type": "conversation.item.truncate", "item_id": item_id,
-                           "content_index": 0, "audio_end_ms": int(played)})
-            self._truncate(item_id, int(played))
+    def interrupt(self, at_ms: float) -> list[ClientEvent]:
+        """Stop what is playing now; the client events that tell the server (already
+        applied here: report them with ``sent`` as you send them)."""
+        at_ms = _ms(at_ms)
+        events: list[ClientEvent] = []
+        item, played = self._interrupt_point(at_ms)
+        if item is not None:
+            events.append(TruncateItem(self._new_event_id(), item.item_id, int(played)))
+            self._cut(item, int(played), at_ms, "interrupt")
         if self._active_response:  # the server rejects a cancel with nothing in progress
-            events.append({"type": "response.cancel", "response_id": self._active_response})
+            events.append(CancelResponse(self._new_event_id(), self._active_response))
         if self.transport == "webrtc":
-            events.append({"type": "output_audio_buffer.clear"})
-        self.clock.clear()
+            events.append(ClearOutputBuffer(self._new_event_id()))
+        for queued in self._clock.queued_items():  # audio queued for later items is dropped too
+            if queued in self._items:
+                self._audio_complete(self._items[queued])
+        self._clock.clear()
+        for event in events:
+            self._outbox[event.event_id] = self._produced[event.event_id] = event
         self._changed()
         return events
 
-    def _interrupt_point(self, at_ms: float) -> tuple[Optional[str], float]:
-        if self.transport == "webrtc":
-            for item_id in reversed(self.order):
-                item = self.items[item_id]
-                if item.marked_start_ms is not None and item.marked_end_ms is None:
-                    return item_id, max(0.0, at_ms - item.marked_start_ms)
+    def _interrupt_point(self, at_ms: float) -> tuple[Optional[Item], float]:
+        for item_id in reversed(self._order):  # marks only: playing since its started mark
+            item = self._items[item_id]
+            if item.source == AudioSource.MARKS and item.phase == Phase.PLAYING \
+                    and item.marked_start_ms is not None:
+                return item, math.floor(max(0.0, at_ms - item.marked_start_ms))
+        stamp = self._clock.playing_at(at_ms)
+        item_id = stamp.item_id if stamp else self._clock.current_item()
+        item = self._items.get(item_id) if item_id is not None else None
+        if item is None or item.role != "assistant" or item.phase.ended:
             return None, 0.0
-        stamp = self.clock.playing_at(at_ms)
-        item_id = stamp.item_id if stamp else self.clock.current_item()
-        if item_id is None or self.items.get(item_id, None) is None:
+        if self._clock.finished_playing(item.item_id) and item.captions.audio_complete:
             return None, 0.0
-        if self.items[item_id].captions.truncated_at_ms is not None:
-            return None, 0.0
-        state = self.clock.items.get(item_id)
-        if state is not None and state.done and not self.clock.queued_items().count(item_id) \
-                and state.end_ms is not None and state.end_ms <= at_ms:
-            return None, 0.0  # that item already finished playing
-        received_ms = self.clock.item(item_id).received * 1000.0 / self.sample_rate
-        played = min(self.clock.played_ms(item_id, at_ms), received_ms)
-        return item_id, math.floor(played)
+        received = samples_to_ms(self._clock.received(item.item_id), self.sample_rate)
+        return item, math.floor(min(self._clock.played_ms(item.item_id, at_ms), received))
 
-    def _truncate(self, item_id: str, audio_end_ms: float) -> None:
-        item = self._item(item_id)
-        if item.role != "assistant":
-            return
-        received = self.clock.item(item_id).received
-        if self.transport == "websocket" and item.marked_start_ms is None:
-            # nothing past the audio received can have been heard
-            audio_end_ms = min(audio_end_ms, received * 1000.0 / self.sample_rate)
-        sample = int(round(audio_end_ms * self.sample_rate / 1000.0))
-        self.clock.cut(item_id, sample)
+    def _cut(self, item: Item, audio_end_ms: float, at_ms: float, cause: str) -> None:
+        """Playback of ``item`` stopped ``audio_end_ms`` into it: the one way items are cut."""
+        if item.source != AudioSource.MARKS:  # nothing past the audio received can have been heard
+            audio_end_ms = min(audio_end_ms, samples_to_ms(self._clock.received(item.item_id), self.sample_rate))
+        audio_end_ms = max(0.0, audio_end_ms)
+        if item.cut_ms is not None and audio_end_ms >= item.cut_ms:
+            return  # already cut there or earlier
+        self._clock.cut(item.item_id, int(round(ms_to_samples(audio_end_ms, self.sample_rate))))
+        if item.source == AudioSource.MARKS and item.marked_start_ms is not None:
+            item.marked_end_ms = item.marked_start_ms + audio_end_ms  # the voice stopped there
+            item.captions.set_audio_length(audio_end_ms)
         item.captions.truncate_to(audio_end_ms)
+        if item.phase == Phase.TRUNCATED:  # cut again, earlier (the server's smaller offset)
+            item.history.append(Transition(Phase.TRUNCATED, at_ms, cause))
+        else:
+            item.move(Phase.TRUNCATED, at_ms, cause)
         self._changed()
 
-    # --- output ----------------------------------------------------------------
-    def captions(self) -> list[Caption]:
-        """Every caption so far. While an item's final alignment is under way each call
-        advances it a bounded step (and bumps ``revision``), so callers stay responsive."""
-        if self._cache is None:
-            out: list[Caption] = []
-            for item_id in self.order:
-                out.extend(self._item_captions(self.items[item_id]))
-            out.sort(key=lambda c: (c.start_ms, c.role != "assistant", c.item_id, c.index))
-            self._cache = out
-            if not all(self.items[i].captions.settled for i in self.order):
-                self._cache = None
-                self.revision += 1
-                return out
-        return list(self._cache)
-
-    def estimators(self) -> list:
-        """Every assistant item's estimator (a worker feeds deferred ones)."""
-        return [i.captions.estimator for i in self.items.values() if i.captions.estimator is not None]
-
-    def refresh_estimates(self) -> None:
-        """Estimates changed behind the engine's back (a worker published answers)."""
-        for item in self.items.values():
-            item.captions.estimate_changed()
-        self._changed()
+    # --- estimation pump --------------------------------------------------------
+    def step(self, budget_ms: Optional[float] = STEP_MS) -> bool:
+        """Let pending estimation work run (about ``budget_ms`` of audio per item; None:
+        all of it); True once nothing is pending. Call it when the session has time."""
+        for item_id in self._order:
+            captions = self._items[item_id].captions
+            if captions.step(budget_ms):
+                self._changed()
+        return all(self._items[i].captions.settled for i in self._order)
 
     def settle(self) -> None:
         """Finish every pending estimate now (before exports and at the end of replay)."""
-        for item_id in self.order:
-            self.items[item_id].captions.settle()
+        self.step(None)
         self._changed()
 
-    def _item_origin(self, item: _Item):
+    def estimators(self) -> list[ItemEstimator]:
+        """Every assistant item's estimator (a worker feeds deferred ones)."""
+        return [i.captions.estimator for i in self._items.values() if i.captions.estimator is not None]
+
+    def refresh_estimates(self) -> None:
+        """Estimates changed outside the engine (a worker published answers)."""
+        for item in self._items.values():
+            item.captions.estimate_changed()
+        self._changed()
+
+    # --- queries ------------------------------------------------------------------
+    def item_ids(self) -> list[str]:
+        return list(self._order)
+
+    def item_state(self, item_id: str) -> Optional[ItemState]:
+        item = self._items.get(item_id)
+        if item is None:
+            return None
+        if item.source == AudioSource.MARKS:
+            received = item.captions.audio_ms
+        else:
+            received = samples_to_ms(self._clock.received(item_id), self.sample_rate)
+        return item.state(received)
+
+    def received_ms(self, item_id: str) -> float:
+        state = self.item_state(item_id)
+        return state.received_ms if state is not None else 0.0
+
+    def played_ms(self, item_id: str, at_ms: float) -> float:
+        """How much of the item had played by ``at_ms`` (item ms)."""
+        item = self._items.get(item_id)
+        if item is not None and item.source == AudioSource.MARKS:
+            if item.marked_start_ms is None:
+                return 0.0
+            end = item.marked_end_ms if item.marked_end_ms is not None else math.inf
+            played = max(0.0, min(at_ms, end) - item.marked_start_ms)
+            return min(played, item.cut_ms) if item.cut_ms is not None else played
+        return self._clock.played_ms(item_id, at_ms)
+
+    def now_playing(self, at_ms: float) -> Optional[FrameStamp]:
+        """Which item's sample plays at ``at_ms`` (None: silence)."""
+        return self._clock.playing_at(at_ms)
+
+    def item_time(self, item_id: str, item_ms: float) -> Optional[float]:
+        """Session ms at which ``item_ms`` into the item plays (played or projected)."""
+        to_session = self._item_origin(self._items[item_id]) if item_id in self._items else None
+        return to_session(item_ms) if to_session is not None else None
+
+    def item_spans(self, item_id: str) -> list[tuple[float, float]]:
+        """Item-relative (start, end) ms of each of the item's deltas, before any cut."""
+        item = self._items.get(item_id)
+        return list(item.captions.spans()) if item is not None else []
+
+    def unconfirmed_cuts(self) -> list[str]:
+        """Items this engine cut whose truncation the server has not answered yet."""
+        return [e.item_id for e in self._produced.values()
+                if isinstance(e, TruncateItem) and not self._items[e.item_id].cut_confirmed]
+
+    @property
+    def underrun_ms(self) -> float:
+        return self._clock.underrun_ms
+
+    def buffered_ms(self) -> float:
+        return self._clock.buffered_ms()
+
+    def idle(self) -> bool:
+        """Nothing is queued to play."""
+        return self._clock.idle()
+
+    def blocked(self) -> bool:
+        """Queued audio waits behind an item whose audio never completed."""
+        return self._clock.blocked()
+
+    def audible(self, at_ms: float) -> bool:
+        """Is the assistant's voice playing (or about to) at ``at_ms``?"""
+        if any(i.source == AudioSource.MARKS and i.phase == Phase.PLAYING for i in self._items.values()):
+            return True
+        return self._clock.playing_at(at_ms) is not None or not self._clock.idle()
+
+    # --- output ----------------------------------------------------------------
+    def captions(self) -> list[Caption]:
+        """Every caption so far, sorted by start (a pure read: see ``step``)."""
+        if self._cache is None:
+            out: list[Caption] = []
+            for item_id in self._order:
+                out.extend(self._item_captions(self._items[item_id]))
+            out.sort(key=lambda c: (c.start_ms, c.role != "assistant", c.item_id, c.index))
+            self._cache = out
+        return list(self._cache)
+
+    def _item_origin(self, item: Item) -> Optional[Callable[[float], float]]:
         """item-relative ms -> session ms, or None while the item cannot be placed."""
-        if item.marked_start_ms is not None:
+        if item.source == AudioSource.MARKS:
+            if item.marked_start_ms is None:
+                return None
             start = item.marked_start_ms
             return lambda ms: start + ms
-        if self.clock.items.get(item.item_id) is None:
+        if self._clock.item_time(item.item_id, 0.0) is None:
             return None
-        if self.clock.item_time(item.item_id, 0.0) is None:
-            return None
-        return lambda ms: self.clock.item_time(item.item_id, ms)
+        return lambda ms: self._clock.item_time(item.item_id, ms)  # type: ignore[return-value]
 
-    def _item_captions(self, item: _Item) -> list[Caption]:
+    def _item_captions(self, item: Item) -> list[Caption]:
         if item.role == "user":
             return self._user_captions(item)
         to_session = self._item_origin(item)
         if to_session is None:
             return []
-        final = item.captions.final and self.clock.items.get(item.item_id) is not None and \
-            item.item_id not in self.clock.queued_items()
-        final = final or (item.marked_end_ms is not None)
+        final = item.phase.ended and item.captions.settled
         limit = math.inf  # once an item's voice is over, its captions cannot run past it
-        if item.marked_end_ms is not None:
-            limit = item.captions.audio_ms
-        elif self.clock.finished_playing(item.item_id):
-            limit = self.clock.items[item.item_id].played_total * 1000.0 / self.sample_rate
+        if item.source == AudioSource.MARKS:
+            if item.marked_end_ms is not None:
+                limit = item.captions.audio_ms
+        elif self._clock.finished_playing(item.item_id):
+            limit = self._clock.played_ms(item.item_id, math.inf)
         delay = self.show_delay_ms if item.captions.estimated else 0.0
         out = []
         for index, (start, end), is_cut in item.captions.heard():
             s, e = to_session(min(start, limit)), to_session(min(end, limit))
-            out.append(Caption(item.item_id, "assistant", index, item.captions.deltas[index].text,
-                               s, max(s, e), item.captions.deltas[index].arrived_ms, final, is_cut, delay))
+            delta = item.captions.deltas[index]
+            out.append(Caption(item.item_id, "assistant", index, delta.text, s, max(s, e),
+                               delta.arrived_ms, final, is_cut, delay))
         return out
 
-    def _user_captions(self, item: _Item) -> list[Caption]:
-        deltas = item.oob_deltas or item.asr_deltas
+    def _user_captions(self, item: Item) -> list[Caption]:
+        deltas = self._oob.get(item.item_id) or item.captions.deltas
         if not deltas or item.speech_start_ms is None:
             return []
         start = item.speech_start_ms
         end = item.speech_end_ms if item.speech_end_ms is not None else start
         if any(d.span is None for d in deltas):
-            spans = spread([d.text for d in deltas], start, end)
+            spans = weighted_spread([d.text for d in deltas], start, end)
         else:
             spans = [(start + d.span[0], start + d.span[1]) for d in deltas]  # type: ignore[index]
         final = item.captions.text_complete and item.speech_end_ms is not None
@@ -508,25 +799,26 @@ class CaptionEngine:
     def timeline(self) -> Timeline:
         caps = self.captions()
         items: list[ItemRecord] = []
-        for item_id in self.order:
-            item = self.items[item_id]
+        for item_id in self._order:
+            item = self._items[item_id]
             if item.role == "user":
                 if item.speech_start_ms is None:
                     continue
                 end = item.speech_end_ms if item.speech_end_ms is not None else item.speech_start_ms
                 items.append(ItemRecord(item_id, "user", item.speech_start_ms, end,
                                         end - item.speech_start_ms, None))
-                continue
-            state = self.clock.items.get(item_id)
-            if item.marked_start_ms is not None:
-                end = item.marked_end_ms if item.marked_end_ms is not None else item.marked_start_ms
-                items.append(ItemRecord(item_id, "assistant", item.marked_start_ms, end,
-                                        item.captions.audio_ms, item.captions.truncated_at_ms))
-            elif state is not None and state.start_ms is not None:
-                items.append(ItemRecord(item_id, "assistant", state.start_ms,
-                                        state.end_ms or state.start_ms,
-                                        state.received * 1000.0 / self.sample_rate,
-                                        item.captions.truncated_at_ms))
+            elif item.source == AudioSource.MARKS:
+                if item.marked_start_ms is not None:
+                    end = item.marked_end_ms if item.marked_end_ms is not None else item.marked_start_ms
+                    items.append(ItemRecord(item_id, "assistant", item.marked_start_ms, end,
+                                            item.captions.audio_ms, item.cut_ms))
+            else:
+                start = self._clock.start_ms(item_id)
+                if start is not None:
+                    end = self._clock.end_ms(item_id)
+                    items.append(ItemRecord(item_id, "assistant", start, end if end is not None else start,
+                                            samples_to_ms(self._clock.received(item_id), self.sample_rate),
+                                            item.cut_ms))
         periods: list[Period] = []
         head = 0.0
         for c in caps:

@@ -9,7 +9,21 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Literal, Optional
 
+__all__ = ["Caption", "ItemRecord", "Period", "Problem", "Role", "Timeline"]
+
 Role = Literal["assistant", "user"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Input the engine skipped, and why (kept in a bounded list; counts are kept whole)."""
+
+    kind: str  # "malformed", "duplicate", "skipped", "failed"
+    event_type: str  # the wire event type concerned ("?" when it had none)
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.event_type}: {self.detail}"
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Callable, Iterable, Optional
 
 from captioner.core._engine import CaptionEngine, Transport
-from captioner.core.estimators._energy import EstimatorFactory
+from captioner.core.estimators._base import EstimatorFactory
 from captioner.core.wire._sessionlog import LogRecord
+
+__all__ = ["Observer", "detect_transport", "replay"]
 
 Observer = Callable[[CaptionEngine, float], None]
 
@@ -39,7 +41,10 @@ def replay(
     observe_step_ms: Optional[float] = None,
     transport: Optional[Transport] = None,
 ) -> CaptionEngine:
-    """Run a log through a fresh engine and play all its audio out; returns the engine."""
+    """Run a log through a fresh engine and play all its audio out; returns the engine.
+
+    With ``observe`` (a live viewer), the engine's estimation pump runs a step before
+    each call, as a live session would between events."""
     engine = CaptionEngine(
         transport=transport or detect_transport(records),
         estimator_factory=estimator_factory,
@@ -53,6 +58,7 @@ def replay(
             while now + observe_step_ms < target:
                 now += observe_step_ms
                 engine.advance(now)
+                engine.step()
                 observe(engine, now)
         now = max(now, target)
         engine.advance(now)
@@ -65,13 +71,14 @@ def replay(
         else:
             engine.sent(record.event, at)
         if observe is not None:
+            engine.step()
             observe(engine, now)
+    engine.finish(now)  # the log is over: no item gets more audio or text
     end = now + _MAX_DRAIN_MS
     while not engine.idle() and now < end:
-        if engine.clock.blocked():  # the log ended without that item's audio.done
-            engine.clock.finish(engine.clock.current_item() or "")
-        step_to(now + max(engine.clock.buffered_ms(), _DRAIN_STEP_MS / 10) + 1.0)
+        step_to(now + max(engine.buffered_ms(), _DRAIN_STEP_MS / 10) + 1.0)
         if observe is not None:
+            engine.step()
             observe(engine, now)
     step_to(now + 1.0)
     engine.settle()

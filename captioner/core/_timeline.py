@@ -2,18 +2,25 @@
 
 An item's captions are one span per transcript delta, ordered and non-overlapping.
 A delta's span comes from its ``duration_ms`` when every delta of the item carries
-one (the exact algorithm of seed 004); otherwise from the item's estimator, asked
-again whenever audio or text arrives. ``truncate_to`` keeps only what was heard.
+one (the exact algorithm of seed 004); otherwise from the item's estimator, whose
+answer changes only when something arrives or the engine's pump steps it.
+``truncate_to`` keeps only what was heard.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
-from captioner.core.estimators._energy import ItemEstimator, Span, text_weight
+from captioner.core.estimators._base import ItemEstimator, Span, ordered, spread
+from captioner.core.estimators._text import text_weight
+
+__all__ = ["Delta", "ItemCaptions", "weighted_spread"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -22,6 +29,11 @@ class Delta:
     arrived_ms: float
     duration_ms: Optional[float] = None
     span: Optional[Span] = None  # explicit item-relative timing (input transcription segments)
+
+
+def weighted_spread(texts: list[str], start_ms: float, end_ms: float) -> list[Span]:
+    """Share ``[start_ms, end_ms)`` among texts by spoken weight."""
+    return spread([max(text_weight(t), 0.05) for t in texts], start_ms, end_ms)
 
 
 @dataclass
@@ -33,44 +45,57 @@ class ItemCaptions:
     text_complete: bool = False
     audio_ms: float = 0.0
     truncated_at_ms: Optional[float] = None
+    estimator_failed: Optional[str] = None  # why the estimator was dropped (the spread stands in)
     _spans: Optional[list[Span]] = None
+
+    def _ask(self, call: Callable[[ItemEstimator], Any]) -> Any:
+        """Call the estimator; one that raises is dropped for good (estimates are advice:
+        the item's captions fall back to a spread by spoken weight, none is lost)."""
+        if self.estimator is None:
+            return None
+        try:
+            return call(self.estimator)
+        except Exception as exc:  # noqa: BLE001 - whatever an estimator does wrong
+            log.exception("estimating %s failed; spreading its text over its audio instead", self.item_id)
+            self.estimator, self.estimator_failed = None, f"{type(exc).__name__}: {exc}"
+            return None
 
     def add_delta(self, delta: Delta) -> int:
         self.deltas.append(delta)
-        if self.estimator is not None:
-            self.estimator.add_text(delta.text)
+        self._ask(lambda e: e.add_text(delta.text))
         self._spans = None
         return len(self.deltas) - 1
 
     def add_audio(self, pcm: np.ndarray, audio_ms: float) -> None:
-        if self.estimator is not None:
-            self.estimator.add_audio(pcm)
+        self._ask(lambda e: e.add_audio(pcm))
         self.audio_ms += audio_ms
         self._spans = None
 
     def set_audio_length(self, audio_ms: float) -> None:
         self.audio_ms = audio_ms
-        if self.estimator is not None:
-            self.estimator.set_audio_length(audio_ms)
+        self._ask(lambda e: e.set_audio_length(audio_ms))
         self._spans = None
 
     def finish_audio(self) -> None:
         if not self.audio_complete:
             self.audio_complete = True
-            self._spans = None
+            self._completed()
 
     def finish_text(self) -> None:
         if not self.text_complete:
             self.text_complete = True
-            self._spans = None
+            self._completed()
+
+    def _completed(self) -> None:
+        self._ask(lambda e: e.complete(self.audio_complete, self.text_complete))
+        self._spans = None
 
     def truncate_to(self, item_ms: float) -> None:
         """Keep only what played before ``item_ms``; nothing after it can be added."""
         if self.truncated_at_ms is None or item_ms < self.truncated_at_ms:
             self.truncated_at_ms = max(0.0, item_ms)
-        self.audio_complete = True
-        self.text_complete = True
-        self._spans = None
+        self.audio_complete = self.text_complete = True
+        self._completed()
 
     @property
     def estimated(self) -> bool:
@@ -84,22 +109,24 @@ class ItemCaptions:
 
     @property
     def settled(self) -> bool:
-        """False while the estimator is still working (each spans() call advances it)."""
-        return bool(getattr(self.estimator, "settled", True))
+        """No estimation work is pending for this item."""
+        return not self.estimated or self.estimator is None or bool(getattr(self.estimator, "settled", True))
 
-    def settle(self) -> None:
-        self.spans()  # sets off any work still to do
-        settle = getattr(self.estimator, "settle", None)
-        if settle is not None and not self.settled:
-            settle()
-            self._spans = None
+    def step(self, budget_ms: Optional[float]) -> bool:
+        """Let the estimator work (about ``budget_ms`` of audio); True if the spans changed."""
+        if self.settled:
+            return False
+        before = self.spans()
+        self._ask(lambda e: e.step(budget_ms))
+        self._spans = None
+        return self.spans() != before
 
     def estimate_changed(self) -> None:
         self._spans = None
 
     def spans(self) -> list[Span]:
-        """One span per delta, before truncation (cached until something arrives)."""
-        if self._spans is None or not self.settled:
+        """One span per delta, before truncation (cached until something changes)."""
+        if self._spans is None:
             self._spans = self._compute()
         return self._spans
 
@@ -107,18 +134,17 @@ class ItemCaptions:
         if not self.deltas:
             return []
         if all(d.span is not None for d in self.deltas):
-            return _ordered([d.span for d in self.deltas])  # type: ignore[misc]
+            return ordered([d.span for d in self.deltas])  # type: ignore[misc]
         if all(d.duration_ms is not None for d in self.deltas):
             spans, t = [], 0.0
             for d in self.deltas:
                 spans.append((t, t + float(d.duration_ms)))  # type: ignore[arg-type]
                 t += float(d.duration_ms)  # type: ignore[arg-type]
             return spans
-        if self.estimator is not None:
-            spans = list(self.estimator.spans(self.audio_complete, self.text_complete))
-            if len(spans) == len(self.deltas):
-                return _ordered(spans)
-        return spread([d.text for d in self.deltas], 0.0, self.audio_ms)
+        spans = self._ask(lambda e: list(e.spans()))
+        if spans is not None and len(spans) == len(self.deltas):
+            return ordered(spans)
+        return weighted_spread([d.text for d in self.deltas], 0.0, self.audio_ms)
 
     def heard(self) -> list[tuple[int, Span, bool]]:
         """(index, span, is_cut) for every delta that was (or will be) heard."""
@@ -136,27 +162,3 @@ class ItemCaptions:
             i, span, _ = out[-1]
             out[-1] = (i, span, True)
         return out
-
-
-def _ordered(spans: list[Span]) -> list[Span]:
-    """Force spans monotonic and non-overlapping (an estimator's answer is advice)."""
-    out: list[Span] = []
-    t = 0.0
-    for start, end in spans:
-        start = max(t, float(start))
-        end = max(start, float(end))
-        out.append((start, end))
-        t = end
-    return out
-
-
-def spread(texts: list[str], start_ms: float, end_ms: float) -> list[Span]:
-    """Share ``[start_ms, end_ms)`` among texts by spoken weight (user speech spans)."""
-    weights = [max(text_weight(t), 0.05) for t in texts]
-    total = sum(weights) or 1.0
-    length = max(0.0, end_ms - start_ms)
-    spans, t = [], start_ms
-    for w in weights:
-        spans.append((t, t + length * w / total))
-        t += length * w / total
-    return spans

@@ -87,8 +87,8 @@ def run_job(job: ReplayJob) -> ReplayResult:
             failures.append(f"cannot write {kind} to {path}: {getattr(exc, 'strerror', None) or exc}")
     return ReplayResult(
         job.log, "; ".join(failures) or None, events=len(records), captions=len(captions),
-        items=len(timeline.items), underrun_ms=engine.clock.underrun_ms, written=written,
-        skipped=skipped + tuple(engine.problems), cpu_s=time.process_time() - t0,
+        items=len(timeline.items), underrun_ms=engine.underrun_ms, written=written,
+        skipped=skipped + tuple(str(p) for p in engine.problems), cpu_s=time.process_time() - t0,
     )
 
 

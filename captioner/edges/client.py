@@ -14,12 +14,13 @@ import os
 from urllib.parse import urlparse
 import threading
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any, Awaitable, Callable, Optional, Sequence, Union
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from captioner.core.wire import ClientEvent
 from captioner.edges.player import SessionClock
 
 log = logging.getLogger(__name__)
@@ -98,14 +99,16 @@ class RealtimeClient:
             except Exception:  # noqa: BLE001 - a full disk must not end the session
                 log.exception("session log write failed")
 
-    async def send(self, event: dict) -> None:
+    async def send(self, event: Union[ClientEvent, dict]) -> None:
+        """Send a client event (the engine's typed ones, or any wire dict)."""
         now = self.clock.now_ms()
         with self.lock:
             self.engine.sent(event, now)
-        self._log("client", event, now)
-        await self.ws.send(json.dumps(event))
+        wire = event if isinstance(event, dict) else event.to_wire()
+        self._log("client", wire, now)
+        await self.ws.send(json.dumps(wire))
 
-    async def send_all(self, events: list[dict]) -> None:
+    async def send_all(self, events: Sequence[Union[ClientEvent, dict]]) -> None:
         for event in events:
             await self.send(event)
 

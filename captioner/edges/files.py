@@ -9,9 +9,9 @@ import threading
 from pathlib import Path
 from typing import Sequence, TextIO, Union
 
-from captioner.core._model import Caption, Timeline
-from captioner.core.render._export import FORMATS, export_captions
-from captioner.core.wire._sessionlog import LogError, LogRecord, Source, format_record, parse_session_log
+from captioner.core import Caption, Timeline
+from captioner.core.render import FORMATS, export_captions
+from captioner.core.wire import LogError, LogRecord, Source, format_record, parse_session_log
 
 log = logging.getLogger(__name__)
 

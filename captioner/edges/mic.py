@@ -13,7 +13,7 @@ from typing import Any, AsyncIterator, Optional
 
 import numpy as np
 
-from captioner.core.wire._audio import PCM16, AudioFormat, encode_base64
+from captioner.core.wire import PCM16, AudioFormat, encode_base64
 
 log = logging.getLogger(__name__)
 

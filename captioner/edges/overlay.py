@@ -30,8 +30,8 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from captioner.core._model import Caption
-from captioner.core.render._view import MODES, finite_json, layout
+from captioner.core import Caption
+from captioner.core.render import MODES, finite_json, layout
 
 log = logging.getLogger(__name__)
 

@@ -22,15 +22,17 @@ from typing import Any, AsyncIterator, Optional
 
 import numpy as np
 
+from captioner.core.wire import ClientEvent, TruncateItem
 from captioner.core.wire import _events as ev
-from captioner.core.estimators._deferred import DeferredEstimator
-from captioner.core._engine import CaptionEngine
-from captioner.core._model import Caption, Timeline
+from captioner.core.estimators import DeferredEstimator
+from captioner.core import CaptionEngine
+from captioner.core import Caption, Timeline
 from captioner.edges.files import write_exports
 from captioner.edges.client import DEFAULT_MODEL, RealtimeClient, api_key_for, open_connection
 from captioner.edges.mic import Microphone, append_event
 from captioner.edges.player import Player, SessionClock, VirtualPlayer, device_problem, open_player
 from captioner.edges.vad import SpeechDetector
+from captioner.edges.webrtc import WebRTCError, open_webrtc
 from captioner.edges.worker import EstimateWorker
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,8 @@ CONFIRM_WAIT_MS = 2000.0  # how long an ending session waits for conversation.it
 @dataclass
 class LiveOptions:
     url: Optional[str] = None  # None: the OpenAI API
+    transport: str = "websocket"  # "websocket" | "webrtc" (captioner.edges.webrtc)
+    open_timeout: float = 15.0  # webrtc: seconds for the answer, the data channel and the track
     model: str = DEFAULT_MODEL
     beta: bool = False
     say: list[str] = field(default_factory=list)  # scripted user turns, in order
@@ -55,6 +59,7 @@ class LiveOptions:
     server_vad: bool = True
     interrupt_at_ms: Optional[float] = None  # session ms
     interrupt_fraction: Optional[float] = None  # of the first answer's audio
+    interrupt_after_ms: Optional[float] = None  # after the first answer started playing (WebRTC marks)
     key_interrupt: bool = True
     exit_when_done: bool = False
     max_seconds: Optional[float] = None  # session seconds
@@ -69,11 +74,11 @@ class LiveOptions:
 class Interruption:
     at_ms: float
     reason: str
-    events: list[dict]
+    events: list[ClientEvent]
 
     @property
-    def truncate(self) -> Optional[dict]:
-        return next((e for e in self.events if e.get("type") == "conversation.item.truncate"), None)
+    def truncate(self) -> Optional[TruncateItem]:
+        return next((e for e in self.events if isinstance(e, TruncateItem)), None)
 
 
 @dataclass
@@ -89,6 +94,7 @@ class LiveResult:
     recording_start_ms: Optional[float] = None
     transcripts: dict[str, str] = field(default_factory=dict)  # item -> heard text
     engine: Optional[CaptionEngine] = None  # final state, for inspection
+    error: Optional[str] = None  # why the connection failed (WebRTC), if it did
 
 
 def session_update(opts: LiveOptions) -> dict:
@@ -108,6 +114,8 @@ def session_update(opts: LiveOptions) -> dict:
                                 "transcription": {"model": "whisper-1"}},
                       "output": {"format": fmt}},
         }
+        if opts.transport == "webrtc":
+            session["model"] = opts.model  # GA calls endpoint: the model is part of the session
     if opts.instructions:
         session["instructions"] = opts.instructions
     return {"type": "session.update", "session": session}
@@ -146,7 +154,7 @@ class LiveSession:
     def __init__(self, opts: LiveOptions) -> None:
         self.opts = opts
         # alignment runs in a worker process: it never holds this process's GIL or lock
-        self.engine = CaptionEngine(transport="websocket", estimator_factory=DeferredEstimator)
+        self.engine = CaptionEngine(transport=opts.transport, estimator_factory=DeferredEstimator)
         self.lock = threading.RLock()
         self.worker = EstimateWorker(self.engine, self.lock)
         self.clock = SessionClock(opts.speed)
@@ -155,9 +163,11 @@ class LiveSession:
         self.player: Optional[Player] = None
         self._stop = asyncio.Event()
         self._open_responses: set[str] = set()
-        self._unconfirmed_cuts: set[str] = set()  # truncations the server has not answered
         self._responses_seen = 0
         self._first_audio_item: Optional[str] = None
+        self._first_playback_seen = False
+        self._playing: set[Optional[str]] = set()  # WebRTC: responses the server is still playing out
+        self.error: Optional[str] = None
         self._turns_done = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
 
@@ -173,22 +183,29 @@ class LiveSession:
             self._first_audio_item = parsed.item_id
         elif isinstance(parsed, ev.AudioDone) and parsed.item_id == self._first_audio_item:
             self._schedule_fraction(parsed.item_id)
+        elif isinstance(parsed, ev.OutputBufferStarted):
+            self._playing.add(parsed.response_id)
+            if self.opts.interrupt_after_ms is not None and not self._first_playback_seen:
+                self._first_playback_seen = True
+                self._spawn(self._interrupt_at(now + self.opts.interrupt_after_ms,
+                                               f"scheduled {self.opts.interrupt_after_ms:.0f} ms into the answer"))
+        elif isinstance(parsed, (ev.OutputBufferStopped, ev.OutputBufferCleared)):
+            self._playing.discard(parsed.response_id)
+            if parsed.response_id is None:
+                self._playing.clear()
         elif isinstance(parsed, ev.SpeechStarted) and self.opts.server_vad:
             with self.lock:
                 busy = self.engine.audible(now)
             if busy:
                 self._spawn(self.interrupt("server VAD: user speech started"))
-        elif isinstance(parsed, ev.ItemTruncated):
-            self._unconfirmed_cuts.discard(parsed.item_id)
         elif isinstance(parsed, ev.ServerError):
             log.warning("server error: %s", parsed.message)
-            self._unconfirmed_cuts.clear()  # a rejected truncate is answered too
 
     def _schedule_fraction(self, item_id: str) -> None:
         if self.opts.interrupt_fraction is None:
             return
         with self.lock:
-            audio_ms = self.engine.clock.item(item_id).received * 1000.0 / self.engine.sample_rate
+            audio_ms = self.engine.received_ms(item_id)
         self._spawn(self._interrupt_at_item(item_id, audio_ms * self.opts.interrupt_fraction,
                                             f"scheduled at {self.opts.interrupt_fraction:.0%} of the answer"))
 
@@ -202,8 +219,8 @@ class LiveSession:
         (device start-up stalls, underruns): the projection is re-read until it is reached."""
         while True:
             with self.lock:
-                at = self.engine.clock.item_time(item_id, item_ms)
-                idle = self.engine.idle(self.clock.now_ms())
+                at = self.engine.item_time(item_id, item_ms)
+                idle = self.engine.idle()
             now = self.clock.now_ms()
             if at is None and idle:
                 return  # nothing of the item left to play
@@ -225,9 +242,7 @@ class LiveSession:
         self.interruptions.append(record)
         cut = record.truncate
         log.info("interrupted at %.0f ms (%s): %s", now, reason,
-                 f"{cut['item_id']} audio_end_ms={cut['audio_end_ms']}" if cut else "nothing playing")
-        if cut:
-            self._unconfirmed_cuts.add(cut["item_id"])
+                 f"{cut.item_id} audio_end_ms={cut.audio_end_ms}" if cut else "nothing playing")
         await self.client.send_all(events)
         return record
 
@@ -244,10 +259,11 @@ class LiveSession:
         while True:
             now = self.clock.now_ms()
             with self.lock:
-                idle = self.engine.idle(now)
-            if not self._open_responses and idle:
+                idle = self.engine.idle()
+                unconfirmed = self.engine.unconfirmed_cuts()
+            if not self._open_responses and not self._playing and idle:
                 quiet_since = now if quiet_since is None else quiet_since
-                if not self._unconfirmed_cuts or now - quiet_since >= CONFIRM_WAIT_MS:
+                if not unconfirmed or now - quiet_since >= CONFIRM_WAIT_MS:
                     return
             await asyncio.sleep(TICK_MS / 1000.0 / self.clock.speed)
 
@@ -267,7 +283,10 @@ class LiveSession:
         assert self.client is not None
         detector = SpeechDetector() if self.opts.local_vad else None
         async for block in blocks:
-            await self.client.send(append_event(block))
+            if self.opts.transport == "webrtc":
+                self.client.ws.push_mic(block)  # the outgoing track, not events
+            else:
+                await self.client.send(append_event(block))
             if detector is None:
                 continue
             for vad_event in detector.feed(block):
@@ -275,7 +294,7 @@ class LiveSession:
                     continue
                 now = self.clock.now_ms()
                 with self.lock:
-                    stamp = self.engine.clock.playing_at(now)
+                    stamp = self.engine.now_playing(now)
                 if stamp is not None and stamp.item_id is not None:
                     await self.interrupt("local VAD: user speech started")
 
@@ -321,7 +340,7 @@ class LiveSession:
         key_reader = False
         try:
             key = api_key_for(opts.url)
-            async with open_connection(opts.url, opts.model, opts.beta, key) as ws:
+            async with self._connect(key) as ws:
                 self.clock = SessionClock(opts.speed)  # t=0: the connection is open
                 display = _open_display(opts, self.clock.now_ms)
                 self.client = RealtimeClient(ws, self.engine, self.lock, self.clock, log_writer,
@@ -357,6 +376,9 @@ class LiveSession:
                     key_reader = True
                     print("press Enter to interrupt the assistant, Ctrl-C to end")
                 await self._stop.wait()
+        except WebRTCError as exc:  # one line for the user; log and exports are still written
+            log.info("webrtc: %s", exc)  # the caller reports result.error
+            self.error = str(exc)
         finally:
             for sig in handlers:
                 loop.remove_signal_handler(sig)
@@ -377,6 +399,12 @@ class LiveSession:
                 log_writer.close()
         return self._result()
 
+    def _connect(self, key: Optional[str]):
+        if self.opts.transport == "webrtc":
+            return open_webrtc(self.opts.url, self.opts.model, self.opts.beta, key,
+                               out_rate=self.engine.sample_rate, open_timeout=self.opts.open_timeout)
+        return open_connection(self.opts.url, self.opts.model, self.opts.beta, key)
+
     def _on_key(self) -> None:
         sys.stdin.readline()
         self._spawn(self.interrupt("key (Enter)"))
@@ -388,14 +416,15 @@ class LiveSession:
             self.engine.settle()
             timeline = self.engine.timeline()
             captions = self.engine.captions()
-            underrun = self.engine.clock.underrun_ms
+            underrun = self.engine.underrun_ms
             transcripts = {i.item_id: self.engine.transcript(i.item_id) for i in timeline.items}
         written = write_exports(timeline, captions, self.opts.exports)
         player = self.player
         recording = player.recording() if isinstance(player, VirtualPlayer) and player.record else None
         return LiveResult(timeline, captions, self.interruptions, underrun,
                           player.kind if player else "none", self.clock.now_ms(), written,
-                          recording, getattr(player, "start_ms", None), transcripts, self.engine)
+                          recording, getattr(player, "start_ms", None), transcripts, self.engine,
+                          self.error)
 
 
 def _open_display(opts: LiveOptions, now_ms_fn) -> Any:
@@ -410,14 +439,14 @@ def _open_display(opts: LiveOptions, now_ms_fn) -> Any:
 def summary(result: LiveResult) -> str:
     """What was heard, where it was cut, audio_end_ms and underruns, in a few lines."""
     lines = []
-    cuts = {i.truncate["item_id"]: i for i in result.interruptions if i.truncate}
+    cuts = {i.truncate.item_id: i for i in result.interruptions if i.truncate}
     for item in result.timeline.items:
         heard = result.transcripts.get(item.item_id, "").strip()
         line = f"{item.role} {item.item_id}: {(item.end_ms - item.start_ms) / 1000:.2f} s heard"
         if item.truncated_at_ms is not None:
             cut = cuts.get(item.item_id)
             line += (f", cut at {item.truncated_at_ms:.0f} ms of {item.audio_ms:.0f} ms"
-                     + (f" (truncate audio_end_ms={cut.truncate['audio_end_ms']}, {cut.reason})" if cut else ""))
+                     + (f" (truncate audio_end_ms={cut.truncate.audio_end_ms}, {cut.reason})" if cut else ""))
         lines.append(line)
         if heard:
             lines.append(f"  \"{heard}\"" + (" —" if item.truncated_at_ms is not None else ""))

@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from captioner.core._model import Caption
-from captioner.core.render._view import CUT_MARK, INTERRUPTED, MODES, View, ViewCache
+from captioner.core import Caption
+from captioner.core.render import CUT_MARK, INTERRUPTED, MODES, View, ViewCache
 
 log = logging.getLogger(__name__)
 

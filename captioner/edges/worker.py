@@ -17,7 +17,7 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any, Optional
 
-from captioner.core.estimators._deferred import DeferredEstimator, EstimatorHost
+from captioner.core.estimators import DeferredEstimator, EstimatorHost
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ POLL_S = 0.01  # how long the pump waits for an answer before looking for new in
 
 def serve(conn: Any) -> None:
     """The worker process: feed, step, answer, until the pipe closes."""
-    from captioner.core.estimators._forced import default_estimator
+    from captioner.core.estimators import default_estimator
 
     host = EstimatorHost(default_estimator)
     try:
@@ -120,7 +120,6 @@ class EstimateWorker:
         deadline = time.monotonic() + timeout_s
         while self.alive and time.monotonic() < deadline:
             with self.lock:
-                self.engine.captions()  # hands each estimator its item's latest state
                 pending = [e for e in self.engine.estimators()
                            if isinstance(e, DeferredEstimator) and e.pending]
             if not pending:

@@ -42,6 +42,10 @@ responses (``conversation: "none"``) are text-only by default and say the latest
 ``conversation.item.truncate`` beyond the audio already sent, ``response.cancel`` with nothing
 active, and ``output_audio_buffer.clear`` (WebRTC-only) get ``error`` events, as the real API.
 
+WebRTC: ``serve_webrtc(port=0, **opts)`` yields ``http://127.0.0.1:PORT/v1``; SDP offers go to
+``.../realtime/calls`` (GA) or ``.../realtime?model=`` (beta), events on the ``oai-events`` data
+channel, the voice on the audio track with ``output_audio_buffer.*`` marks (see :mod:`._webrtc`).
+
 CLI: ``captioner serve [--port 8765] [--beta] [--duration-ms] [--script FILE|story|echo]
 [--voice V] [--wpm N] [--pace X] [--user-says TEXT]``.
 """
@@ -51,6 +55,7 @@ from __future__ import annotations
 from captioner.server._app import serve_embedded
 from captioner.server._protocol import RealtimeSession, ServerOptions, SpeechRequest
 from captioner.server._script import STORY, Script, load_script
+from captioner.server._webrtc import serve_webrtc
 
-__all__ = ["serve_embedded", "ServerOptions", "RealtimeSession", "SpeechRequest", "Script",
+__all__ = ["serve_embedded", "serve_webrtc", "ServerOptions", "RealtimeSession", "SpeechRequest", "Script",
            "load_script", "STORY"]

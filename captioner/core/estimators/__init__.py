@@ -7,13 +7,12 @@ estimator hands the work to a worker process so a live session never waits for i
 """
 
 from captioner.core.estimators._deferred import Answer, DeferredEstimator, EstimatorHost, Work
-from captioner.core.estimators._energy import (
-    AudioAlignedEstimator, EstimatorFactory, ItemEstimator, ProportionalEstimator, Span,
-)
+from captioner.core.estimators._base import STEP_MS, EstimatorFactory, ItemEstimator, Span
+from captioner.core.estimators._energy import AudioAlignedEstimator, ProportionalEstimator
 from captioner.core.estimators._forced import ForcedAlignEstimator, default_estimator
 
 __all__ = [
-    "Answer", "AudioAlignedEstimator", "DeferredEstimator", "EstimatorFactory", "EstimatorHost",
+    "STEP_MS", "Answer", "AudioAlignedEstimator", "DeferredEstimator", "EstimatorFactory", "EstimatorHost",
     "ForcedAlignEstimator", "ItemEstimator", "ProportionalEstimator", "Span", "Work",
     "default_estimator",
 ]

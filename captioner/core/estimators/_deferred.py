@@ -26,7 +26,10 @@ from typing import Optional
 
 import numpy as np
 
-from captioner.core.estimators._energy import AudioAlignedEstimator, EstimatorFactory, ItemEstimator, Span
+from captioner.core.estimators._base import STEP_MS, EstimatorFactory, ItemEstimator, Span, ordered
+from captioner.core.estimators._energy import AudioAlignedEstimator
+
+__all__ = ["Answer", "DeferredEstimator", "EstimatorHost", "Work"]
 
 log = logging.getLogger(__name__)
 _keys = itertools.count(1)
@@ -91,21 +94,23 @@ class DeferredEstimator:
         with self._lock:
             self._length = audio_ms
 
-    def spans(self, audio_complete: bool, text_complete: bool) -> list[Span]:
+    def complete(self, audio: bool, text: bool) -> None:
+        self.local.complete(audio, text)
         with self._lock:
-            self._flags = (audio_complete, text_complete)
-            answer, deltas = self._answer, self._deltas
+            self._flags = (self._flags[0] or audio, self._flags[1] or text)
+
+    def step(self, budget_ms: Optional[float]) -> bool:
+        return True  # the worker does the work
+
+    def spans(self) -> list[Span]:
+        with self._lock:
+            answer, deltas, audio_complete = self._answer, self._deltas, self._flags[0]
         known = list(answer.spans[:deltas])
         if len(known) == deltas:
             return known
-        out, t = known, known[-1][1] if known else 0.0
+        rest = self.local.spans()[len(known):]  # after what the worker placed
         limit = self.local.audio_ms if audio_complete else float("inf")
-        for start, end in self.local.spans(audio_complete, text_complete)[len(known):]:
-            start = min(max(start, t), max(t, limit))  # after what the worker placed
-            end = min(max(end, start), max(start, limit))
-            out.append((start, end))
-            t = end
-        return out
+        return known + ordered(rest, known[-1][1] if known else 0.0, limit)
 
     # -- the worker's side
     @property
@@ -139,8 +144,8 @@ class DeferredEstimator:
 class _Hosted:
     estimator: ItemEstimator
     seq: int = 0
-    flags: tuple[bool, bool] = (False, False)
     dirty: bool = True  # fed since the last answer
+    settled: bool = False  # the estimator's last step left nothing to do
     last: Optional[Answer] = None
     failed: bool = False  # raised: the item keeps the session's audio-only estimate
 
@@ -157,7 +162,7 @@ class EstimatorHost:
         hosted = self._items.get(key)
         if hosted is None:
             hosted = self._items[key] = _Hosted(self.factory(work.sample_rate))
-        hosted.seq, hosted.flags, hosted.dirty = work.seq, (work.audio_complete, work.text_complete), True
+        hosted.seq, hosted.dirty = work.seq, True
         if hosted.failed:
             return
         est = hosted.estimator
@@ -168,6 +173,7 @@ class EstimatorHost:
                 est.add_text(text)
             if work.audio_length_ms is not None:
                 est.set_audio_length(work.audio_length_ms)
+            est.complete(work.audio_complete, work.text_complete)
         except Exception:  # noqa: BLE001 - one item's estimate is never worth the others
             log.exception("estimating item %d failed; it keeps the audio-only estimate", key)
             hosted.failed = True
@@ -180,7 +186,7 @@ class EstimatorHost:
 
     @staticmethod
     def _needs_step(hosted: _Hosted) -> bool:
-        return hosted.dirty or not (hosted.failed or getattr(hosted.estimator, "settled", True))
+        return hosted.dirty or not (hosted.failed or hosted.settled)
 
     def step(self) -> list[tuple[int, Answer]]:
         """One bounded step of one item that has work (in turn); its answer if it changed."""
@@ -193,8 +199,8 @@ class EstimatorHost:
         hosted.dirty = False
         if not hosted.failed:
             try:
-                spans = tuple(hosted.estimator.spans(*hosted.flags))
-                settled = bool(getattr(hosted.estimator, "settled", True))
+                settled = hosted.settled = hosted.estimator.step(STEP_MS)
+                spans = tuple(hosted.estimator.spans())
             except Exception:  # noqa: BLE001 - as in feed()
                 log.exception("estimating item %d failed; it keeps the audio-only estimate", key)
                 hosted.failed = True

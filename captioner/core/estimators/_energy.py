@@ -1,9 +1,4 @@
-"""Where in an item's audio each transcript delta is spoken, when the server does not say.
-
-An :class:`ItemEstimator` is fed one item's audio and text as they stream in and
-answers, at any moment, an item-relative span for every delta. The engine asks again
-whenever something arrives, so estimates are revised progressively; the answer given
-once audio and text are both complete is the final timing.
+"""Audio-only estimation: word onsets from the audio's energy, no acoustic model.
 
 :class:`AudioAlignedEstimator` (the fallback of :mod:`forced`, and the quick local answer
 of :mod:`deferred`) times text against the audio itself:
@@ -27,167 +22,16 @@ from __future__ import annotations
 
 import bisect
 import math
-import re
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Protocol
+from typing import Optional
 
 import numpy as np
 
-Span = tuple[float, float]  # item-relative (start_ms, end_ms)
+from captioner.core.estimators._base import AudioFed, Span, ordered, pace
+from captioner.core.wire._audio import samples_to_ms
+from captioner.core.estimators._text import SpokenWord, spoken_words, text_weight
 
-
-class ItemEstimator(Protocol):
-    def add_audio(self, pcm: np.ndarray) -> None:
-        """Append int16 mono samples of this item (at the estimator's sample rate)."""
-
-    def add_text(self, text: str) -> None:
-        """Append the next transcript delta."""
-
-    def set_audio_length(self, audio_ms: float) -> None:
-        """Audio length known without samples (WebRTC: started..stopped marks)."""
-
-    def spans(self, audio_complete: bool, text_complete: bool) -> list[Span]:
-        """One span per delta so far: ordered, non-overlapping, starts >= 0.
-
-        When ``audio_complete`` every span ends within the item's audio. An estimator
-        may spread heavy work over calls: it then has ``settled`` False until done, and
-        ``settle()`` finishes it at once (both optional).
-        """
-
-
-EstimatorFactory = Callable[[int], ItemEstimator]  # sample_rate -> estimator
-
-# --------------------------------------------------------------------------- text
-
-_VOWEL_GROUPS = re.compile(r"[aeiouy]+", re.IGNORECASE)
-_PIECE = re.compile(
-    r"\$?\d[\d,]*(?:\.\d+)?(?::\d\d)?(?:%|st|nd|rd|th|s)?|[A-Za-z]+(?:'[A-Za-z]+)?|[.,;:!?]|[-@/&+=#%$]"
-)
-_UNITS = {0: 0, 1: 1, 2: 1, 3: 1, 4: 1, 5: 1, 6: 1, 7: 2, 8: 1, 9: 1, 10: 1, 11: 3, 12: 1,
-          13: 2, 14: 2, 15: 2, 16: 2, 17: 3, 18: 2, 19: 2}
-_TENS = {2: 2, 3: 2, 4: 2, 5: 2, 6: 2, 7: 3, 8: 2, 9: 2}
-_LETTER_SYLLABLES = {"w": 3}
-_LETTER_UNITS = 0.08  # consonant clusters lengthen syllables: letters add a little
-# Written short, spoken long (and their dot is not a sentence end).
-_ABBREVIATIONS = {"dr": 2.0, "mr": 2.0, "mrs": 2.0, "st": 1.0, "vs": 2.0, "etc": 4.0, "jr": 2.0,
-                  "km": 4.0, "kg": 4.0, "mg": 4.0, "ml": 4.0, "ft": 1.0, "oz": 2.0}
-_SYMBOLS = {"@": 1.0, "&": 1.0, "+": 1.0, "=": 2.0, "#": 1.0, "%": 2.0, "/": 1.0, "-": 0.0, "$": 0.0}
-_PAUSE_AFTER = {".": 1.0, "!": 1.0, "?": 1.0, ";": 0.8, ":": 0.7, ",": 0.7, "-": 0.3}
-
-
-def _number_syllables(n: int) -> float:
-    """Syllables of an integer read as words ("one thousand two hundred ...")."""
-    if n < 20:
-        return max(1, _UNITS[n]) if n else 2  # "zero"
-    if n < 100:
-        return _TENS[n // 10] + (_UNITS[n % 10] if n % 10 else 0)
-    if n < 1000:
-        return _UNITS[n // 100] + 2 + (_number_syllables(n % 100) if n % 100 else 0)
-    for scale, sylls in ((10**9, 2), (10**6, 2), (10**3, 2)):
-        if n >= scale:
-            rest = n % scale
-            return _number_syllables(n // scale) + sylls + (_number_syllables(rest) if rest else 0)
-    return 1.0
-
-
-def _numeric_syllables(token: str) -> float:
-    """Spoken length of a number-like token: currency, decimals, times, years, ordinals."""
-    money = token.startswith("$")
-    body = token.lstrip("$")
-    suffix = re.search(r"(%|st|nd|rd|th|s)$", body)
-    if suffix:
-        body = body[: suffix.start()]
-    total = 0.0
-    if ":" in body:  # 10:45 -> "ten forty-five"
-        parts = [p for p in body.split(":") if p]
-        total = sum(_number_syllables(int(p)) if p != "00" else 0 for p in parts)
-    else:
-        whole, _, frac = body.partition(".")
-        digits = whole.replace(",", "")
-        if not digits.isdigit():
-            return 1.0
-        n = int(digits)
-        if 1100 <= n <= 2099 and "," not in whole and not money:  # a year: "nineteen ninety"
-            total = _number_syllables(n // 100) + (_number_syllables(n % 100) if n % 100 else 2)
-        elif len(digits) > 9:  # read digit by digit
-            total = 1.2 * len(digits)
-        else:
-            total = _number_syllables(n)
-        if frac:
-            total += 2 + (1.1 * len(frac) if not money else _number_syllables(int(frac)) + 1)
-    if money:
-        total += 2  # "dollars"
-    if suffix:
-        total += 2 if suffix.group() == "%" else 0.3
-    return total
-
-
-def _word_syllables(word: str) -> float:
-    """Syllables of a written word; short all-caps words are spelled out (FBI, API)."""
-    letters = word.replace("'", "")
-    if letters.isupper() and 1 < len(letters) <= 5 and not (
-        len(letters) >= 4 and _VOWEL_GROUPS.search(letters[1:-1])
-    ):
-        return float(sum(_LETTER_SYLLABLES.get(c.lower(), 1) for c in letters))
-    low = letters.lower()
-    if low in _ABBREVIATIONS:
-        return _ABBREVIATIONS[low]
-    n = len(_VOWEL_GROUPS.findall(low))
-    if n > 1 and (
-        (low.endswith("e") and not low.endswith(("le", "ee", "ye")))
-        or (low.endswith("es") and not low.endswith(("ses", "xes", "zes", "ches", "shes", "ces", "ges")))
-        or (low.endswith("ed") and not low.endswith(("ted", "ded")))
-        or re.search(r"[^aeiouy]ely$", low)
-    ):
-        n -= 1  # silent e: "tone", "tones", "moved", "absolutely"
-    return float(max(1, n))
-
-
-def spoken_units(text: str) -> float:
-    """Spoken length of ``text`` in syllable-like units, pauses excluded.
-
-    Consonant clusters lengthen a syllable, so letters add a little on top of the
-    syllable count (a pure syllable count under-weights "strengths" vs "idea").
-    """
-    units = 0.0
-    for piece in _PIECE.findall(text):
-        ch = piece[0]
-        if ch.isdigit() or (ch == "$" and len(piece) > 1):
-            units += _numeric_syllables(piece)
-        elif ch.isalpha():
-            units += _word_syllables(piece) + _LETTER_UNITS * len(piece)
-        else:
-            units += _SYMBOLS.get(piece, 0.0)
-    return units
-
-
-def pause_after(text: str) -> float:
-    """How likely speech pauses after ``text`` (0..1), from its trailing punctuation."""
-    stripped = text.rstrip()
-    if not stripped:
-        return 0.0
-    return _PAUSE_AFTER.get(stripped[-1], 0.0)
-
-
-def text_weight(text: str) -> float:
-    """Rough spoken length of ``text`` in syllable units (punctuation adds a pause)."""
-    weight = spoken_units(text)
-    for ch in re.findall(r"[.,;:!?]", text):
-        weight += 1.2 if ch in ".!?" else 0.6
-    return weight
-
-
-def spans_from_starts(starts: list[float], end: float) -> list[Span]:
-    """Each delta from its start to the next one's, the last to ``end``; ordered, no overlap."""
-    out: list[Span] = []
-    prev = 0.0
-    for s, e in zip(starts, starts[1:] + [max(end, starts[-1])]):
-        s = max(prev, s)
-        e = max(s, e)
-        out.append((s, e))
-        prev = e
-    return out
-
+__all__ = ["AudioAlignedEstimator", "ProportionalEstimator"]
 
 # -------------------------------------------------------------------------- audio
 
@@ -346,62 +190,17 @@ def _nuclei(sm: np.ndarray, voiced: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------- estimator
 
 
-_WORD = re.compile(
-    r"\$?\d[\d,]*(?:\.\d+)?(?::\d\d)?(?:%|st|nd|rd|th|s)?|[A-Za-z]+(?:'[A-Za-z]+)?|[@&+=#%/]"
-)
-
-
-@dataclass(frozen=True)
-class _Word:
-    """A spoken word of the item's text (character span, weight, pause likelihood before)."""
-
-    start: int
-    end: int
-    units: float
-    strength: float  # 0: glued to the previous word; 0.1 plain space; up to 1 after "."
-
-
-def _words(text: str) -> list[_Word]:
-    out: list[_Word] = []
-    prev_end = 0
-    for m in _WORD.finditer(text):
-        units = spoken_units(m.group())
-        if units <= 0:
-            continue
-        gap = text[prev_end : m.start()]
-        if out and text[out[-1].start : out[-1].end].lower() in _ABBREVIATIONS and gap.strip() == ".":
-            gap = " "  # "Dr. Smith": the dot marks an abbreviation, not a pause
-        if not out:
-            strength = 0.0
-        elif not gap:
-            strength = 0.0
-        else:
-            strength = max(0.1, pause_after(gap.strip() or " ")) if gap.strip() else 0.1
-        out.append(_Word(m.start(), m.end(), units, strength))
-        prev_end = m.end()
-    return out
-
-
 @dataclass
-class _AudioFed:
-    """What every estimator keeps: the item's texts and incremental audio features."""
+class _EnergyFed(AudioFed):
+    """An estimator keeping the item's incremental energy features."""
 
-    sample_rate: int
-    texts: list[str] = field(default_factory=list)
     _features: _Features = field(init=False)
-    _audio_ms_override: Optional[float] = None
 
     def __post_init__(self) -> None:
         self._features = _Features(self.sample_rate)
 
     def add_audio(self, pcm: np.ndarray) -> None:
         self._features.add(pcm)
-
-    def add_text(self, text: str) -> None:
-        self.texts.append(text)
-
-    def set_audio_length(self, audio_ms: float) -> None:
-        self._audio_ms_override = audio_ms
 
     def energy(self) -> tuple[np.ndarray, float]:
         """The 10 ms log-energy track so far and its floor (5th percentile, dB)."""
@@ -411,11 +210,11 @@ class _AudioFed:
     def audio_ms(self) -> float:
         if self._audio_ms_override is not None:
             return self._audio_ms_override
-        return self._features.samples * 1000.0 / self.sample_rate
+        return samples_to_ms(self._features.samples, self.sample_rate)
 
 
 @dataclass
-class AudioAlignedEstimator(_AudioFed):
+class AudioAlignedEstimator(_EnergyFed):
     """Word onsets found on energy landmarks by dynamic programming (see module doc).
 
     Each word's start is placed on a candidate frame (an energy dip or the end of a
@@ -430,26 +229,27 @@ class AudioAlignedEstimator(_AudioFed):
     live_lag_ms: float = 20.0  # progressive answers lean late: early captions spoil speech
     _text: str = ""
     _delta_starts: list[int] = field(default_factory=list)
-    _word_cache: tuple[int, list[_Word]] = (-1, [])
+    _word_cache: tuple[int, list[SpokenWord]] = (-1, [])
 
     def add_text(self, text: str) -> None:
         self._delta_starts.append(len(self._text))
         super().add_text(text)
         self._text += text
 
-    def words(self) -> list[_Word]:
+    def words(self) -> list[SpokenWord]:
         if self._word_cache[0] != len(self._text):
-            self._word_cache = (len(self._text), _words(self._text))
+            self._word_cache = (len(self._text), spoken_words(self._text))
         return self._word_cache[1]
 
     # -- answering
-    def spans(self, audio_complete: bool, text_complete: bool) -> list[Span]:
+    def spans(self) -> list[Span]:
         if not self.texts:
             return []
+        audio_complete, text_complete = self.audio_complete, self.text_complete
         tr = self._features.track()
         words = self.words()
         if not tr.voiced.any() or not words:  # no samples (WebRTC), silence, no words yet
-            return self._paced(audio_complete, text_complete)
+            return self._paced()
         first, last = tr.speech
         units = np.array([w.units for w in words])
         starts_u = np.concatenate([[0.0], np.cumsum(units)[:-1]])
@@ -482,7 +282,7 @@ class AudioAlignedEstimator(_AudioFed):
         if audio_complete:
             times = [min(t, self.audio_ms) for t in times]
             end = min(end, self.audio_ms)
-        return spans_from_starts(times, end)
+        return ordered(list(zip(times, times[1:] + [max(end, times[-1])])))
 
     def _axis(self, tr: "_Track", first: int, last: int, total_units: Optional[float]) -> np.ndarray:
         """Cumulative text units at each frame boundary: speech time warped by the local
@@ -542,19 +342,11 @@ class AudioAlignedEstimator(_AudioFed):
         end = self._delta_starts[k + 1] if k + 1 < len(self._delta_starts) else len(self._text)
         return c <= word_start < end
 
-    def _paced(self, audio_complete: bool, text_complete: bool) -> list[Span]:
+    def _paced(self) -> list[Span]:
         """No usable samples: text weight over the known audio length, else at the prior pace."""
         weights = [max(text_weight(t), 0.05) for t in self.texts]
-        total = sum(weights)
-        scale = self.prior_ms_per_unit
-        if audio_complete:
-            fit = self.audio_ms / total
-            scale = fit if text_complete else min(scale, fit)
-        spans, t = [], 0.0
-        for w in weights:
-            spans.append((t, t + w * scale))
-            t += w * scale
-        return spans
+        return pace(weights, 0.0, self.prior_ms_per_unit, self.audio_ms if self.audio_complete else None,
+                    fit_exactly=self.text_complete)
 
 
 _SIGMA = 0.6  # log-duration tolerance of a word against its expected length
@@ -573,12 +365,12 @@ def _spread(cu: np.ndarray, first: int, last: int, pos: np.ndarray) -> list[int]
     return [int(min(max(f, first), last)) for f in frames]
 
 
-def _align(tr: _Track, first: int, last: int, words: list[_Word], cu: np.ndarray, fixed_end: bool) -> list[int]:
+def _align(tr: _Track, first: int, last: int, words: list[SpokenWord], cu: np.ndarray, fixed_end: bool) -> list[int]:
     """Onset frame of each word: Viterbi on the rate axis, then with local corrections."""
     if not words:
         return []
     units = np.array([w.units for w in words])
-    onsets = _viterbi(tr, first, last, units, [w.strength for w in words], cu, fixed_end)
+    onsets = _viterbi(tr, first, last, units, [w.pause_before for w in words], cu, fixed_end)
     if len(words) < 3:
         return onsets
     v = np.array([cu[f] - cu[first] for f in onsets], dtype=np.float64)
@@ -589,7 +381,7 @@ def _align(tr: _Track, first: int, last: int, words: list[_Word], cu: np.ndarray
         dur[max(0, i - k) : i + k + 1].sum() / units[max(0, i - k) : i + k + 1].sum()
         for i in range(len(words))
     ])
-    return _viterbi(tr, first, last, units * local, [w.strength for w in words], cu, fixed_end)
+    return _viterbi(tr, first, last, units * local, [w.pause_before for w in words], cu, fixed_end)
 
 
 def _viterbi(
@@ -654,12 +446,12 @@ def _viterbi(
 
 
 @dataclass
-class ProportionalEstimator(_AudioFed):
+class ProportionalEstimator(_EnergyFed):
     """Baseline: text weight spread over the voiced extent of the audio (no alignment)."""
 
     ms_per_unit: float = 1000.0 / 3.83  # LiveKit's syllables-per-second pace
 
-    def spans(self, audio_complete: bool, text_complete: bool) -> list[Span]:
+    def spans(self) -> list[Span]:
         weights = [max(text_weight(t), 0.05) for t in self.texts]
         if not weights:
             return []
@@ -669,13 +461,5 @@ class ProportionalEstimator(_AudioFed):
             start, end = first * _HOP_MS, last * _HOP_MS
         else:
             start, end = 0.0, self.audio_ms
-        scale = self.ms_per_unit
-        if audio_complete:
-            fit = (end - start) / sum(weights)
-            scale = fit if text_complete else min(scale, fit)
-        spans: list[Span] = []
-        t = start
-        for w in weights:
-            spans.append((t, t + w * scale))
-            t += w * scale
-        return spans
+        return pace(weights, start, self.ms_per_unit, end - start if self.audio_complete else None,
+                    fit_exactly=self.text_complete)

@@ -32,9 +32,12 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from captioner.core.estimators._energy import AudioAlignedEstimator, ItemEstimator, Span, spans_from_starts, spoken_units
+from captioner.core.estimators._base import ItemEstimator, Span, ordered, pace, spread
+from captioner.core.estimators._energy import AudioAlignedEstimator
 from captioner.core.estimators._sphinx import ALIGN_RATE, ALIGNERS, Aligner, WordTiming, dither
 from captioner.core.estimators._text import SpokenWord, spoken_words
+
+__all__ = ["ForcedAlignEstimator", "default_estimator"]
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +46,6 @@ _BLOCK = ALIGN_RATE // 20  # 50 ms: the aligner is fed whole blocks (see _feedin
 _CMN_SAMPLES = 2 * ALIGN_RATE  # the item's cepstral mean is measured on its first 2 s
 _ANCHOR_LEAD_MS = 30.0  # audio kept before the anchor word when restarting
 _PACE_MS_PER_UNIT = 150.0
-FINAL_STEP_MS = 1000.0  # ~15 ms of CPU per call
 # Ways to finish an item, best first (see Aligner.start): pauses between words, else
 # words absorbing them, then any word allowed unheard, then the text may end early.
 _FINAL_ATTEMPTS: tuple[Optional[dict], ...] = (
@@ -94,12 +96,8 @@ class _Utterance:
 class ForcedAlignEstimator:
     """Places every delta where pocketsphinx hears its first word (see module doc)."""
 
-    def __init__(self, sample_rate: int, live_lag_ms: float = 0.0, restart_budget: float = 1.0,
-                 step_ms: Optional[float] = FINAL_STEP_MS) -> None:
+    def __init__(self, sample_rate: int, live_lag_ms: float = 0.0, restart_budget: float = 1.0) -> None:
         self.sample_rate = sample_rate
-        # Audio decoded per call while finishing an item (None: all at once), so a live
-        # session's lock is never held long; settle() finishes the work.
-        self.step_ms = step_ms
         self.live_lag_ms = live_lag_ms  # live answers lean late: early captions spoil speech
         self.restart_budget = restart_budget  # re-decoded audio per audio received
         self.fallback = AudioAlignedEstimator(sample_rate)
@@ -110,6 +108,8 @@ class ForcedAlignEstimator:
         self._resampler = None  # a soxr stream while audio arrives at another rate
         self._unresampled = np.zeros(0, np.int16)  # less than a resampling block
         self._audio_complete = False
+        self._text_complete = False
+        self._failed = False  # the aligner raised: the audio-only estimate from then on
         self._aligner: Optional[Aligner] = None
         self._release: Optional[weakref.finalize] = None
         self._utt: Optional[_Utterance] = None
@@ -150,54 +150,57 @@ class ForcedAlignEstimator:
     def set_audio_length(self, audio_ms: float) -> None:
         self.fallback.set_audio_length(audio_ms)
 
-    # -- answering
-    def spans(self, audio_complete: bool, text_complete: bool) -> list[Span]:
-        if not self._delta_starts:
-            return []
-        if self._pcm.n == 0:  # only a length (WebRTC) or nothing yet
-            return self.fallback.spans(audio_complete, text_complete)
-        if audio_complete and not self._audio_complete:
+    def complete(self, audio: bool, text: bool) -> None:
+        self.fallback.complete(audio, text)
+        self._text_complete = self._text_complete or text
+        if audio and not self._audio_complete:
             self._audio_complete = True
             if self._resampler is not None:  # what is left, and the resampler's tail
                 self._pcm.append(self._resampler.resample_chunk(self._unresampled, last=True))
                 self._resampler, self._unresampled = None, np.zeros(0, np.int16)
+
+    # -- working
+    def step(self, budget_ms: Optional[float]) -> bool:
+        """Follow the audio live, or (both complete) run the final pass, for about
+        ``budget_ms`` of audio; None finishes it."""
+        if self.settled:
+            return True
         try:
-            if audio_complete and text_complete:
-                return self._final_spans()
-            return self._live_spans(audio_complete)
+            if self._audio_complete and self._text_complete:
+                if self._final_key != self._final_wanted():
+                    self._final_key, self._final = self._final_wanted(), None
+                    self._job = self._finishing()
+                if self._job is not None:
+                    self._advance(budget_ms)
+            else:
+                words = self._complete_words(False)
+                self._live_key = self._live_wanted()
+                self._live_timings = self._follow(words, self._audio_complete, budget_ms)
         except Exception:  # the aligner is advice: never lose a caption over it
             log.exception("forced alignment failed; using the audio-only estimate")
             self._give_back()
-            return self.fallback.spans(audio_complete, text_complete)
+            self._failed = True
+        return self.settled
 
     @property
     def settled(self) -> bool:
-        """False while work is pending (the final pass, or the live pass behind the
-        audio received): asking again makes progress."""
-        return self._job is None and self._caught_up()
+        """False while step() has work: the final pass, or the live pass behind the text
+        and audio received."""
+        if self._failed or not self._delta_starts or self._pcm.n == 0:
+            return True
+        if self._audio_complete and self._text_complete:
+            return self._final_key == self._final_wanted() and self._job is None
+        return self._live_key == self._live_wanted() and self._caught_up()
+
+    def _final_wanted(self) -> tuple:
+        return (len(self._text), self._pcm.n)
+
+    def _live_wanted(self) -> tuple:
+        return (len(self._complete_words(False)), self._pcm.n, self._audio_complete)
 
     def _caught_up(self) -> bool:
         utt = self._utt
         return utt is None or utt.count == 0 or self._aligner is None or utt.fed >= self._feedable(utt)
-
-    def settle(self) -> None:
-        """Finish the work set off by spans() now (replay and exports want it)."""
-        if self._job is not None:
-            self._advance(None)
-        elif not self._caught_up():
-            self._feed()
-            self._live_key = ()
-
-    def _final_spans(self) -> list[Span]:
-        key = (len(self._text), self._pcm.n)
-        if self._final_key != key:
-            self._final_key, self._final = key, None
-            self._job = self._finishing()
-        if self._job is not None and not self._advance(self.step_ms):
-            return self._place(self._live_timings, live=True, audio_complete=True)
-        if self._final is None or len(self._final) != len(self._delta_starts):
-            return self.fallback.spans(True, True)
-        return self._final
 
     def _advance(self, step_ms: Optional[float]) -> bool:
         """Run the final pass for about ``step_ms`` of audio; True once it is done."""
@@ -217,13 +220,19 @@ class ForcedAlignEstimator:
             raise
         return False
 
-    def _live_spans(self, audio_complete: bool) -> list[Span]:
-        words = self._complete_words(False)
-        key = (len(words), self._pcm.n, audio_complete)
-        if key != self._live_key or not self._caught_up():
-            self._live_key = key
-            self._live_timings = self._follow(words, audio_complete)
-        return self._place(self._live_timings, live=True, audio_complete=audio_complete)
+    # -- answering
+    def spans(self) -> list[Span]:
+        if not self._delta_starts:
+            return []
+        if self._pcm.n == 0 or self._failed:  # only a length (WebRTC), nothing yet, or no aligner
+            return self.fallback.spans()
+        if self._audio_complete and self._text_complete:
+            if self._final_key == self._final_wanted() and self._job is None:
+                if self._final is None or len(self._final) != len(self._delta_starts):
+                    return self.fallback.spans()
+                return self._final
+            return self._place(self._live_timings, live=True, audio_complete=True)
+        return self._place(self._live_timings, live=True, audio_complete=self._audio_complete)
 
     # -- words
     def _all_words(self) -> list[SpokenWord]:
@@ -239,7 +248,8 @@ class ForcedAlignEstimator:
         return words
 
     # -- aligning
-    def _follow(self, words: list[SpokenWord], audio_complete: bool) -> list[Optional[WordTiming]]:
+    def _follow(self, words: list[SpokenWord], audio_complete: bool,
+                budget_ms: Optional[float]) -> list[Optional[WordTiming]]:
         """Feed new audio to the live utterance (restarting it for new words); timings so far."""
         if not words:
             return []
@@ -255,7 +265,7 @@ class ForcedAlignEstimator:
             cost = self._pcm.n - self._anchor_sample(timings, anchor)
             if self._refed + cost <= self.restart_budget * self._pcm.n + ALIGN_RATE:
                 self._restart(words, anchor, timings)
-        self._feed(self.step_ms)
+        self._feed(budget_ms)
         return self._combined() + [None] * max(0, len(words) - self._utt.first - self._utt.count)
 
     def _wants_restart(self, words: list[SpokenWord], audio_complete: bool) -> bool:
@@ -431,7 +441,7 @@ class ForcedAlignEstimator:
         if not live or audio_complete:
             times = [min(t, audio_ms) for t in times]
             end = min(end, audio_ms)
-        return spans_from_starts(times, end)
+        return ordered(list(zip(times, times[1:] + [max(end, times[-1])])))
 
     def _snap(self, t: WordTiming) -> float:
         """The aligner has no silence model, so a word after a pause starts with it:
@@ -491,7 +501,7 @@ def _fill(words: list[SpokenWord], starts: list[float], ends: list[float],
     """Times for words not (yet) placed: between placed neighbours by spoken length, and
     after the last placed word at a steady pace, never before ``horizon`` (live)."""
     n = len(words)
-    units = [max(spoken_units(" ".join(w.readings[0])), 0.5) for w in words]
+    units = [max(w.units, 0.5) for w in words]
     s, e = list(starts), list(ends)
     i = 0
     while i < n:
@@ -503,22 +513,14 @@ def _fill(words: list[SpokenWord], starts: list[float], ends: list[float],
             j += 1
         lo = e[i - 1] if i > 0 else 0.0
         if j < n:  # a gap between placed words: share it
-            hi = s[j]
-            total = sum(units[i:j])
-            t = lo
-            for k in range(i, j):
-                s[k] = t
-                t += (hi - lo) * units[k] / total
-                e[k] = t
+            placed = spread(units[i:j], lo, s[j])
         else:  # after everything heard
-            t = max(lo, horizon) if horizon is not None else lo
+            placed = pace(units[i:], max(lo, horizon) if horizon is not None else lo, _PACE_MS_PER_UNIT)
+        for k, (start, end) in enumerate(placed, start=i):
+            s[k], e[k] = start, end
+        if j == n and audio_ms is not None and horizon is None:  # final: squeeze into the audio
             for k in range(i, n):
-                s[k] = t
-                t += units[k] * _PACE_MS_PER_UNIT
-                e[k] = t
-            if audio_ms is not None and horizon is None:  # final: squeeze into the audio
-                for k in range(i, n):
-                    s[k], e[k] = min(s[k], audio_ms), min(e[k], audio_ms)
+                s[k], e[k] = min(s[k], audio_ms), min(e[k], audio_ms)
         i = j
     return s, e
 

@@ -1,4 +1,8 @@
-"""How written transcript text is read aloud: the words a forced aligner listens for.
+"""How written transcript text is read aloud: the one table of readings, and spoken weight.
+
+Every estimator starts here. The forced aligner listens for a word's readings; the
+audio-only estimators and every text-weight spread use its spoken length (syllable-like
+units) and how likely a pause comes before it.
 
 A model's transcript says "$3,482.50", "10:45", "NASA", "Dr." and "e.g."; its voice says
 "three thousand four hundred and eighty-two dollars fifty", "ten forty-five", "nasa",
@@ -19,14 +23,20 @@ from num2words import num2words
 Reading = tuple[str, ...]
 
 
+__all__ = ["Reading", "SpokenWord", "pause_after", "spoken_units", "spoken_words", "text_weight"]
+
+
 @dataclass(frozen=True)
 class SpokenWord:
-    """A written word (character span of the text) and the ways it may be spoken."""
+    """A written word (character span of the text), the ways it may be spoken, its spoken
+    length and how likely speech pauses before it."""
 
     start: int
     end: int
     readings: tuple[Reading, ...]  # never empty; () means it may go unspoken
     literal: bool = False  # a plain word read as written: a voice surely says it this way
+    units: float = 0.0  # spoken length in syllable-like units
+    pause_before: float = 0.0  # 0: glued to the previous word; 0.1 plain space; up to 1 after "."
 
 
 _WRITTEN = re.compile(
@@ -57,13 +67,24 @@ _ORDINAL = re.compile(r"(\d+)(st|nd|rd|th)$")
 
 
 def spoken_words(text: str) -> list[SpokenWord]:
-    """Every written word of ``text`` with its readings, in order."""
-    out = []
+    """Every written word of ``text`` with its readings, weight and pause likelihood, in order."""
+    out: list[SpokenWord] = []
+    prev_end = 0
     for m in _WRITTEN.finditer(text):
         readings = _dedupe(_readings(m.group()))
-        if readings:
-            literal = readings == ((m.group().lower(),),)
-            out.append(SpokenWord(m.start(), m.end(), readings, literal))
+        units = spoken_units(m.group())
+        if not readings or units <= 0:
+            continue
+        gap = text[prev_end : m.start()]
+        if out and text[out[-1].start : out[-1].end].lower() in _ABBREVIATIONS and gap.strip() == ".":
+            gap = " "  # "Dr. Smith": the dot marks an abbreviation, not a pause
+        if not out or not gap:
+            strength = 0.0
+        else:
+            strength = max(0.1, pause_after(gap.strip())) if gap.strip() else 0.1
+        literal = readings == ((m.group().lower(),),)
+        out.append(SpokenWord(m.start(), m.end(), readings, literal, units, strength))
+        prev_end = m.end()
     return out
 
 
@@ -189,3 +210,123 @@ def _numeric(w: str) -> list[Reading]:
 
 def _plural(word: str) -> str:
     return word[:-1] + "ies" if word.endswith("y") else word + "s"
+
+
+# ------------------------------------------------------------------ spoken weight
+
+_VOWEL_GROUPS = re.compile(r"[aeiouy]+", re.IGNORECASE)
+_PIECE = re.compile(
+    r"\$?\d[\d,]*(?:\.\d+)?(?::\d\d)?(?:%|st|nd|rd|th|s)?|[A-Za-z]+(?:'[A-Za-z]+)?|[.,;:!?]|[-@/&+=#%$]"
+)
+_UNITS = {0: 0, 1: 1, 2: 1, 3: 1, 4: 1, 5: 1, 6: 1, 7: 2, 8: 1, 9: 1, 10: 1, 11: 3, 12: 1,
+          13: 2, 14: 2, 15: 2, 16: 2, 17: 3, 18: 2, 19: 2}
+_TENS = {2: 2, 3: 2, 4: 2, 5: 2, 6: 2, 7: 3, 8: 2, 9: 2}
+_LETTER_SYLLABLES = {"w": 3}
+_LETTER_UNITS = 0.08  # consonant clusters lengthen syllables: letters add a little
+_PAUSE_AFTER = {".": 1.0, "!": 1.0, "?": 1.0, ";": 0.8, ":": 0.7, ",": 0.7, "-": 0.3}
+
+
+def _number_syllables(n: int) -> float:
+    """Syllables of an integer read as words ("one thousand two hundred ...")."""
+    if n < 20:
+        return max(1, _UNITS[n]) if n else 2  # "zero"
+    if n < 100:
+        return _TENS[n // 10] + (_UNITS[n % 10] if n % 10 else 0)
+    if n < 1000:
+        return _UNITS[n // 100] + 2 + (_number_syllables(n % 100) if n % 100 else 0)
+    for scale, sylls in ((10**9, 2), (10**6, 2), (10**3, 2)):
+        if n >= scale:
+            rest = n % scale
+            return _number_syllables(n // scale) + sylls + (_number_syllables(rest) if rest else 0)
+    return 1.0
+
+
+def _numeric_syllables(token: str) -> float:
+    """Spoken length of a number-like token: currency, decimals, times, years, ordinals."""
+    money = token.startswith("$")
+    body = token.lstrip("$")
+    suffix = re.search(r"(%|st|nd|rd|th|s)$", body)
+    if suffix:
+        body = body[: suffix.start()]
+    total = 0.0
+    if ":" in body:  # 10:45 -> "ten forty-five"
+        parts = [p for p in body.split(":") if p]
+        total = sum(_number_syllables(int(p)) if p != "00" else 0 for p in parts)
+    else:
+        whole, _, frac = body.partition(".")
+        digits = whole.replace(",", "")
+        if not digits.isdigit():
+            return 1.0
+        n = int(digits)
+        if 1100 <= n <= 2099 and "," not in whole and not money:  # a year: "nineteen ninety"
+            total = _number_syllables(n // 100) + (_number_syllables(n % 100) if n % 100 else 2)
+        elif len(digits) > 9:  # read digit by digit
+            total = 1.2 * len(digits)
+        else:
+            total = _number_syllables(n)
+        if frac:
+            total += 2 + (1.1 * len(frac) if not money else _number_syllables(int(frac)) + 1)
+    if money:
+        total += 2  # "dollars"
+    if suffix:
+        total += 2 if suffix.group() == "%" else 0.3
+    return total
+
+
+def _word_syllables(word: str) -> float:
+    """Syllables of a written word; short all-caps words are spelled out (FBI, API)."""
+    letters = word.replace("'", "")
+    if letters.isupper() and 1 < len(letters) <= 5 and not (
+        len(letters) >= 4 and _VOWEL_GROUPS.search(letters[1:-1])
+    ):
+        return float(sum(_LETTER_SYLLABLES.get(c.lower(), 1) for c in letters))
+    low = letters.lower()
+    if low in _ABBREVIATIONS and _ABBREVIATIONS[low][0] != (low,):  # written short, spoken long
+        return _reading_syllables(_ABBREVIATIONS[low][0])
+    n = len(_VOWEL_GROUPS.findall(low))
+    if n > 1 and (
+        (low.endswith("e") and not low.endswith(("le", "ee", "ye")))
+        or (low.endswith("es") and not low.endswith(("ses", "xes", "zes", "ches", "shes", "ces", "ges")))
+        or (low.endswith("ed") and not low.endswith(("ted", "ded")))
+        or re.search(r"[^aeiouy]ely$", low)
+    ):
+        n -= 1  # silent e: "tone", "tones", "moved", "absolutely"
+    return float(max(1, n))
+
+
+def _reading_syllables(reading: Reading) -> float:
+    return float(sum(_word_syllables(w) for w in reading))
+
+
+def spoken_units(text: str) -> float:
+    """Spoken length of ``text`` in syllable-like units, pauses excluded.
+
+    Consonant clusters lengthen a syllable, so letters add a little on top of the
+    syllable count (a pure syllable count under-weights "strengths" vs "idea").
+    """
+    units = 0.0
+    for piece in _PIECE.findall(text):
+        ch = piece[0]
+        if ch.isdigit() or (ch == "$" and len(piece) > 1):
+            units += _numeric_syllables(piece)
+        elif ch.isalpha():
+            units += _word_syllables(piece) + _LETTER_UNITS * len(piece)
+        elif piece in _SYMBOLS:
+            units += _reading_syllables(_SYMBOLS[piece][0])
+    return units
+
+
+def pause_after(text: str) -> float:
+    """How likely speech pauses after ``text`` (0..1), from its trailing punctuation."""
+    stripped = text.rstrip()
+    if not stripped:
+        return 0.0
+    return _PAUSE_AFTER.get(stripped[-1], 0.0)
+
+
+def text_weight(text: str) -> float:
+    """Rough spoken length of ``text`` in syllable units (punctuation adds a pause)."""
+    weight = spoken_units(text)
+    for ch in re.findall(r"[.,;:!?]", text):
+        weight += 1.2 if ch in ".!?" else 0.6
+    return weight

@@ -20,6 +20,16 @@ class AudioFormatError(ValueError):
     pass
 
 
+def samples_to_ms(samples: float, sample_rate: int) -> float:
+    """Duration of ``samples`` at ``sample_rate``: the one place ms and samples meet."""
+    return samples * 1000.0 / sample_rate
+
+
+def ms_to_samples(ms: float, sample_rate: int) -> float:
+    """Sample position (fractional) ``ms`` into audio at ``sample_rate``; callers round."""
+    return ms * sample_rate / 1000.0
+
+
 @dataclass(frozen=True)
 class AudioFormat:
     encoding: Encoding = "pcm16"
@@ -30,10 +40,10 @@ class AudioFormat:
         return 2 if self.encoding == "pcm16" else 1
 
     def ms_to_samples(self, ms: float) -> int:
-        return int(round(ms * self.sample_rate / 1000.0))
+        return int(round(ms_to_samples(ms, self.sample_rate)))
 
     def samples_to_ms(self, samples: int) -> float:
-        return samples * 1000.0 / self.sample_rate
+        return samples_to_ms(samples, self.sample_rate)
 
     def ga_descriptor(self) -> dict:
         if self.encoding == "pcm16":
@@ -44,6 +54,7 @@ class AudioFormat:
         return {"pcm16": "pcm16", "pcmu": "g711_ulaw", "pcma": "g711_alaw"}[self.encoding]
 
 
+MIN_RATE, MAX_RATE = 8000, 48000  # what voice audio is sent at; anything else is a mistake
 PCM16 = AudioFormat("pcm16", 24000)
 PCMU = AudioFormat("pcmu", 8000)
 PCMA = AudioFormat("pcma", 8000)
@@ -66,9 +77,11 @@ def parse_format(descriptor: Any) -> AudioFormat:
         if fmt is None:
             raise AudioFormatError(f"unknown audio format {descriptor!r}")
         rate = descriptor.get("rate")
-        if fmt.encoding == "pcm16" and isinstance(rate, int) and rate > 0:
-            return AudioFormat("pcm16", rate)
-        return fmt
+        if fmt.encoding != "pcm16" or rate is None:
+            return fmt
+        if isinstance(rate, bool) or not isinstance(rate, int) or not MIN_RATE <= rate <= MAX_RATE:
+            raise AudioFormatError(f"unusable sample rate {rate!r:.40} (expected {MIN_RATE}..{MAX_RATE} Hz)")
+        return AudioFormat("pcm16", rate)
     if isinstance(descriptor, str) and descriptor in _BY_NAME:
         return _BY_NAME[descriptor]
     raise AudioFormatError(f"unknown audio format {descriptor!r}")

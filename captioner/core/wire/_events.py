@@ -7,6 +7,7 @@ going whatever a server or a log holds.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Union
 
@@ -150,6 +151,15 @@ class SessionFormats:
 class ServerError:
     message: str
     code: Optional[str]
+    event_id: Optional[str] = None  # the client event it answers, when the server says
+
+
+@dataclass(frozen=True)
+class TrackAudio:
+    """WebRTC: audio received on the media track (a local event the client logs), base64
+    pcm16 at the session's output rate."""
+
+    delta: str
 
 
 # client-side events the engine must see
@@ -192,9 +202,12 @@ Event = Union[
     AudioDelta, AudioDone, TranscriptDelta, TranscriptDone, ItemAdded, ItemTruncated,
     SpeechStarted, SpeechStopped, InputTranscriptDelta, InputTranscriptCompleted,
     InputTranscriptFailed, InputTranscriptSegment, OutputBufferStarted, OutputBufferStopped,
-    OutputBufferCleared, ResponseCreated, ResponseDone, SessionFormats, ServerError,
+    OutputBufferCleared, ResponseCreated, ResponseDone, SessionFormats, ServerError, TrackAudio,
     ClientTruncate, ClientResponseCreate, ClientAudioAppend, ClientSessionUpdate, Unknown, Malformed,
 ]
+
+
+TRACK_AUDIO_EVENT = "captioner.track_audio.delta"
 
 
 class _Missing(Exception):
@@ -213,25 +226,39 @@ def _opt_str(ev: dict, key: str) -> Optional[str]:
     return value if isinstance(value, str) else None
 
 
+# Numbers are checked once, here: whatever JSON a peer sends (Python's json reads NaN,
+# Infinity and 1e999), the engine only ever sees finite values in range.
+MAX_MS = 1e10  # ~115 days: longer than any session
+MAX_INDEX = 2**31 - 1
+
+
+def _number(value: Any) -> Optional[float]:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
 def _int(ev: dict, key: str, default: Optional[int] = None) -> int:
-    value = ev.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _Missing(f"{key} missing or not a number")
+    value = _number(ev.get(key, default))
+    if value is None or value != int(value) or not 0 <= value <= MAX_INDEX:
+        raise _Missing(f"{key} must be a whole number from 0 to {MAX_INDEX}, not {ev.get(key, default)!r:.40}")
     return int(value)
 
 
-def _num(ev: dict, key: str) -> float:
-    value = ev.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _Missing(f"{key} missing or not a number")
-    return float(value)
+def _num(ev: dict, key: str, scale: float = 1.0) -> float:
+    """A time or length in ms (``scale`` 1000 for seconds): finite, 0 .. MAX_MS."""
+    value = _number(ev.get(key))
+    if value is None or not 0 <= value * scale <= MAX_MS:
+        raise _Missing(f"{key} must be a finite number from 0 to {MAX_MS / scale:g}, not {ev.get(key)!r:.40}")
+    return value * scale
 
 
 def _opt_num(ev: dict, key: str) -> Optional[float]:
-    value = ev.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+    """Optional timing: a value that is not a usable ms length counts as absent."""
+    value = _number(ev.get(key))
+    if value is None or not 0 <= value <= MAX_MS:
         return None
-    return float(value)
+    return value
 
 
 def _text(ev: dict, key: str) -> str:
@@ -358,14 +385,15 @@ def _input_failed(ev: dict) -> Event:
 
 
 def _input_segment(ev: dict) -> Event:
-    return InputTranscriptSegment(_str(ev, "item_id"), _num(ev, "start") * 1000.0,
-                                  _num(ev, "end") * 1000.0, _text(ev, "text"),
-                                  _opt_str(ev, "speaker"))
+    start, end = _num(ev, "start", 1000.0), _num(ev, "end", 1000.0)
+    if end < start:
+        raise _Missing(f"segment ends ({end / 1000:g} s) before it starts ({start / 1000:g} s)")
+    return InputTranscriptSegment(_str(ev, "item_id"), start, end, _text(ev, "text"), _opt_str(ev, "speaker"))
 
 
 def _error(ev: dict) -> Event:
     error = ev.get("error") if isinstance(ev.get("error"), dict) else {}
-    return ServerError(str(error.get("message", "")), _opt_str(error, "code"))
+    return ServerError(str(error.get("message", "")), _opt_str(error, "code"), _opt_str(error, "event_id"))
 
 
 _SERVER: dict[str, Callable[[dict], Event]] = {
@@ -401,6 +429,7 @@ _SERVER: dict[str, Callable[[dict], Event]] = {
     "session.created": _session_formats,
     "session.updated": _session_formats,
     "error": _error,
+    TRACK_AUDIO_EVENT: lambda ev: TrackAudio(_text(ev, "delta")),
 }
 
 
@@ -441,6 +470,8 @@ def _parse(event: Any, table: dict[str, Callable[[dict], Event]]) -> Event:
         return parser(event)
     except _Missing as exc:
         return Malformed(kind, str(exc))
+    except (ValueError, TypeError, AttributeError, RecursionError, OverflowError) as exc:
+        return Malformed(kind, f"{type(exc).__name__}: {str(exc)[:200]}")
 
 
 def parse_server_event(event: Any) -> Event:
