@@ -148,34 +148,18 @@ def _rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
-def memory_run(log_path: str, estimator: str, mark_s: float) -> tuple[float, float, float, float]:
-    """In a fresh process: RSS before the replay, when ``mark_s`` of audio has arrived,
-    at the end (settled), and the CPU s the replay took."""
+def memory_run(log_path: str, estimator: str) -> tuple[float, float, float]:
+    """In a fresh process: RSS before and after replaying the log (settled, captions
+    made), and the replay's CPU s. The log is parsed before the first reading."""
     records, _ = parse_session_log(Path(log_path).read_text().splitlines())
-    audio_at: list[float] = []  # audio s received up to each record
-    received = 0.0
-    for r in records:
-        if r.source == "server" and r.event.get("type") in AUDIO_TYPES:
-            received += len(r.event.get("delta", "")) * 3 / 4 / PCM16_BYTES_PER_S
-        audio_at.append(received)
     gc.collect()
     before = _rss_mb()
-    marks: list[float] = []
-    calls = 0
-
-    def observe(engine, now: float) -> None:
-        nonlocal calls
-        if calls < len(audio_at) and not marks and audio_at[calls] >= mark_s:
-            gc.collect()
-            marks.append(_rss_mb())
-        calls += 1
-
     t0 = time.process_time()
-    engine = replay(records, estimator_factory=ESTIMATORS[estimator], observe=observe)
+    engine = replay(records, estimator_factory=ESTIMATORS[estimator])
     engine.captions()
     cpu = time.process_time() - t0
     gc.collect()
-    return before, marks[0] if marks else float("nan"), _rss_mb(), cpu
+    return before, _rss_mb(), cpu
 
 
 def in_fresh_process(fn, *args):
@@ -230,15 +214,18 @@ def main(argv: Optional[list[str]] = None) -> int:
 
         minutes = 60 if args.hour else 10
         t0 = time.monotonic()
-        long_log = root / "long.jsonl"
-        long_s = chain(sessions, minutes * 60, long_log)
-        print(f"\nmemory (RSS, fresh process each): corpus chained into one {long_s / 60:.1f}-min session "
-              f"({long_log.stat().st_size / 1e6:.0f} MB log); target <= 5 MB from minute 1 to 60")
+        short_log, long_log = root / "minute.jsonl", root / "long.jsonl"
+        short_s, long_s = chain(sessions, 60, short_log), chain(sessions, minutes * 60, long_log)
+        print(f"\nmemory (RSS growth over a replay, fresh process each): the corpus chained into one session of "
+              f"{short_s / 60:.1f} min and one of {long_s / 60:.1f} min of audio ({long_log.stat().st_size / 1e6:.0f} MB); "
+              f"target <= 5 MB from minute 1 to 60")
         for name in ("even spread", "forced (default)"):
             t1 = time.monotonic()
-            before, at_1, end, cpu = in_fresh_process(memory_run, str(long_log), name, 60.0)
-            print(f"  {name:<18} minute 1 -> {long_s / 60:.0f}: {end - at_1:+7.1f} MB  "
-                  f"(replay start -> minute 1: {at_1 - before:+.1f} MB; replay CPU {cpu:.1f} s) {took(t1)}")
+            b1, a1, _ = in_fresh_process(memory_run, str(short_log), name)
+            bn, an, cpu = in_fresh_process(memory_run, str(long_log), name)
+            print(f"  {name:<18} minute 1 -> {long_s / 60:.0f}: {(an - bn) - (a1 - b1):+7.1f} MB  "
+                  f"({a1 - b1:+.1f} MB over the {short_s / 60:.1f}-min log, {an - bn:+.1f} MB over the "
+                  f"{long_s / 60:.0f}-min one; its replay CPU {cpu:.1f} s) {took(t1)}")
         print(f"  {took(t0)}")
 
         t0 = time.monotonic()
