@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # chromium (overlay test), sox (audio inspection).
 APT_PACKAGES := espeak-ng libespeak-ng1 libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins tmux chromium sox
 
-.PHONY: install system-deps test demo bench clean
+.PHONY: install system-deps test demo bench fuzz clean
 
 install: system-deps $(VENV)/.installed
 
@@ -35,6 +35,9 @@ demo: install
 
 bench: install
 	$(BIN)/python benchmarks/timing.py
+
+fuzz: install
+	$(BIN)/python benchmarks/fuzz.py --events 1000000
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

@@ -85,12 +85,13 @@ def test_corrupt_log_is_reported_and_skipped(reference, tmp_path, capsys):
     _, expected = reference
     logs = _three_logs(tmp_path / "logs")
     bad = tmp_path / "logs" / "broken.jsonl"
-    bad.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00binary junk\n{not json either\n")
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)  # an image, not a log
     missing = tmp_path / "nowhere.jsonl"
     assert main(["replay", str(tmp_path / "logs"), str(missing), "--jobs", "2"]) == 1
     out, err = capsys.readouterr()
     assert "5 logs: 3 replayed, 2 failed" in out
-    assert "broken.jsonl: not a session log" in err and "nowhere.jsonl: cannot read" in err
+    assert "FAILED logs/broken.jsonl is not a session log" in err.replace(str(tmp_path) + "/", "")
+    assert "nowhere.jsonl: No such file or directory" in err
     for log in logs:  # written beside each log, as the single replays
         assert _outputs(log.parent, log.stem) == expected[log.stem]
     assert [p.name for p in tmp_path.glob("logs/broken*")] == ["broken.jsonl"]  # nothing written

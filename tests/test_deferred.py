@@ -145,7 +145,7 @@ def test_worker_process_gives_the_final_timing_an_engine_computes_itself():
         worker.close()
 
 
-def test_a_dead_worker_leaves_the_audio_only_estimate():
+def test_a_dead_worker_leaves_the_audio_only_estimate(caplog):
     lock = threading.RLock()
     engine = CaptionEngine(estimator_factory=DeferredEstimator)
     worker = EstimateWorker(engine, lock)
@@ -164,5 +164,31 @@ def test_a_dead_worker_leaves_the_audio_only_estimate():
             captions = engine.captions()
         assert [c.text for c in captions] == DELTAS  # nothing lost
         assert all(a.end_ms <= b.start_ms + 1e-6 for a, b in zip(captions, captions[1:]))
+        (warning,) = [r.getMessage() for r in caplog.records if "estimate worker stopped" in r.getMessage()]
+        assert "(its process exited" in warning  # says why, not "()"
     finally:
         worker.close()
+
+
+def test_a_worker_closing_with_the_session_is_not_a_warning(caplog):
+    """The worker has its own session: a Ctrl-C meant for the session does not reach it, and
+    it ends without a warning when the session closes it."""
+    import os
+
+    lock = threading.RLock()
+    engine = CaptionEngine(estimator_factory=DeferredEstimator)
+    worker = EstimateWorker(engine, lock)
+    worker.start()
+    try:
+        assert os.getsid(worker._process.pid) != os.getsid(0)  # the terminal's SIGINT stays with us
+        # any voice-like audio will do (no espeak here: its output depends on earlier calls,
+        # which would change later tests' audio)
+        rng = np.random.default_rng(1)
+        audio = (np.sin(np.arange(RATE * 4) / 6.0) * rng.uniform(0, 8000, RATE * 4)).astype(np.int16)
+        with lock:
+            _feed_engine(engine, audio)
+        assert worker.settle(timeout_s=60)
+    finally:
+        worker.close()
+    assert worker._process.returncode == 0
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]

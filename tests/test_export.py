@@ -9,7 +9,7 @@ import pysubs2
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from captioner.core.render import FORMATS, export_captions, export_text, karaoke_text, to_ssafile
+from captioner.core.render import FORMATS, export_captions, export_rules, export_text, karaoke_text, to_ssafile
 from captioner.core.render import Cue, CueWord, LayoutRules, layout_cues
 from captioner.core import Caption
 
@@ -29,7 +29,9 @@ def speaker_of(event: pysubs2.SSAEvent, fmt: str) -> str:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(caption_streams())
 def test_exports_load_back_within_the_layout_limits(captions):
-    cues = layout_cues(captions)
+    rules = export_rules(captions)
+    assert rules.assistant_label == ("Assistant: " if {c.role for c in captions} == {"assistant", "user"} else "")
+    cues = layout_cues(captions, rules)
     for fmt in FORMATS:
         expected = sorted(
             (c.start_ms, c.end_ms, "User" if c.role == "user" else "Assistant",
@@ -47,7 +49,7 @@ def test_exports_load_back_within_the_layout_limits(captions):
             speaker = speaker_of(e, fmt)
             tracks[speaker].append((e.start, e.end))
             lines = e.plaintext.split("\n")
-            label = RULES.user_label if speaker == "User" and fmt != "ass" else ""
+            label = rules.label(speaker.lower()) if fmt != "ass" else ""
             assert lines[0].startswith(label)
             lines[0] = lines[0][len(label) :]
             check_lines(lines, RULES.max_chars_per_line - len(label), RULES)
@@ -72,10 +74,24 @@ def test_srt_and_vtt_are_valid_for_players():
     vtt = export_captions(caps, "vtt")
     assert vtt.startswith("WEBVTT\n\n")
     assert re.search(r"\d\d:\d\d:\d\d\.\d\d\d --> \d\d:\d\d:\d\d\.\d\d\d", vtt)
-    # the user is told apart in text formats, the assistant is not labelled
+    # with both speakers in the file, both are named (overlapping cues stack in players)
     for text in (srt, vtt):
-        assert "User: Stop please." in text
-        assert "Assistant" not in text and "{" not in text and "\\" not in text
+        assert "User: Stop please." in text and "Assistant: Once upon a time" in text
+        assert "{" not in text and "\\" not in text
+    assert "<v User>User: Stop please." in vtt and "<v Assistant>Assistant: Once" in vtt  # WebVTT voice spans
+    alone = export_captions(words_to_captions("Once upon a time."), "srt")
+    assert "Assistant" not in alone  # one speaker: no labels
+
+
+def test_an_interrupted_answer_ends_with_a_visible_mark():
+    caps = words_to_captions("Once upon a time, in a land far away")
+    last = caps[-1]
+    caps[-1] = Caption(last.item_id, last.role, last.index, last.text, last.start_ms, last.end_ms, 0.0, truncated=True)
+    for fmt in FORMATS:
+        text = export_captions(caps, fmt)
+        assert "\u00a0\u2014" in text and text.rstrip().endswith("\u2014"), fmt
+    plain = export_captions(caps, "srt", LayoutRules(cut_mark=""))
+    assert "\u2014" not in plain
 
 
 def test_ass_styles_tell_the_speakers_apart():
@@ -123,7 +139,8 @@ def test_markup_in_transcripts_cannot_inject_tags():
     (event,) = ass
     assert "\\b1" not in event.text and "\n" not in event.plaintext.replace("\n", "", 1)
     vtt = export_captions(caps, "vtt")
-    assert "a &lt; b &amp; c" in vtt and "<" not in vtt.split("\n", 1)[1]
+    body = vtt.split("\n", 1)[1].replace("<v Assistant>", "")  # the one tag is ours
+    assert "a &lt; b &amp; c" in vtt and "<" not in body
     srt = pysubs2.SSAFile.from_string(export_captions(caps, "srt"))
     assert "(\u2216b1)" in srt[0].plaintext and "\u2216New" in srt[0].plaintext
 

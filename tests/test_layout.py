@@ -122,13 +122,16 @@ def check_text_and_start(cues: list[Cue], captions: list[Caption]) -> None:
     assert set(cues_of) <= set(items)
     for item_id, caps in items.items():
         text, chars, owners = _item_chars(caps)
-        # same text, same word boundaries: no word is split across lines or cues
-        assert " ".join(c.text for c in cues_of[item_id]) == text
+        cut = max(caps, key=lambda c: c.index).truncated and bool(text)
+        # same text, same word boundaries (an interrupted item ends with the cut mark):
+        # no word is split across lines or cues
+        assert " ".join(c.text for c in cues_of[item_id]) == text + ("\u00a0" + RULES.cut_mark if cut else "")
         pos = 0
-        for c in cues_of[item_id]:
-            assert c.start_ms >= owners[pos].start_ms  # never before its first word plays
-            n = len(c.text.replace(" ", ""))
-            assert c.truncated == any(o.truncated for o in owners[pos : pos + n])
+        for k, c in enumerate(cues_of[item_id]):
+            assert c.start_ms >= owners[min(pos, len(owners) - 1)].start_ms  # never before its first word plays
+            n = len(c.text.replace(" ", "")) - (1 + len(RULES.cut_mark) if cut and k == len(cues_of[item_id]) - 1 else 0)
+            ends_cut = cut and k == len(cues_of[item_id]) - 1  # the cue with the cut mark
+            assert c.truncated == (any(o.truncated for o in owners[pos : pos + n]) or ends_cut)
             pos += n
             # karaoke units rebuild the cue text exactly, each inside its delta's span
             assert "".join(w.text for w in c.words) == c.text

@@ -159,3 +159,61 @@ def test_caller_cannot_reach_behind_the_engine():
     engine = CaptionEngine()
     for name in ("clock", "items", "order"):
         assert not hasattr(engine, name)
+
+
+def _long_answer(engine: CaptionEngine, words: list[str], ms_each: float) -> None:
+    engine.receive({"type": "response.created", "response": {"id": "r1", "conversation_id": "c"}}, 0)
+    for w in words:
+        engine.receive({"type": "response.output_audio_transcript.delta", "item_id": "i1", "response_id": "r1",
+                        "delta": w, "duration_ms": ms_each}, 1)
+    engine.receive({"type": "response.output_audio.delta", "item_id": "i1", "response_id": "r1",
+                    "delta": pcm_b64(int(24 * ms_each * len(words)))}, 2)
+
+
+def test_a_session_ending_mid_answer_exports_only_what_was_heard():
+    from captioner.core.render import export_captions
+
+    engine = CaptionEngine()
+    _long_answer(engine, WORDS, 300.0)
+    engine.advance(2)
+    engine.advance(1000)  # 998 ms played of 2700
+    engine.sent({"type": "captioner.session_end"}, 1000)  # the live session's last log line
+    caps = engine.captions()
+    assert [c.text for c in caps] == WORDS[:4]
+    assert caps[-1].truncated and caps[-1].end_ms == pytest.approx(1000.0)
+    assert engine.item_state("i1").phase == Phase.TRUNCATED
+    srt = export_captions(caps, "srt")
+    assert "there" not in srt and "time" in srt
+    engine.advance(5000)  # nothing plays after the end
+    assert engine.played_ms("i1", 5000) == pytest.approx(998.0)
+
+
+def test_a_session_ending_after_everything_played_changes_nothing():
+    engine = CaptionEngine()
+    _long_answer(engine, WORDS[:3], 200.0)
+    engine.receive({"type": "response.output_audio.done", "item_id": "i1", "response_id": "r1"}, 3)
+    engine.advance(2)
+    engine.advance(2000)
+    before = [(c.text, c.start_ms, c.end_ms, c.truncated) for c in engine.captions()]
+    engine.end(2000)
+    assert [(c.text, c.start_ms, c.end_ms, c.truncated) for c in engine.captions()] == before
+    assert engine.item_state("i1").phase == Phase.PLAYED
+
+
+@pytest.mark.parametrize("misuse", [
+    lambda e: e.advance(float("inf")), lambda e: e.advance(float("nan")), lambda e: e.play(-1, 0.0),
+    lambda e: e.play(480, float("nan")), lambda e: e.play(1.5, 0.0), lambda e: e.receive({}, "soon"),
+    lambda e: e.interrupt(float("nan")), lambda e: e.sent({"type": "x"}, None),
+])
+def test_caller_misuse_is_refused_before_it_touches_state(misuse):
+    engine = CaptionEngine()
+    _long_answer(engine, WORDS[:3], 200.0)
+    engine.advance(2)
+    engine.advance(100)
+    revision = engine.revision
+    with pytest.raises((ValueError, TypeError)):
+        misuse(engine)
+    assert engine.revision == revision
+    engine.advance(150)
+    events = engine.interrupt(150)  # still usable
+    assert events[0].audio_end_ms == 148

@@ -76,3 +76,94 @@ def test_module_entry_point_runs():
     proc = subprocess.run([sys.executable, "-m", "captioner.cli", "replay", "--help"],
                           capture_output=True, text=True)
     assert proc.returncode == 0 and "--playout-delay-ms" in proc.stdout
+
+
+def test_redaction_by_key_name_and_by_look():
+    from captioner.core.wire._sessionlog import REDACTED, redact
+
+    event = {
+        "type": "session.update",
+        "api_key": "abc", "Authorization": "Basic xyz", "client_secret": {"value": "opaque", "expires_at": 17},
+        "secret": "s", "password": "p", "token": "t", "access_token": "a", "refresh_token": "r",
+        "ephemeral_token": "e", "x-api-key": "k",
+        "max_output_tokens": 4096, "max_tokens": "inf", "token_count": 12, "input_tokens": 5,
+        "usage": {"input_token_details": {"cached_tokens": 3}, "total_tokens": 9},
+        "instructions": "Bearer abc.def and sk-proj-ABCDEFGH1234 but task-force-members and ek_12345678xyz",
+        "note": "a token of thanks",
+    }
+    out = redact(event)
+    secret = ["api_key", "Authorization", "secret", "password", "token", "access_token", "refresh_token",
+              "ephemeral_token", "x-api-key"]
+    assert all(out[k] == REDACTED for k in secret)
+    assert out["client_secret"] == {"value": REDACTED, "expires_at": 17}
+    kept = ["type", "max_output_tokens", "max_tokens", "token_count", "input_tokens", "usage", "note"]
+    assert all(out[k] == event[k] for k in kept)
+    assert out["instructions"] == f"Bearer {REDACTED} and {REDACTED} but task-force-members and {REDACTED}"
+
+
+def test_lines_too_deep_or_not_utf8_are_reported_not_raised(tmp_path):
+    from captioner.edges.files import read_session_log
+
+    good = '{"t": 0, "from": "server", "event": {"type": "x"}}'
+    deep = '{"t": 0, "from": "server", "event": ' + "[" * 2000 + "]" * 2000 + "}"
+    path = tmp_path / "s.jsonl"
+    # a lone \r inside line 2 is not a line break: line numbers are what editors show
+    path.write_bytes((good + "\n" + good[:-1] + ',\r"x": 1}\n' + deep + "\n").encode()
+                     + b"\xff\xfe\x00garbage\n" + good.encode() + b"\n")
+    records, errors = read_session_log(path)
+    assert [r.line_no for r in records] == [1, 2, 5]
+    assert [(e.line_no, e.message) for e in errors][:1] == [(3, "JSON nested too deep")]
+    assert [e.line_no for e in errors] == [3, 4]
+
+
+def test_a_file_that_is_not_a_session_log_or_is_empty_is_refused_early(tmp_path):
+    import pytest
+
+    from captioner.edges.files import SessionLogError, read_session_log
+
+    wav = tmp_path / "a.wav"
+    wav.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(256)) * 4000)
+    with pytest.raises(SessionLogError, match="is not a session log"):
+        read_session_log(wav)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n\n")
+    with pytest.raises(SessionLogError, match="holds no events"):
+        read_session_log(empty)
+
+
+def test_exports_are_replaced_atomically(tmp_path, monkeypatch):
+    import os
+
+    import pytest
+
+    from captioner.edges import files
+
+    engine = replay(files.read_session_log(EXAMPLES / "seed001_story_truncated.jsonl")[0])
+    srt = tmp_path / "out.srt"
+    srt.write_text("previous subtitles\n")
+    real_replace = os.replace
+
+    def crash(*args):  # the process dies between writing and renaming
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(files.os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        files.write_atomic(srt, "new")
+    assert srt.read_text() == "previous subtitles\n"  # never half-written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.srt"]  # no temporary left
+    monkeypatch.setattr(files.os, "replace", real_replace)
+    written = files.write_exports(engine.timeline(), engine.captions(), {"srt": srt})
+    assert written == {"srt": srt} and srt.read_text().startswith("1\n")
+
+
+def test_session_log_writer_keeps_an_existing_log(tmp_path):
+    import pytest
+
+    path = tmp_path / "s.jsonl"
+    path.write_text("earlier session\n")
+    with pytest.raises(FileExistsError, match="--force"):
+        SessionLogWriter(path)
+    assert path.read_text() == "earlier session\n"
+    with SessionLogWriter(path, overwrite=True) as w:
+        w.write("client", {"type": "x"}, 0.0)
+    assert "earlier" not in path.read_text()

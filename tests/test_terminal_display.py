@@ -130,7 +130,7 @@ def test_cli_options_open_the_requested_displays():
     assert parser.parse_args(["--show", "popon", "--overlay"]).overlay == 8766
     assert parser.parse_args([]).show is None
     opts = display_options(parser.parse_args([]))
-    assert opts == {"show": None, "lines": 2, "overlay_port": None}
+    assert opts == {"show": None, "lines": 2, "overlay_port": None, "allow_origins": []}
     assert display_options(parser.parse_args([]), default_show=True)["show"] == "rollup"
     displays = open_displays(opts["show"], opts["lines"], opts["overlay_port"], lambda: 0.0)
     assert displays.displays == []
@@ -209,3 +209,61 @@ def test_tmux_pane_shows_rollup_and_truncation(tmp_path: Path):
     assert rows[0] == ["assistant: Once upon a time"]
     assert rows[1] == ["there lived a", "small dragon"]  # rolled up: "Once upon a time" is gone
     assert rows[2] == ["there lived a", f"small dragon{CUT_MARK} {INTERRUPTED}"]
+
+
+def _pane(tmux: list[str], session: str) -> str:
+    return subprocess.run(tmux + ["capture-pane", "-p", "-t", session], check=True,
+                          capture_output=True, text=True).stdout
+
+
+def _wait_pane(tmux: list[str], session: str, text: str, timeout: float = 30.0) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        pane = _pane(tmux, session)
+        if text in pane:
+            return pane
+        assert time.monotonic() < deadline, f"{text!r} never showed up in the pane:\n{pane}"
+        time.sleep(0.05)
+
+
+def test_tmux_enter_interrupts_cleanly_and_ctrl_c_ends_quietly(tmp_path: Path):
+    """`captioner live --show` in a real terminal: Enter cuts the answer without leaving a stale
+    copy of the subtitles above them, Ctrl-C ends with the summary and the files written and
+    no warning, and the terminal is given back as it was (echo, line editing)."""
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed (Makefile APT_PACKAGES installs it)")
+    server = subprocess.Popen([sys.executable, "-m", "captioner.cli", "serve", "--port", "0"],
+                              stdout=subprocess.PIPE, text=True)
+    session = f"captioner-live-{time.monotonic_ns()}"
+    tmux = ["tmux", "-S", str(tmp_path / "tmux.sock")]
+    srt = tmp_path / "out.srt"
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().split(" on ", 1)[1].split()[0].removesuffix("/realtime")
+        command = (f"{sys.executable} -m captioner.cli live --url {url} --say 'Tell me a story.' --mic off "
+                   f"--output virtual --no-server-vad --show --srt {srt}; echo EXIT=$?; stty -a; sleep 60")
+        subprocess.run(tmux + ["new-session", "-d", "-s", session, "-x", "100", "-y", "30", command], check=True)
+        _wait_pane(tmux, session, "Once upon a time")
+        subprocess.run(tmux + ["send-keys", "-t", session, "Enter"], check=True)
+        _wait_pane(tmux, session, INTERRUPTED)
+        time.sleep(0.5)  # a few more repaints
+        interrupted = _pane(tmux, session)
+        subprocess.run(tmux + ["send-keys", "-t", session, "C-c"], check=True)
+        ended = _wait_pane(tmux, session, "EXIT=")
+        time.sleep(0.3)
+        ended = _pane(tmux, session)
+    finally:
+        subprocess.run(tmux + ["kill-server"], check=False, capture_output=True)
+        server.terminate()
+        server.wait(10)
+    art = Path(__file__).resolve().parents[1] / "test-artifacts" / "terminal"
+    art.mkdir(parents=True, exist_ok=True)
+    (art / "live-enter-interrupt.txt").write_text(interrupted)
+    (art / "live-ctrl-c.txt").write_text(ended)
+    assert interrupted.count("Once upon a time") == 1, interrupted  # no stale copy above the live lines
+    assert "EXIT=0" in ended
+    assert "WARNING" not in ended and "Traceback" not in ended, ended
+    assert f"srt: {srt}" in ended.replace("\n", "")
+    assert srt.exists() and "Once upon a time" in srt.read_text()
+    settings = ended.split("EXIT=0", 1)[1].split()
+    assert "echo" in settings and "icanon" in settings  # not -echo / -icanon: the terminal is restored

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 from typing import Callable, Optional
 
 from captioner.cli import _replay
+from captioner.cli._args import CliError, HelpFormatter, configure_logging
+from captioner.edges.files import SessionLogError
 
 # subcommand -> (module, add-arguments function, run function, help); loaded lazily so a
 # missing optional dependency only breaks the command that needs it.
@@ -30,12 +31,14 @@ _COMMANDS: dict[str, tuple[str, str, str, str]] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="captioner", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="captioner", description=__doc__, formatter_class=HelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail (credentials masked)")
+    parser.add_argument("--debug", action="store_true",
+                        help="log debug detail and show the traceback of an unexpected error")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _replay.add_arguments(sub)
     for name, (module, add_fn, run_fn, help_text) in _COMMANDS.items():
-        p = sub.add_parser(name, help=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text, formatter_class=HelpFormatter)
         try:
             mod = importlib.import_module(module)
             getattr(mod, add_fn)(p)
@@ -47,17 +50,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _unavailable(name: str, exc: Exception) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        print(f"captioner {name} is unavailable: {exc}", file=sys.stderr)
-        return 2
+        raise CliError(f"unavailable: {exc}", status=2)
     return run
 
 
+def describe(exc: BaseException) -> str:
+    """An OS error in one line, without errno noise: ``path: reason``."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = exc.filename if exc.filename is not None else None
+        return f"{where}: {exc.strerror}" if where is not None else exc.strerror
+    return str(exc) or type(exc).__name__
+
+
 def main(argv: Optional[list[str]] = None) -> int:
+    """Run a command. A user error (a bad file, a port in use, an endpoint that is not a
+    realtime server) is one line on stderr and a non-zero status; anything else is a bug,
+    reported in one line too, with its traceback under ``--debug``."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(args.verbose or args.debug)
+    name = f"captioner {args.command}"
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
-
+    except CliError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return exc.status
+    except (OSError, SessionLogError) as exc:
+        if args.debug:
+            raise
+        print(f"{name}: {describe(exc)}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - a bug: one line unless --debug asks for more
+        if args.debug:
+            raise
+        print(f"{name}: internal error: {type(exc).__name__}: {exc} (--debug shows where)", file=sys.stderr)
+        return 1

@@ -223,6 +223,8 @@ class CaptionEngine:
                 self._input_origin_ms = at_ms - samples_to_ms(n, self.input_format.sample_rate)
         elif isinstance(e, ev.ClientSessionUpdate):
             self._set_formats(e.output_format, e.input_format)
+        elif isinstance(e, ev.SessionEnd):
+            self.end(at_ms)
         elif isinstance(e, ev.Malformed):
             self._skip("malformed", e.type, e.reason)
 

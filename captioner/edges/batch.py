@@ -1,9 +1,10 @@
 """Re-time many session logs at once: in a local process pool or as Ray tasks.
 
 One job = read a log, replay it, write its exports, answer a small picklable summary.
-:func:`run_job` is that job for a single log too (``captioner replay LOG --srt F``), so a
-batch writes byte for byte what single-log replays write. A job never raises: a log that
-cannot be read or replayed comes back as a failed result and the others go on.
+:func:`replay_log` is that job, for a single log too (``captioner replay LOG --srt F``),
+so a batch writes byte for byte what single-log replays write. :func:`run_job` is its
+entry point for pool workers and Ray tasks: it never raises, a log that cannot be read
+or replayed comes back as a failed result and the others go on.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
 from captioner.core import replay
-from captioner.edges.files import KINDS, read_session_log, write_export
+from captioner.edges.files import KINDS, SessionLogError, read_session_log, write_export
 
 log = logging.getLogger(__name__)
 
 # Export kind -> file name suffix added to the log's stem.
 SUFFIXES = {"srt": ".srt", "ass": ".ass", "vtt": ".vtt", "timeline": ".timeline.json"}
 assert set(SUFFIXES) == set(KINDS)
+KEPT = 10  # skipped lines / engine problems kept word for word per log; the rest are counted
 
 
 class BatchError(ValueError):
@@ -39,6 +41,18 @@ class ReplayJob:
 
 
 @dataclass(frozen=True)
+class Skipped:
+    """What a replay skipped: the first few, word for word, and how many in all."""
+
+    first: tuple[str, ...] = ()
+    count: int = 0
+
+    @classmethod
+    def of(cls, problems: Sequence[object]) -> "Skipped":
+        return cls(tuple(str(p) for p in problems[:KEPT]), len(problems))
+
+
+@dataclass(frozen=True)
 class ReplayResult:
     log: Path
     error: Optional[str] = None  # None: replayed and every export written
@@ -47,7 +61,8 @@ class ReplayResult:
     items: int = 0
     underrun_ms: float = 0.0
     written: dict[str, Path] = field(default_factory=dict)
-    skipped: tuple[str, ...] = ()  # malformed lines and input the engine skipped
+    malformed: Skipped = Skipped()  # lines of the log
+    problems: Skipped = Skipped()  # input the engine skipped
     cpu_s: float = 0.0
 
     @property
@@ -59,37 +74,45 @@ class ReplayResult:
                 f"underrun {self.underrun_ms:.0f} ms")
 
 
-def run_job(job: ReplayJob) -> ReplayResult:
-    """Read, replay and export one log. Module-level and picklable: the entry point of
-    pool workers (spawn/forkserver) and Ray tasks. Never raises."""
+def replay_log(job: ReplayJob) -> ReplayResult:
+    """Read, replay and export one log. Raises ``OSError`` or :class:`SessionLogError`
+    for a log that cannot be replayed (not a session log, no events, no captions for the
+    exports asked) and lets a bug through; a file that cannot be written is the result's
+    error, the other files are still written."""
     t0 = time.process_time()
-    try:
-        records, errors = read_session_log(job.log)
-    except OSError as exc:
-        return ReplayResult(job.log, f"cannot read {job.log}: {exc.strerror or exc}")
-    skipped = tuple(str(e) for e in errors)
-    if not records:
-        why = f"not a session log ({errors[0]})" if errors else "empty log (no events)"
-        return ReplayResult(job.log, why, skipped=skipped)
-    try:
-        engine = replay(records, playout_delay_ms=job.playout_delay_ms)
-        timeline, captions = engine.timeline(), engine.captions()
-    except Exception as exc:  # noqa: BLE001 - one bad log must not stop a batch
-        log.debug("replay of %s failed", job.log, exc_info=True)
-        return ReplayResult(job.log, f"replay failed: {type(exc).__name__}: {exc}", skipped=skipped)
+    records, errors = read_session_log(job.log)
+    engine = replay(records, playout_delay_ms=job.playout_delay_ms)
+    captions, timeline = engine.captions(), engine.timeline()
+    if not captions and job.exports:
+        raise SessionLogError(f"{job.log}: no captions in {len(records)} events; nothing written")
     written: dict[str, Path] = {}
     failures: list[str] = []
     for kind, path in job.exports.items():
         try:
             write_export(kind, path, timeline, captions)
             written[kind] = Path(path)
-        except Exception as exc:  # noqa: BLE001
-            failures.append(f"cannot write {kind} to {path}: {getattr(exc, 'strerror', None) or exc}")
+        except OSError as exc:
+            failures.append(f"cannot write {kind} to {path}: {exc.strerror or exc}")
     return ReplayResult(
         job.log, "; ".join(failures) or None, events=len(records), captions=len(captions),
         items=len(timeline.items), underrun_ms=engine.underrun_ms, written=written,
-        skipped=skipped + tuple(str(p) for p in engine.problems), cpu_s=time.process_time() - t0,
+        malformed=Skipped.of(errors), problems=Skipped.of(engine.problems),
+        cpu_s=time.process_time() - t0,
     )
+
+
+def run_job(job: ReplayJob) -> ReplayResult:
+    """:func:`replay_log` that never raises: the entry point of pool workers
+    (spawn/forkserver, so module-level and picklable) and Ray tasks."""
+    try:
+        return replay_log(job)
+    except SessionLogError as exc:
+        return ReplayResult(job.log, str(exc))
+    except OSError as exc:
+        return ReplayResult(job.log, f"{exc.filename or job.log}: {exc.strerror or exc}")
+    except Exception as exc:  # noqa: BLE001 - one bad log must not stop a batch
+        log.debug("replay of %s failed", job.log, exc_info=True)
+        return ReplayResult(job.log, f"internal error: {type(exc).__name__}: {exc}")
 
 
 # ------------------------------------------------------------------------ planning

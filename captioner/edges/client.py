@@ -8,17 +8,18 @@ key travels only in the connection headers, which are never logged.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
-from urllib.parse import urlparse
 import threading
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Optional, Sequence, Union
+from typing import Any, AsyncIterator, Awaitable, Callable, Optional, Sequence, Union
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from captioner.core.wire import ClientEvent
 from captioner.edges.player import SessionClock
@@ -57,7 +58,7 @@ def api_key_for(url: Optional[str]) -> Optional[str]:
     explicit = os.environ.get("CAPTIONER_API_KEY")
     if explicit:
         return explicit
-    if url is not None and urlparse(url).hostname != "api.openai.com":
+    if url is not None and urlsplit(url).hostname != "api.openai.com":
         return None
     key = os.environ.get("OPENAI_API_KEY")
     if not key:
@@ -139,11 +140,55 @@ class RealtimeClient:
             log.info("connection closed: %s", exc)
 
 
-def open_connection(url: Optional[str], model: str, beta: bool, api_key: Optional[str]):
-    """``async with open_connection(...) as ws`` — websockets' connect with our headers."""
-    return connect(
-        realtime_url(url, model),
-        additional_headers=connect_headers(api_key, beta),
-        max_size=None,  # audio deltas can be large
-        open_timeout=15,
-    )
+class EndpointError(ConnectionError):
+    """The endpoint cannot be used: a wrong scheme, a key that would travel in clear, no
+    websocket server there, or not a realtime one. The message is one line for the user."""
+
+
+def _loopback(host: Optional[str]) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
+
+
+def check_endpoint(url: str, api_key: Optional[str]) -> None:
+    """Refuse what cannot be a realtime websocket, and plain ``ws://`` carrying a key beyond
+    this machine (anyone on the path would read it)."""
+    scheme, host = urlsplit(url).scheme, urlsplit(url).hostname
+    if scheme not in ("ws", "wss"):
+        raise EndpointError(f"{url}: a realtime endpoint is a websocket URL, ws:// or wss://")
+    if not host:
+        raise EndpointError(f"{url}: no host in the URL")
+    if api_key and scheme == "ws" and not _loopback(host):
+        raise EndpointError(f"{url}: refusing to send the API key in clear over ws:// to {host}; use wss://")
+
+
+@asynccontextmanager
+async def open_connection(url: Optional[str], model: str, beta: bool,
+                          api_key: Optional[str]) -> AsyncIterator[ClientConnection]:
+    """``async with open_connection(...) as ws`` — websockets' connect with our headers;
+    failing to connect raises :class:`EndpointError` (or ``OSError``) saying why, in one line."""
+    target = realtime_url(url, model)
+    check_endpoint(target, api_key)
+    try:
+        ws = await connect(
+            target,
+            additional_headers=connect_headers(api_key, beta),
+            max_size=None,  # audio deltas can be large
+            open_timeout=15,
+        )
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        what = "the API key was refused" if status in (401, 403) else "not a realtime endpoint"
+        raise EndpointError(f"HTTP {status} from {target}: {what}") from None
+    except InvalidHandshake as exc:
+        raise EndpointError(f"{target} did not answer as a websocket server ({exc})") from None
+    except TimeoutError:
+        raise EndpointError(f"{target} did not answer within 15 s") from None
+    except OSError as exc:
+        raise EndpointError(f"cannot connect to {target}: {exc.strerror or exc}") from None
+    async with ws:
+        yield ws

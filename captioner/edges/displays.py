@@ -62,17 +62,19 @@ class Displays:
 
 
 def open_displays(show: Optional[str], lines: int, overlay_port: Optional[int],
-                  now_ms_fn: Callable[[], float]) -> Displays:
+                  now_ms_fn: Callable[[], float], allow_origins: Sequence[str] = ()) -> Displays:
     """A terminal display in ``show`` mode (None: none) and an overlay on ``overlay_port``
-    (None: none); ``now_ms_fn`` reads the playback clock (session ms)."""
+    (None: none; ``allow_origins`` as :class:`OverlayServer` takes them); ``now_ms_fn``
+    reads the playback clock (session ms). The overlay starts first: a port in use fails
+    before the terminal is taken over."""
     from captioner.edges.overlay import OverlayServer
 
     displays: list[Display] = []
     lines = max(1, lines)
-    if show:
-        displays.append(TerminalDisplay(show, lines))
     if overlay_port is not None:
-        server = OverlayServer(now_ms_fn, port=overlay_port).start()
+        server = OverlayServer(now_ms_fn, port=overlay_port, allow_origins=allow_origins).start()
         print(f"caption overlay: {server.url()}", file=sys.stderr)
         displays.append(server)
+    if show:
+        displays.insert(0, TerminalDisplay(show, lines))
     return Displays(displays, now_ms_fn)

@@ -22,7 +22,7 @@ from typing import Any, AsyncIterator, Optional
 
 import numpy as np
 
-from captioner.core.wire import ClientEvent, TruncateItem
+from captioner.core.wire import SESSION_END_EVENT, ClientEvent, TruncateItem
 from captioner.core.wire import _events as ev
 from captioner.core.estimators import DeferredEstimator
 from captioner.core import CaptionEngine
@@ -30,6 +30,7 @@ from captioner.core import Caption, Timeline
 from captioner.edges.files import write_exports
 from captioner.edges.client import DEFAULT_MODEL, RealtimeClient, api_key_for, open_connection
 from captioner.edges.mic import Microphone, append_event
+from captioner.edges.terminal import EnterKey
 from captioner.edges.player import Player, SessionClock, VirtualPlayer, device_problem, open_player
 from captioner.edges.vad import SpeechDetector
 from captioner.edges.webrtc import WebRTCError, open_webrtc
@@ -64,10 +65,12 @@ class LiveOptions:
     exit_when_done: bool = False
     max_seconds: Optional[float] = None  # session seconds
     log_path: Optional[Path] = None
+    overwrite_log: bool = False  # an existing log_path is replaced (else FileExistsError)
     exports: dict[str, Path] = field(default_factory=dict)  # "srt"/"ass"/"vtt"/"timeline" -> path
     show: Optional[str] = None  # terminal subtitles: "rollup" | "popon" | None
     lines: int = 2  # subtitle lines on screen
     overlay_port: Optional[int] = None  # browser overlay on 127.0.0.1
+    allow_origins: list[str] = field(default_factory=list)  # other origins the overlay serves
 
 
 @dataclass
@@ -333,11 +336,11 @@ class LiveSession:
             from captioner.edges.files import SessionLogWriter
 
             opts.log_path.parent.mkdir(parents=True, exist_ok=True)
-            log_writer = SessionLogWriter(opts.log_path)
+            log_writer = SessionLogWriter(opts.log_path, overwrite=opts.overwrite_log)
         display: Any = None
         mic = None
         handlers: list[int] = []
-        key_reader = False
+        keys: Optional[EnterKey] = None
         try:
             key = api_key_for(opts.url)
             async with self._connect(key) as ws:
@@ -371,10 +374,10 @@ class LiveSession:
                         handlers.append(sig)
                     except (RuntimeError, ValueError, NotImplementedError):
                         pass  # not the main thread / platform without signals
-                if opts.key_interrupt and sys.stdin.isatty():
-                    loop.add_reader(sys.stdin.fileno(), self._on_key)
-                    key_reader = True
-                    print("press Enter to interrupt the assistant, Ctrl-C to end")
+                if opts.key_interrupt:
+                    keys = EnterKey(lambda: self._spawn(self.interrupt("key (Enter)")))
+                    if keys.start(loop):
+                        print("press Enter to interrupt the assistant, Ctrl-C to end")
                 await self._stop.wait()
         except WebRTCError as exc:  # one line for the user; log and exports are still written
             log.info("webrtc: %s", exc)  # the caller reports result.error
@@ -382,8 +385,8 @@ class LiveSession:
         finally:
             for sig in handlers:
                 loop.remove_signal_handler(sig)
-            if key_reader:
-                loop.remove_reader(sys.stdin.fileno())
+            if keys is not None:
+                keys.close()
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -391,6 +394,13 @@ class LiveSession:
                 mic.close()
             if self.player is not None:
                 self.player.close()
+            # The end of a session, whatever ended it, is a cut at what was heard; logged,
+            # so a replay of the log ends the same way.
+            end, now = {"type": SESSION_END_EVENT}, self.clock.now_ms()
+            with self.lock:
+                self.engine.sent(end, now)
+            if log_writer is not None and self.client is not None:
+                log_writer.write("client", end, now / 1000.0)
             if display is not None:
                 with self.lock:
                     display.update(self.engine)
@@ -404,10 +414,6 @@ class LiveSession:
             return open_webrtc(self.opts.url, self.opts.model, self.opts.beta, key,
                                out_rate=self.engine.sample_rate, open_timeout=self.opts.open_timeout)
         return open_connection(self.opts.url, self.opts.model, self.opts.beta, key)
-
-    def _on_key(self) -> None:
-        sys.stdin.readline()
-        self._spawn(self.interrupt("key (Enter)"))
 
     def _result(self) -> LiveResult:
         if not self.worker.settle():  # the session is over: final timing for the exports
@@ -433,7 +439,7 @@ def _open_display(opts: LiveOptions, now_ms_fn) -> Any:
         return _Printer(now_ms_fn)
     from captioner.edges.displays import open_displays
 
-    return open_displays(opts.show, opts.lines, opts.overlay_port, now_ms_fn)
+    return open_displays(opts.show, opts.lines, opts.overlay_port, now_ms_fn, opts.allow_origins)
 
 
 def summary(result: LiveResult) -> str:

@@ -6,8 +6,11 @@ word boundary was crossed (:class:`captioner.core.render.ViewCache`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Callable, Optional, Protocol, Sequence
+import os
+import sys
+from typing import Any, Callable, Optional, Protocol, Sequence, TextIO
 
 from rich.console import Console
 from rich.live import Live
@@ -92,3 +95,57 @@ class TerminalDisplay:
 
     def close(self) -> None:
         self.live.stop()
+
+
+class EnterKey:
+    """Calls ``on_enter`` each time Enter is pressed on a terminal, reading keys without echo
+    (cbreak mode: an echoed newline would push the live subtitles down a row and leave a
+    stale copy above them). Ctrl-C still interrupts. ``close`` restores the terminal.
+    """
+
+    def __init__(self, on_enter: Callable[[], Any], stream: Optional[TextIO] = None) -> None:
+        self.on_enter = on_enter
+        self.stream = stream if stream is not None else sys.stdin
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._saved: Optional[list] = None
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Listen on ``loop``; False (and nothing changed) when the stream is not a terminal."""
+        try:
+            fd = self.stream.fileno()
+            if not os.isatty(fd):
+                return False
+            import termios
+            import tty
+
+            self._saved = termios.tcgetattr(fd)
+            tty.setcbreak(fd)
+        except (ImportError, OSError, ValueError, AttributeError):
+            return False
+        loop.add_reader(fd, self._on_input)
+        self._loop = loop
+        return True
+
+    def _on_input(self) -> None:
+        try:
+            data = os.read(self.stream.fileno(), 1024)
+        except OSError:
+            data = b""
+        if not data:  # the terminal went away
+            self.close()
+            return
+        for _ in range(data.count(b"\n") + data.count(b"\r")):
+            self.on_enter()
+
+    def close(self) -> None:
+        if self._loop is not None:
+            self._loop.remove_reader(self.stream.fileno())
+            self._loop = None
+        if self._saved is not None:
+            import termios
+
+            try:
+                termios.tcsetattr(self.stream.fileno(), termios.TCSADRAIN, self._saved)
+            except (OSError, termios.error):
+                pass
+            self._saved = None

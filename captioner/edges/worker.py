@@ -60,9 +60,11 @@ class EstimateWorker:
         # multiprocessing's spawn (it re-runs the caller's main script).
         ours, theirs = socket.socketpair()
         try:
+            # its own session: Ctrl-C in the terminal is for the session, which still needs
+            # the worker to settle the final timing; the worker ends when its pipe closes
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "captioner.edges.worker", str(theirs.fileno())],
-                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, start_new_session=True)
         except Exception as exc:  # noqa: BLE001 - whatever stops a process starting
             ours.close()
             log.warning("estimate worker did not start (%s); captions use the audio-only estimate", exc)
@@ -88,9 +90,19 @@ class EstimateWorker:
                 self._apply_answers(wait_s)
             except Exception as exc:  # noqa: BLE001 - a closed pipe, or anything else: never the session
                 self.alive = False
-                log.warning("estimate worker stopped (%s); captions use the audio-only estimate", exc)
+                if self._stop.is_set():  # the session is closing: nothing lost
+                    log.debug("estimate worker ended with the session (%s)", self._reason(exc))
+                    return
+                log.warning("estimate worker stopped (%s); captions use the audio-only estimate", self._reason(exc))
                 with self.lock:
                     self.engine.refresh_estimates()
+
+    def _reason(self, exc: BaseException) -> str:
+        """Why the exchange failed, in words: a closed pipe (``EOFError()``) says nothing."""
+        code = self._process.poll() if self._process is not None else None
+        if isinstance(exc, (EOFError, BrokenPipeError, ConnectionResetError)):
+            return "its process exited" + (f" with status {code}" if code is not None else "")
+        return str(exc) or type(exc).__name__
 
     def _send_inputs(self) -> None:
         with self.lock:

@@ -361,7 +361,7 @@ class ForcedAlignEstimator:
         voice read something differently than written, any word may go unheard; if the
         audio stops early (an interrupted item), the text may end anywhere.
         """
-        words = self._all_words()
+        words = _speakable(self._all_words(), self.fallback.audio_ms)
         if not words:
             return None
         if self._aligner is None:
@@ -480,6 +480,24 @@ class ForcedAlignEstimator:
                 return starts[j]
             return starts[j] if j == 0 else ends[j - 1]  # only punctuation: the end of the last word
         return ends[-1]
+
+
+# No voice says more than this in a second (fast speech is ~8 units/s): words past what the
+# audio could hold are not in the grammar (an interrupted item's text runs on; a flood of
+# text would make the search slow), and are placed after the last word heard.
+_MAX_UNITS_PER_S = 15.0
+_UNITS_SLACK = 10.0
+
+
+def _speakable(words: list[SpokenWord], audio_ms: float) -> list[SpokenWord]:
+    """The words the audio could hold, from the first."""
+    budget = _MAX_UNITS_PER_S * audio_ms / 1000.0 + _UNITS_SLACK
+    total = 0.0
+    for i, w in enumerate(words):
+        total += w.units
+        if total > budget:
+            return words[:i]
+    return words
 
 
 def _heard(timings: list[Optional[WordTiming]]) -> int:

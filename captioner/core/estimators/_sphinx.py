@@ -31,6 +31,9 @@ ALIGN_RATE = 16000  # the acoustic model's sample rate
 _OPTIONS: dict = {"beam": 1e-60, "wbeam": 1e-40, "pbeam": 1e-60, "dither": False}
 _DITHER = (np.random.default_rng(0).random(1 << 16) < 0.25).astype(np.int16)
 _SKIP_PROB = 0.01
+# Longer unknown "words" are not pronounced from pieces (the search is quadratic in length
+# and English words are far shorter: a URL or a base64 blob is not read out letter by letter).
+MAX_PIECED_LETTERS = 40
 FRAME_MS = 10.0
 _FILLER = re.compile(r"^(<.*>|\[.*\]|\+\+.*\+\+)$")
 _ALT = re.compile(r"\(\d+\)$")
@@ -86,8 +89,8 @@ class Lexicon:
             base = self.phones(word[:-2])
             return f"{base} Z" if base else None
         letters = re.sub(r"[^a-z]", "", word)
-        if not letters:
-            return None
+        if not letters or len(letters) > MAX_PIECED_LETTERS:
+            return None  # nothing to say, or no word: it may go unheard
         return self._pieces(letters)
 
     @functools.lru_cache(maxsize=4096)

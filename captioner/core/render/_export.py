@@ -82,8 +82,8 @@ def _event_text(cue: Cue, fmt: str) -> str:
     if fmt == "ass":
         return karaoke_text(cue)
     text = _plain(cue.label + "\n".join(cue.lines))
-    if fmt == "vtt":
-        text = _vtt_escape(text)
+    if fmt == "vtt":  # a voice span names the speaker for players and screen readers
+        text = f"<v {SPEAKERS.get(cue.role, cue.role)}>" + _vtt_escape(text)
     return text.replace("\n", "\\N")
 
 
@@ -115,7 +115,13 @@ def export_captions(captions: Sequence[Caption], fmt: str, rules: Optional[Layou
     """Lay captions out and export them: what ``captioner replay --srt/--ass/--vtt`` writes."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown subtitle format {fmt!r}; expected one of {FORMATS}")
-    return export_text(layout_cues(captions, rules), fmt)
+    return export_text(layout_cues(captions, rules or export_rules(captions)), fmt)
 
 
-__all__ = ["FORMATS", "SPEAKERS", "export_captions", "export_text", "karaoke_text", "to_ssafile"]
+def export_rules(captions: Sequence[Caption]) -> LayoutRules:
+    """The default rules for exporting ``captions``: with both speakers there, both are named."""
+    both = {c.role for c in captions} >= {"assistant", "user"}
+    return LayoutRules(assistant_label="Assistant: " if both else "")
+
+
+__all__ = ["FORMATS", "SPEAKERS", "export_captions", "export_rules", "export_text", "karaoke_text", "to_ssafile"]

@@ -14,6 +14,8 @@ ASS's centisecond resolution), so SRT, WebVTT and ASS exports carry identical ti
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 import re
 from dataclasses import dataclass, field
@@ -58,7 +60,8 @@ class LayoutRules:
     pause_split_ms: int = 1200  # a silence at least this long starts a new cue
     time_step_ms: int = 10  # ASS has centisecond resolution; quantise for all formats
     user_label: str = "User: "  # prefixed to user cues in SRT/VTT; reserved on line 1
-    assistant_label: str = ""
+    assistant_label: str = ""  # export_captions sets "Assistant: " when both speakers are there
+    cut_mark: str = "\u2014"  # ends an interrupted answer's last cue ("" for none)
 
     def label(self, role: str) -> str:
         return self.user_label if role == "user" else self.assistant_label
@@ -160,13 +163,22 @@ def item_words(item_id: str, captions: Sequence[Caption]) -> list[Word]:
     return words
 
 
-def _track_words(captions: Iterable[Caption]) -> list[Word]:
-    """One role's words in play order, with times made non-decreasing."""
+def _track_words(captions: Iterable[Caption], cut_mark: str = "") -> list[Word]:
+    """One role's words in play order, with times made non-decreasing; an interrupted
+    item's last word carries the cut mark after a no-break space (never split from it,
+    and lines keep room for it)."""
     items: dict[str, list[Caption]] = {}
     for cap in captions:
         items.setdefault(cap.item_id, []).append(cap)
     order = sorted(items, key=lambda i: (min(c.start_ms for c in items[i]), i))
-    words = [w for i in order for w in item_words(i, sorted(items[i], key=lambda c: c.index))]
+    words = []
+    for item_id in order:
+        caps = sorted(items[item_id], key=lambda c: c.index)
+        item = item_words(item_id, caps)
+        if cut_mark and item and caps[-1].truncated:
+            t = item[-1].end
+            item[-1].frags.append(Fragment("\u00a0" + cut_mark, t, t, caps[-1]))
+        words.extend(item)
     last = -math.inf
     for w in words:  # defensive: overlapping input must not break cue invariants
         for f in w.frags:
@@ -217,6 +229,8 @@ def break_lines(words: Sequence[str], first_cap: int, cap: int, max_lines: int) 
     count = max(_lines_needed(words, first_cap, cap), 1)
     if count == 1:
         return [" ".join(words)]
+    offsets = list(itertools.accumulate((len(w) + 1 for w in words), initial=0))
+    bonus = [_break_bonus(words[j - 1], words[j], cap) if 0 < j < n else 0.0 for j in range(n + 1)]
     # best[k][j]: minimal cost of putting words[:j] into k lines
     inf = math.inf
     best = [[inf] * (n + 1) for _ in range(count + 1)]
@@ -224,16 +238,17 @@ def break_lines(words: Sequence[str], first_cap: int, cap: int, max_lines: int) 
     best[0][0] = 0.0
     for k in range(1, count + 1):
         line_cap = first_cap if k == 1 else cap
+        prev, row, rback = best[k - 1], best[k], back[k]
         for j in range(1, n + 1):
-            for i in range(k - 1, j):
-                if best[k - 1][i] == inf or not _line_fits(words[i:j], line_cap):
+            for i in range(j - 1, k - 2, -1):  # longer lines as i falls: stop once one is too long
+                length = offsets[j] - offsets[i] - 1
+                if length > line_cap and j - i > 1:
+                    break
+                if prev[i] == inf:
                     continue
-                length = len(" ".join(words[i:j]))
-                cost = best[k - 1][i] + length**2
-                if j < n:
-                    cost -= _break_bonus(words[j - 1], words[j], cap)
-                if cost < best[k][j]:
-                    best[k][j], back[k][j] = cost, i
+                cost = prev[i] + length**2 - bonus[j]
+                if cost <= row[j]:  # ties go to the earliest break, as before
+                    row[j], rback[j] = cost, i
     lines, j = [], n
     for k in range(count, 0, -1):
         i = back[k][j]
@@ -290,65 +305,76 @@ class _Packer:
         self.binds = [_binds_forward(t) for t in self.text]
         self.opens = [_opens_clause(t) for t in self.text]
         self.most_chars = rules.max_chars_per_line * rules.max_lines
+        # offsets[k]: length of words[:k] joined with spaces, plus one (a line's length by
+        # subtraction), and where the sentence ends are: so each question costs O(log n)
+        self.offsets = list(itertools.accumulate((len(t) + 1 for t in self.text), initial=0))
+        self.sentence_ends = [n for n, flag in enumerate(self.sentence) if flag]
 
-    def fits(self, i: int, j: int, chars: int, speech_end: float) -> bool:
-        """Do words[i:j] (``chars`` long, speech ending at ``speech_end``) make one cue?"""
-        if j - i == 1:
-            return True
-        if speech_end - self.start[i] > self.r.max_duration_ms:
-            return False
-        if chars <= self.first_cap:
-            return True
-        lines = _lines_needed(self.text[i:j], self.first_cap, self.r.max_chars_per_line)
-        return lines <= self.r.max_lines
+    def _lines(self, i: int, j: int) -> int:
+        """Fewest lines for words[i:j] (greedy filling is optimal), stopping past the limit."""
+        lines, a, cap = 0, i, self.first_cap
+        while a < j and lines <= self.r.max_lines:
+            b = bisect.bisect_right(self.offsets, self.offsets[a] + cap + 1, a + 1, j + 1) - 1
+            a = max(b, a + 1)  # a word longer than a line stands alone
+            lines, cap = lines + 1, self.r.max_chars_per_line
+        return lines
 
     def clean(self, k: int) -> bool:
         """Can the cue ending before word k stay up until its last word starts, gap kept?"""
         return math.ceil(self.start[k]) - self.r.min_gap_ms > math.ceil(self.start[k - 1])
 
-    def cost(self, i: int, j: int, first: bool, last: bool, chars: int, speech_end: float) -> float:
-        """Cost of words[i:j] as one cue; ``first``/``last``: at its segment's edge."""
-        r = self.r
-        cost = self.CUE
+    def _inner_cost(self, i: int, j: int, first: bool) -> float:
+        """What the sentence ends inside words[i:j] cost: running on past one that could
+        stand alone, or opening with a short tail of the previous cue's sentence."""
+        ends = self.sentence_ends
+        lo = bisect.bisect_left(ends, i)
+        if lo == len(ends) or ends[lo] >= j - 1:
+            return 0.0
+        cost = 0.0
         orphan_checked = first or self.sentence[i - 1]
-        for n in range(i, j - 1):
-            if not self.sentence[n]:
-                continue
-            if self.end[n] - self.start[i] >= r.min_duration_ms:
+        for n in ends[lo:bisect.bisect_left(ends, j - 1)]:
+            if self.end[n] - self.start[i] >= self.r.min_duration_ms:
                 cost += self.RUN_ON
             if not orphan_checked:
                 orphan_checked = True
-                if len(" ".join(self.text[i : n + 1])) < r.max_chars_per_line / 3:
+                if self.offsets[n + 1] - self.offsets[i] - 1 < self.r.max_chars_per_line / 3:
                     cost += self.ORPHAN  # "... the rising | sun. One day"
-        if last:
-            return cost
+        return cost
+
+    def _ending_cost(self, j: int) -> float:
+        """What ending a cue before word j costs (its last word, the gap it leaves)."""
         e = j - 1
-        if not self.clean(j):
-            cost += self.UNCLEAN
+        cost = 0.0 if self.clean(j) else self.UNCLEAN
         if self.sentence[e]:
             return cost  # a whole sentence is a natural cue, however short
         if self.clause[e]:
-            cost += self.AFTER_CLAUSE
-        elif self.binds[e]:
-            cost += self.MID_SENTENCE + self.BINDING
-        elif self.opens[j]:
-            cost += self.MID_SENTENCE - self.OPENING
-        else:
-            cost += self.MID_SENTENCE
-        fill = max(chars / self.most_chars, (speech_end - self.start[i]) / r.max_duration_ms)
-        return cost + self.UNDERFILL * (1.0 - min(fill, 1.0)) ** 2
+            return cost + self.AFTER_CLAUSE
+        if self.binds[e]:
+            return cost + self.MID_SENTENCE + self.BINDING
+        if self.opens[j]:
+            return cost + self.MID_SENTENCE - self.OPENING
+        return cost + self.MID_SENTENCE
 
     def _segment(self, a: int, b: int) -> list[tuple[int, int]]:
+        """The cheapest partition of words[a:b] into cues (dynamic programming over ends)."""
+        r, text, end, start, offsets = self.r, self.text, self.end, self.start, self.offsets
         best = [0.0] + [math.inf] * (b - a)
         back = [a] * (b - a + 1)
         for j in range(a + 1, b + 1):
-            chars, speech_end = -1, -math.inf
+            last = j == b
+            ending = 0.0 if last else self._ending_cost(j)
+            underfill = not last and not self.sentence[j - 1]
+            speech_end = -math.inf
             for i in range(j - 1, a - 1, -1):
-                chars += len(self.text[i]) + 1
-                speech_end = max(speech_end, self.end[i])
-                if not self.fits(i, j, chars, speech_end):
+                chars = offsets[j] - offsets[i] - 1
+                speech_end = max(speech_end, end[i])
+                if j - i > 1 and (speech_end - start[i] > r.max_duration_ms
+                                  or (chars > self.first_cap and self._lines(i, j) > r.max_lines)):
                     break  # adding words in front never makes a cue fit again
-                c = best[i - a] + self.cost(i, j, i == a, j == b, chars, speech_end)
+                c = best[i - a] + self.CUE + self._inner_cost(i, j, i == a) + ending
+                if underfill:
+                    fill = max(chars / self.most_chars, (speech_end - start[i]) / r.max_duration_ms)
+                    c += self.UNDERFILL * (1.0 - min(fill, 1.0)) ** 2
                 if c < best[j - a]:
                     best[j - a], back[j - a] = c, i
         out, j = [], b
@@ -428,7 +454,7 @@ def layout_cues(captions: Sequence[Caption], rules: Optional[LayoutRules] = None
     rules = rules or LayoutRules()
     cues: list[Cue] = []
     for role in ("assistant", "user"):
-        words = _track_words(c for c in captions if c.role == role)
+        words = _track_words((c for c in captions if c.role == role), rules.cut_mark)
         cues.extend(_layout_track(words, role, rules))
     cues.sort(key=lambda c: (c.start_ms, c.role))
     return cues

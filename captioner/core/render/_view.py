@@ -246,7 +246,7 @@ def _popon(by_item: dict[str, list[Caption]], width: int, lines: int) -> Layout:
              for item_id, caps in by_item.items()}
     cut = {item_id: max(caps[-1].shown_ms, caps[-1].end_ms) for item_id, caps in by_item.items()
            if caps[-1].truncated}
-    rules = LayoutRules(max_chars_per_line=width, max_lines=lines, user_label="", assistant_label="")
+    rules = LayoutRules(max_chars_per_line=width, max_lines=lines, user_label="", assistant_label="", cut_mark="")
     cues = layout_cues([c for caps in by_item.values() for c in caps], rules)
     last_cue = {cue.item_id: n for n, cue in enumerate(cues)}
     laid_lines: list[LaidLine] = []

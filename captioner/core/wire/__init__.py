@@ -6,17 +6,20 @@ from captioner.core.wire._audio import (
     encode_samples, ms_to_samples, parse_format, samples_to_ms,
 )
 from captioner.core.wire._events import (
-    CLIENT_EVENT_TYPES, SERVER_EVENT_TYPES, TRACK_AUDIO_EVENT, Event, Malformed, Unknown,
+    CLIENT_EVENT_TYPES, SERVER_EVENT_TYPES, SESSION_END_EVENT, TRACK_AUDIO_EVENT, Event, Malformed, Unknown,
     parse_client_event, parse_server_event,
 )
 from captioner.core.wire._outbound import CancelResponse, ClearOutputBuffer, ClientEvent, TruncateItem
-from captioner.core.wire._sessionlog import LogError, LogRecord, Source, format_record, parse_line, parse_session_log, redact
+from captioner.core.wire._sessionlog import (
+    LogError, LogRecord, NotASessionLog, RedactingFilter, Source, format_record, parse_line, parse_session_log,
+    redact, redact_text,
+)
 
 __all__ = [
     "AudioFormat", "AudioFormatError", "CLIENT_EVENT_TYPES", "CancelResponse", "ClearOutputBuffer",
-    "ClientEvent", "Event", "LogError", "LogRecord", "Malformed", "PCM16", "PCMA", "PCMU",
-    "SERVER_EVENT_TYPES", "TRACK_AUDIO_EVENT", "TruncateItem", "Unknown", "decode_base64",
-    "decode_bytes", "encode_base64", "encode_samples", "format_record", "ms_to_samples",
-    "parse_client_event", "parse_format", "parse_line", "parse_server_event", "parse_session_log",
-    "redact", "samples_to_ms", "Source",
+    "ClientEvent", "Event", "LogError", "LogRecord", "Malformed", "NotASessionLog", "PCM16", "PCMA", "PCMU",
+    "RedactingFilter", "SERVER_EVENT_TYPES", "SESSION_END_EVENT", "Source", "TRACK_AUDIO_EVENT", "TruncateItem",
+    "Unknown", "decode_base64", "decode_bytes", "encode_base64", "encode_samples", "format_record",
+    "ms_to_samples", "parse_client_event", "parse_format", "parse_line", "parse_server_event",
+    "parse_session_log", "redact", "redact_text", "samples_to_ms",
 ]

@@ -188,6 +188,12 @@ class ClientSessionUpdate:
 
 
 @dataclass(frozen=True)
+class SessionEnd:
+    """The session ended (a local client event a live session logs as it ends): what had
+    not been heard never will be."""
+
+
+@dataclass(frozen=True)
 class Unknown:
     type: str
 
@@ -203,11 +209,14 @@ Event = Union[
     SpeechStarted, SpeechStopped, InputTranscriptDelta, InputTranscriptCompleted,
     InputTranscriptFailed, InputTranscriptSegment, OutputBufferStarted, OutputBufferStopped,
     OutputBufferCleared, ResponseCreated, ResponseDone, SessionFormats, ServerError, TrackAudio,
-    ClientTruncate, ClientResponseCreate, ClientAudioAppend, ClientSessionUpdate, Unknown, Malformed,
+    ClientTruncate, ClientResponseCreate, ClientAudioAppend, ClientSessionUpdate, SessionEnd, Unknown,
+    Malformed,
 ]
 
 
 TRACK_AUDIO_EVENT = "captioner.track_audio.delta"
+SESSION_END_EVENT = "captioner.session_end"  # logged by a live session as it ends
+
 
 
 class _Missing(Exception):
@@ -454,6 +463,7 @@ _CLIENT: dict[str, Callable[[dict], Event]] = {
     "response.create": _client_response_create,
     "input_audio_buffer.append": lambda ev: ClientAudioAppend(_text(ev, "audio")),
     "session.update": _client_session_update,
+    SESSION_END_EVENT: lambda ev: SessionEnd(),
 }
 
 

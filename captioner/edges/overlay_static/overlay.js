@@ -99,11 +99,12 @@
         }
       }
       state.renderedAt = t;
+      if (state.pending.length > 200) state.pending.splice(0, state.pending.length - 200);  // offline
       if (state.pending.length && state.ws && state.ws.readyState === 1) {
         const errs = overlay.syncErrors;
-        state.ws.send(JSON.stringify({ type: "painted", pieces: state.pending,
+        // small reports: the server closes a connection whose message exceeds 8 KiB
+        state.ws.send(JSON.stringify({ type: "painted", pieces: state.pending.splice(0, 20),
                                        sync_error_ms: errs.length ? errs[errs.length - 1] : null }));
-        state.pending = [];
       }
     }
     requestAnimationFrame(frame);
