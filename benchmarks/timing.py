@@ -11,12 +11,17 @@ tables of onset error for:
 * ``captioner``       — the engine with the default estimator (and ``proportional``,
   the old estimator, for reference).
 
+``given timing`` — the same sessions with provider timing generated from the truth
+(``duration_ms``, ``start_time``, Azure word timestamps; GPT-Live session-timeline deltas)
+in every arrival pattern plus ``after_audio_done`` (all text after the item's audio.done)
+and ``after_response_done``: caption starts must match the given times (target: 2 ms).
+
 "final" is the finished timeline (what replay/exports use); "live" is the moment a
 viewer first sees each delta (never before it arrived): the estimators' live view
 comes from replay's observe hook every 10 ms. Also prints the estimators' CPU cost as
 a real-time factor. Run::
 
-    .venv/bin/python benchmarks/timing.py [--sessions 24] [--seed 1] [--no-timit]
+    .venv/bin/python benchmarks/timing.py [--sessions 24] [--seed 1] [--no-timit] [--given-only]
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import math
 import re
 import sys
 import time
@@ -118,6 +124,179 @@ def run_engine(session: corpus.Session, factory: EstimatorFactory, live: bool):
     return final, first_shown
 
 
+GIVEN_SHAPES = ["duration_ms", "start_time", "azure words"]
+GIVEN_PATTERNS = [*corpus.PATTERNS, "after_audio_done", "after_response_done"]
+
+
+def _delta_starts(item: corpus.TruthItem) -> list[float]:
+    """Every delta's true start: its word onset, else by characters between known onsets
+    (word pieces, punctuation; before the first onset: from 0)."""
+    known = [(0, 0.0)] if item.deltas[0].onset_item_ms is None else []
+    known += [(k, d.onset_item_ms) for k, d in enumerate(item.deltas) if d.onset_item_ms is not None]
+    chars = np.cumsum([0] + [len(d.text) for d in item.deltas])
+    known.append((len(item.deltas), item.audio_ms))
+    out = []
+    for k in range(len(item.deltas)):
+        (ka, ta), (kb, tb) = max((x for x in known if x[0] <= k), key=lambda x: x[0]), \
+            min((x for x in known if x[0] > k), key=lambda x: x[0])
+        out.append(ta + (tb - ta) * (chars[k] - chars[ka]) / max(1, chars[kb] - chars[ka]))
+    return out
+
+
+def given_starts(item: corpus.TruthItem, shape: str) -> list[float]:
+    """Where each delta's given timing puts it: durations are laid end to end from the
+    item's first sample (seed 004), so the first delta takes the leading silence."""
+    starts = _delta_starts(item)
+    return [0.0, *starts[1:]] if shape == "duration_ms" else starts
+
+
+def with_given_timing(session: corpus.Session, shape: str, pattern: str) -> list[dict]:
+    """The session's log with provider timing from the truth, text moved per ``pattern``."""
+    log = [json.loads(json.dumps(line)) for line in session.log]
+    extra: list[dict] = []
+    for item in session.items:
+        starts = given_starts(item, shape)
+        ends = starts[1:] + [item.audio_ms]
+        lines = [x for x in log if x["event"].get("item_id") == item.item_id]
+        texts = [x for x in lines if x["event"]["type"].endswith("transcript.delta")]
+        for k, (line, start, end) in enumerate(zip(texts, starts, ends)):
+            e = line["event"]
+            if shape == "duration_ms":
+                e["duration_ms"] = end - start
+            elif shape == "start_time":
+                e["start_time"] = start / 1000.0
+            elif e["delta"].strip():  # azure: one timed word per delta (spaces alone are not words)
+                extra.append({"t": line["t"], "from": "server", "event": {
+                    "type": "response.audio_timestamp.delta", "response_id": e["response_id"],
+                    "item_id": item.item_id, "output_index": 0, "content_index": 0,
+                    "text": e["delta"].strip(), "audio_offset_ms": start, "audio_duration_ms": end - start,
+                    "timestamp_type": "word"}})
+        if pattern in ("after_audio_done", "after_response_done"):
+            last_audio = max(x["t"] for x in lines if x["event"]["type"].endswith("audio.delta"))
+            closing = {x["event"]["type"]: x for x in log if x["event"].get("item_id") == item.item_id
+                       or x["event"].get("response", {}).get("id") == texts[0]["event"]["response_id"]}
+            for kind, line in closing.items():
+                if kind.endswith("audio.done"):
+                    line["t"] = last_audio + 0.001
+                elif kind == "response.done" and pattern == "after_response_done":
+                    line["t"] = last_audio + 0.002
+            later = last_audio + 0.5  # well after the audio: it has played or is playing
+            for k, line in enumerate(texts):
+                line["t"] = later + 0.001 * k
+            for kind, line in closing.items():
+                if kind.endswith("transcript.done") or (kind == "response.done" and pattern == "after_audio_done"):
+                    line["t"] = later + 0.001 * (len(texts) + 1)
+    for x in extra:  # each word's timing with (just after) its delta
+        x["t"] = next(line["t"] for line in log if line["event"].get("delta", "").strip() == x["event"]["text"]
+                      and line["event"].get("item_id") == x["event"]["item_id"]) + 1e-6
+    log += extra
+    log.sort(key=lambda x: x["t"])
+    return log
+
+
+def live_log(session: corpus.Session) -> tuple[list[dict], list[tuple[str, float, float]]]:
+    """The session as GPT-Live would send it: one continuous output stream (each item at its
+    true play position on the session timeline, the silence before it sent with its first
+    chunk), transcript deltas with whole-ms ``start_ms``/``end_ms`` sent when the corpus's
+    text arrived, and a user reply between items. Returns the log and, per output delta,
+    (kind, given start, stream start of its turn); input deltas have kind "input"."""
+    log: list[dict] = []
+    given: list[tuple[str, float, float]] = []
+    stream_end = 0.0
+    for n, item in enumerate(session.items):
+        lines = [x for x in session.log if x["event"].get("item_id") == item.item_id]
+        chunks = [x for x in lines if x["event"]["type"].endswith("audio.delta")]
+        texts = [x for x in lines if x["event"]["type"].endswith("transcript.delta")]
+        begin = max(item.start_ms, stream_end)
+        turn_start = stream_end
+        if n > 0:  # the user answered in the pause before this item
+            at = chunks[0]["t"] - 0.002
+            s0 = int(round(stream_end + 100))
+            log.append({"t": at, "from": "server", "event": {"type": "session.input_transcript.delta",
+                        "event_id": f"in{n}", "delta": "Okay.", "start_ms": s0, "end_ms": s0 + 300}})
+            given.append(("input", float(s0), 0.0))
+        silence = np.zeros(int(round((begin - stream_end) * corpus.SAMPLE_RATE / 1000)), "<i2")
+        log.append({"t": chunks[0]["t"] - 0.001, "from": "server", "event": {
+            "type": "session.output_audio.delta", "delta": base64.b64encode(silence.tobytes()).decode()}})
+        begin = stream_end + len(silence) * 1000.0 / corpus.SAMPLE_RATE
+        for x in chunks:
+            log.append({"t": x["t"], "from": "server", "event": {"type": "session.output_audio.delta",
+                                                                 "delta": x["event"]["delta"]}})
+        stream_end = begin + item.audio_ms
+        starts = _delta_starts(item)
+        ends = starts[1:] + [item.audio_ms]
+        for k, (x, a, b) in enumerate(zip(texts, starts, ends)):
+            log.append({"t": x["t"], "from": "server", "event": {
+                "type": "session.output_transcript.delta", "event_id": f"out{n}_{k}", "delta": x["event"]["delta"],
+                "start_ms": int(round(begin + a)), "end_ms": int(round(begin + b))}})
+            given.append(("output", float(int(round(begin + a))), turn_start))
+    log.sort(key=lambda x: x["t"])
+    return log, given
+
+
+def live_table(sessions: list[corpus.Session]) -> None:
+    errs: dict[tuple[str, str], list[float]] = {}
+    for s in sessions:
+        log, given = live_log(s)
+        records, bad = parse_session_log([json.dumps(x) for x in log])
+        assert not bad, bad
+        engine = replay(records, estimator_factory=ProportionalEstimator)
+        caps = {c.role: [] for c in engine.captions()}
+        for c in engine.captions():
+            caps[c.role].append(c)
+        outs = sorted(caps.get("assistant", []), key=lambda c: (int(c.item_id.rsplit("_", 1)[1]), c.index))
+        ins = caps.get("user", [])
+        g_out = [g for g in given if g[0] == "output"]
+        g_in = [g for g in given if g[0] == "input"]
+        assert len(outs) == len(g_out) and len(ins) == len(g_in), (len(outs), len(g_out), len(ins), len(g_in))
+        for c, (_, start, turn) in zip(outs, g_out):
+            mapped = engine.item_time(c.item_id, start - turn)
+            errs.setdefault((s.kind, "output"), []).append(c.start_ms - (mapped if mapped is not None else math.inf))
+        for c, (_, start, _) in zip(ins, g_in):
+            errs.setdefault((s.kind, "input"), []).append(c.start_ms - start)
+    print("GPT-Live sessions (corpus audio as one output stream, whole-ms start_ms/end_ms), "
+          "caption start vs the mapped playback position of start_ms:")
+    print()
+    print("| speech | transcript | deltas | median abs err ms | max abs err ms | within 2 ms |")
+    print("|---|---|---|---|---|---|")
+    for (kind, which), e in errs.items():
+        a = np.abs(np.asarray(e))
+        print(f"| {kind} | {which} | {len(a)} | {np.median(a):.2f} | {np.max(a):.2f} | {100 * np.mean(a <= 2.0):.1f} % |")
+    print()
+
+
+def given_timing_table(sessions: list[corpus.Session]) -> None:
+    """Caption starts against the given times (the target) and against the true onsets
+    (the same but for what a shape cannot say: durations start the first delta at 0)."""
+    errors: dict[tuple[str, str, str], tuple[list[float], list[float]]] = {}
+    for s in sessions:
+        for shape in GIVEN_SHAPES:
+            for pattern in GIVEN_PATTERNS:
+                records, bad = parse_session_log([json.dumps(x) for x in with_given_timing(s, shape, pattern)])
+                assert not bad, bad
+                engine = replay(records, estimator_factory=ProportionalEstimator)
+                fin = {(c.item_id, c.index): c.start_ms for c in engine.captions()}
+                given, truth = errors.setdefault((s.kind, shape, pattern), ([], []))
+                for item in s.items:
+                    placed = engine.timeline().items
+                    start = next(i.start_ms for i in placed if i.item_id == item.item_id)
+                    for d, g in zip(item.deltas, given_starts(item, shape)):
+                        got = fin.get((item.item_id, d.index), math.inf)
+                        given.append(got - (start + g))
+                        if d.onset_ms is not None:
+                            truth.append(got - d.onset_ms)
+    print("given timing (provider times generated from the truth), final caption start:")
+    print()
+    print("| speech | timing shape | arrival pattern | deltas | vs given: median / max abs ms | within 2 ms "
+          "| vs true onset: median / p95 abs ms |")
+    print("|---|---|---|---|---|---|---|")
+    for (kind, shape, pattern), (given, truth) in errors.items():
+        g, t = np.abs(np.asarray(given)), np.abs(np.asarray(truth))
+        print(f"| {kind} | {shape} | {pattern} | {len(g)} | {np.median(g):.2f} / {np.max(g):.2f} "
+              f"| {100 * np.mean(g <= 2.0):.1f} % | {np.median(t):.2f} / {np.percentile(t, 95):.2f} |")
+    print()
+
+
 def estimator_cost(sessions: list[corpus.Session], factory: EstimatorFactory) -> tuple[float, float]:
     """CPU seconds spent estimating per second of audio, under the engine's call pattern
     (a step after every audio chunk and every delta, then until settled), and the
@@ -164,9 +343,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--no-timit", action="store_true")
     p.add_argument("--no-live", action="store_true", help="skip the live view (faster)")
+    p.add_argument("--given-only", action="store_true", help="only the given-timing table")
     args = p.parse_args(argv)
 
     sessions = list(corpus.generate(args.seed, args.sessions, timit=not args.no_timit))
+    given_timing_table(sessions)
+    live_table(sessions)
+    if args.given_only:
+        return 0
     kinds = sorted({s.kind for s in sessions})
     methods = ["70 ms x chars", "3.83 syl/s", "syl scaled to audio", "on arrival", *ESTIMATORS]
     final = {(m, k): Errors() for m in methods for k in kinds}

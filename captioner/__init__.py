@@ -8,8 +8,9 @@ their own packages: ``captioner.edges``, ``captioner.server``, ``captioner.cli``
 
 from captioner.core import (
     CancelResponse, Caption, CaptionEngine, ClearOutputBuffer, ClientEvent, FrameStamp, ItemRecord, ItemState,
-    Period, Phase, Problem, Timeline, TruncateItem, replay,
+    Period, Phase, Problem, TimedText, Timeline, TruncateItem, replay,
 )
+from captioner.core.timing import cartesia, elevenlabs
 from captioner.core.estimators import DeferredEstimator, ItemEstimator, default_estimator
 from captioner.core.render import Cue, LayoutRules, export_captions, export_text, layout_cues, to_ssafile
 from captioner.core.wire import PCM16, PCMA, PCMU, AudioFormat, LogRecord, parse_format, parse_session_log
@@ -19,6 +20,6 @@ __version__ = "0.1.0"
 __all__ = [
     "AudioFormat", "CancelResponse", "Caption", "CaptionEngine", "ClearOutputBuffer", "ClientEvent",
     "Cue", "DeferredEstimator", "FrameStamp", "ItemEstimator", "ItemRecord", "ItemState", "LayoutRules",
-    "LogRecord", "PCM16", "PCMA", "PCMU", "Period", "Phase", "Problem", "Timeline", "TruncateItem", "default_estimator", "export_captions", "export_text", "layout_cues",
+    "LogRecord", "PCM16", "PCMA", "PCMU", "Period", "Phase", "Problem", "TimedText", "Timeline", "TruncateItem", "cartesia", "default_estimator", "elevenlabs", "export_captions", "export_text", "layout_cues",
     "parse_format", "parse_session_log", "replay", "to_ssafile",
 ]

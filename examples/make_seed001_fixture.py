@@ -1,4 +1,4 @@
-"""Rebuild examples/seed001_story_truncated.jsonl: the event sequence of shared seed 001.
+"""Rebuild captioner/examples/seed001_story_truncated.jsonl: the event sequence of shared seed 001.
 
 "tell me a story" -> the assistant starts a story -> the client truncates at 2449 ms and
 cancels -> the server confirms, closes the item as incomplete and the response as
@@ -94,6 +94,6 @@ def build() -> list[str]:
 
 
 if __name__ == "__main__":
-    out = Path(__file__).with_name("seed001_story_truncated.jsonl")
+    out = Path(__file__).resolve().parent.parent / "captioner" / "examples" / "seed001_story_truncated.jsonl"
     out.write_text("\n".join(build()) + "\n")
     print(f"wrote {out}")

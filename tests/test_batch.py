@@ -12,9 +12,9 @@ import pytest
 
 from captioner.cli import main
 from captioner.core.wire import format_record
+from captioner.examples import example_log
 from tests.sessions import BETA, SessionBuilder
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 OUTPUTS = {"srt": ".srt", "ass": ".ass", "vtt": ".vtt", "timeline": ".timeline.json"}
 
 
@@ -28,7 +28,7 @@ def _three_logs(folder: Path) -> list[Path]:
     an underrun, beta names with a client truncate."""
     folder.mkdir(parents=True, exist_ok=True)
     story = folder / "story.jsonl"
-    shutil.copy(EXAMPLES / "seed001_story_truncated.jsonl", story)
+    shutil.copy(example_log("seed001_story_truncated"), story)
     ga = SessionBuilder()
     ga.item(0.1, "a")
     ga.text(0.15, "a", "Hello")
@@ -107,6 +107,9 @@ def test_formats_choose_the_exports_and_collisions_are_refused(tmp_path, capsys)
     assert not (tmp_path / "clash").exists()
     assert main(["replay", str(a), str(b), "--srt", str(tmp_path / "x.srt")]) == 2
     assert "--formats" in capsys.readouterr().err
+    bundled = tmp_path / "bundled"  # example:NAME in a batch too, named after the example
+    assert main(["replay", "example:seed001_story_truncated", str(a), "--out", str(bundled), "--formats", "srt"]) == 0
+    assert sorted(p.name for p in bundled.iterdir()) == ["ga.srt", "seed001_story_truncated.srt"]
 
 
 def test_empty_folder_is_a_usage_error(tmp_path, capsys):

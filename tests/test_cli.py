@@ -15,9 +15,10 @@ from typing import Iterator
 
 import pytest
 
+from captioner.examples import example_log
 from captioner.cli import build_parser, main
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = example_log().parent  # the bundled logs (captioner/examples)
 SEED = EXAMPLES / "seed001_story_truncated.jsonl"
 KEY = "sk-proj-testKEY0123456789abcdef"
 

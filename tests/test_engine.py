@@ -2,11 +2,12 @@ from pathlib import Path
 
 import pytest
 
+from captioner.examples import example_log
 from captioner.core import CaptionEngine, replay
 from captioner.edges.files import read_session_log
 from tests.sessions import BETA, GA, SessionBuilder, pcm_b64
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = example_log().parent  # the bundled logs (captioner/examples)
 
 
 @pytest.mark.parametrize("names", [GA, BETA])
@@ -110,7 +111,7 @@ def test_webrtc_captions_follow_buffer_marks():
     assert all(c.final for c in caps)
 
 
-def test_user_speech_is_placed_on_the_speech_span_not_on_arrival():
+def test_user_speech_without_its_audio_is_spread_over_the_marks_less_padding():
     engine = CaptionEngine()
     engine.sent({"type": "input_audio_buffer.append", "audio": pcm_b64(2400)}, 1100.0)  # origin 1000
     engine.receive({"type": "input_audio_buffer.speech_started", "item_id": "u1",
@@ -119,10 +120,13 @@ def test_user_speech_is_placed_on_the_speech_span_not_on_arrival():
                     "audio_end_ms": 2500}, 3600)
     engine.receive({"type": "conversation.item.input_audio_transcription.completed",
                     "item_id": "u1", "content_index": 0, "transcript": "What time is it?"}, 4200)
-    (cap,) = engine.captions()
-    assert cap.role == "user" and cap.start_ms == 1500 and cap.end_ms == 3500
-    assert cap.arrived_ms == 4200 and cap.shown_ms == 4200
-    assert engine.timeline().items[0].role == "user"
+    caps = engine.captions()
+    assert [c.text for c in caps] == ["What", " time", " is", " it?"]  # a caption per word
+    assert all(c.role == "user" and c.arrived_ms == 4200 and c.shown_ms == 4200 for c in caps)
+    # the marks hold 300 ms of prefix padding and 500 ms of trailing silence
+    assert caps[0].start_ms == 1500 + 300 and caps[-1].end_ms == 3500 - 500
+    (item,) = engine.timeline().items
+    assert item.role == "user" and item.timing == "marks" and (item.start_ms, item.end_ms) == (1500, 3500)
 
 
 def test_out_of_band_response_text_belongs_to_the_user_item():

@@ -15,7 +15,8 @@ ALLOWED = {
     "captioner.core.estimators": ("captioner.core.estimators", "captioner.core.wire"),
     "captioner.core.render": ("captioner.core.render", "captioner.core._model"),
     "captioner.core": ("captioner.core",),
-    "captioner.edges": ("captioner.core", "captioner.edges"),
+    "captioner.edges": ("captioner.core", "captioner.edges", "captioner.examples"),
+    "captioner.examples": (),
     "captioner.server": ("captioner.core.wire", "captioner.server", "captioner.edges.vad", "captioner.edges.webrtc"),
     "captioner.cli": ("captioner",),
 }

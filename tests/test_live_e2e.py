@@ -193,6 +193,12 @@ def test_demo_runs_headless_and_writes_its_files(tmp_path, capsys):
     assert assistant[0]["truncated_at_ms"] is not None
     assert assistant[0]["truncated_at_ms"] == pytest.approx(0.6 * assistant[0]["audio_ms"], abs=60)
     assert assistant[1]["truncated_at_ms"] is None
+    if tts.available():  # the spoken request is captioned word by word on the user track
+        (user,) = [i for i in timeline["items"] if i["role"] == "user"]
+        assert user["timing"] == "aligned"
+        words = [p for p in timeline["periods"] if p["item_id"] == user["item_id"]]
+        assert "".join(p["text"] for p in words) == live.DEMO_SPOKEN and len(words) >= 3
+        assert all(user["start_ms"] <= p["start_ms"] <= user["end_ms"] for p in words)
     records, errors = read_session_log(out / "session.jsonl")
     assert errors == [] and any(r.event["type"] == "conversation.item.truncate" for r in records)
     for kind in ("srt", "ass", "vtt"):

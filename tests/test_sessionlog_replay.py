@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from captioner.examples import example_log
 from captioner.cli import main
 from captioner.core import Timeline
 from captioner.core import replay
@@ -11,7 +12,7 @@ from captioner.core.wire import parse_session_log
 from captioner.edges.files import SessionLogWriter
 from tests.sessions import SessionBuilder
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = example_log().parent  # the bundled logs (captioner/examples)
 
 
 def test_writer_redacts_secrets_and_reads_back():

@@ -12,6 +12,7 @@ from captioner.cli._args import (
 )
 from captioner.core.render import FORMATS
 from captioner.edges.client import DEFAULT_MODEL, OPENAI_URL
+from captioner.edges.live_dialect import LIVE_MODEL
 from captioner.edges.files import KINDS
 from captioner.edges.session import LiveOptions, LiveResult, LiveSession, summary
 
@@ -36,6 +37,8 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
                              f"with --transport webrtc (default: {OPENAI_URL}, needs OPENAI_API_KEY)")
     parser.add_argument("--model", default=DEFAULT_MODEL, help="model asked for in the URL")
     parser.add_argument("--beta", action="store_true", help="beta protocol (header OpenAI-Beta: realtime=v1)")
+    parser.add_argument("--dialect", choices=("realtime", "live"), default="realtime",
+                        help="realtime: the Realtime API (/v1/realtime); live: GPT-Live (/v1/live)")
     parser.add_argument("--say", action="append", default=[], metavar="TEXT",
                         help="send a user text turn and a response.create (repeatable: one turn after another; "
                              "default: none)")
@@ -60,8 +63,10 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_live(args: argparse.Namespace) -> int:
     configure_logging()
+    model = LIVE_MODEL if args.dialect == "live" and args.model == DEFAULT_MODEL else args.model
     opts = LiveOptions(
-        url=args.url, transport=args.transport, model=args.model, beta=args.beta, say=list(args.say),
+        url=args.url, transport=args.transport, model=model, beta=args.beta, say=list(args.say),
+        dialect=args.dialect,
         instructions=args.instructions, output="virtual" if args.speed != 1 else args.output,
         speed=args.speed, mic=args.mic, local_vad=args.local_vad, server_vad=args.server_vad,
         interrupt_at_ms=args.interrupt_at_ms, exit_when_done=args.exit_when_done,
@@ -85,7 +90,8 @@ def _report_error(command: str, result: LiveResult) -> int:
     return 0
 
 
-DEMO_TURNS = ["Tell me a short story.", "What happened next?"]
+DEMO_TURNS = ["Tell me a short story."]
+DEMO_SPOKEN = "What happened next?"  # said into the microphone (espeak), captioned on the user track
 
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
@@ -105,13 +111,19 @@ async def demo_session(out: Path, args: argparse.Namespace) -> LiveResult:
 
     # the server paces audio against wall time: keep it ahead of a sped-up virtual clock
     pace = 4.0 * max(1.0, args.speed)
+    from captioner.server import espeak
+
     webrtc = args.transport == "webrtc"
     serve = serve_webrtc if webrtc else serve_embedded
-    async with serve(port=0, beta=args.beta, script="story", pace=pace) as url:
+    # a spoken user turn goes in as the microphone (WebSocket: input_audio_buffer.append)
+    spoken = [espeak.synthesize(DEMO_SPOKEN, voice="en-us+m3", wpm=170).samples] \
+        if espeak.available() and not webrtc else []
+    async with serve(port=0, beta=args.beta, script="story", pace=pace, user_says=DEMO_SPOKEN) as url:
         opts = LiveOptions(
-            url=url, transport=args.transport, model="embedded", beta=args.beta, say=list(DEMO_TURNS),
+            url=url, transport=args.transport, model="embedded", beta=args.beta, spoken=spoken,
+            say=list(DEMO_TURNS) if spoken else DEMO_TURNS + [DEMO_SPOKEN],
             output="virtual" if args.speed != 1 else args.output, speed=args.speed,
-            mic="off", server_vad=False, interrupt_fraction=None if webrtc else args.interrupt_fraction,
+            mic="off", server_vad=bool(spoken), interrupt_fraction=None if webrtc else args.interrupt_fraction,
             interrupt_after_ms=args.interrupt_after_ms if webrtc else None,
             exit_when_done=True, max_seconds=60.0, key_interrupt=False,
             log_path=args.log or out / "session.jsonl", overwrite_log=args.force,
@@ -125,7 +137,8 @@ def run_demo(args: argparse.Namespace) -> int:
     configure_logging()
     out = args.out or Path("out") / f"demo-{_dt.datetime.now():%Y%m%d-%H%M%S}"
     out.mkdir(parents=True, exist_ok=True)
-    print(f"captioner demo: embedded server, a story interrupted at {args.interrupt_fraction:.0%}; output in {out}")
+    print(f"captioner demo: embedded server, a story interrupted at {args.interrupt_fraction:.0%}, "
+          f"then a spoken request; output in {out}")
     result = asyncio.run(demo_session(out, args))
     print()
     print(summary(result))

@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Union
 
 from captioner.cli._args import CliError, HelpFormatter, add_export_arguments, exports_from_args, report_skipped
 from captioner.edges.batch import BatchError, RayCluster, ReplayJob, default_jobs, plan, replay_log, run_batch
@@ -51,7 +52,7 @@ def run_replay(args: argparse.Namespace) -> int:
             or args.formats is not None or args.jobs is not None or args.ray is not None):
         return _run_batch(args)
     log = args.logs[0]  # OSError, SessionLogError: one line from main()
-    result = replay_log(ReplayJob(Path(log), exports_from_args(args), args.playout_delay_ms))
+    result = replay_log(ReplayJob(log, exports_from_args(args), args.playout_delay_ms))
     report_skipped(log, result.malformed.first, total=result.malformed.count)
     report_skipped(log, result.problems.first, "problems", total=result.problems.count)
     print(result.summary())
@@ -76,7 +77,7 @@ def _run_batch(args: argparse.Namespace) -> int:
     ray = RayCluster(args.ray or None) if args.ray is not None else None
     t0 = time.monotonic()
     try:
-        jobs = plan([Path(p) for p in args.logs], args.out, args.formats or KINDS, args.playout_delay_ms)
+        jobs = plan(args.logs, args.out, args.formats or KINDS, args.playout_delay_ms)
         results = run_batch(jobs, processes=processes, ray=ray, progress=sys.stderr.isatty())
     except BatchError as exc:
         raise CliError(str(exc), status=2) from None
@@ -97,8 +98,10 @@ def _run_batch(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _shown(path: Path) -> str:
+def _shown(path: Union[str, Path]) -> str:
     """A path as short as it reads well: relative to the working folder when inside it."""
+    if isinstance(path, str):  # example:NAME
+        return path
     try:
         rel = os.path.relpath(path)
     except ValueError:  # another drive

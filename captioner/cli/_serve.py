@@ -25,6 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wpm", type=int, default=defaults.wpm, help="speaking rate, words per minute")
     parser.add_argument("--pace", type=float, default=defaults.pace,
                         help="send audio this many times faster than real time (0: at once)")
+    parser.add_argument("--dialect", choices=("realtime", "live"), default="realtime",
+                        help="the endpoint to announce: both are served (/v1/realtime and GPT-Live /v1/live)")
     parser.add_argument("--user-says", default=defaults.user_says,
                         help="scripted transcript of user speech detected by server VAD")
 
@@ -36,8 +38,13 @@ def run(args: argparse.Namespace) -> int:
     async def main() -> None:
         serve = serve_webrtc if args.webrtc else serve_embedded
         async with serve(port=args.port, **opts) as url:
-            where = f"{url}/realtime/calls (WebRTC SDP offers)" if args.webrtc else f"{url}/realtime"
-            print(f"realtime server listening on {where} (Ctrl-C to stop)", flush=True)
+            if getattr(args, "dialect", "realtime") == "live":
+                where = f"GPT-Live server listening on {url}/live"
+            elif args.webrtc:
+                where = f"realtime server listening on {url}/realtime/calls (WebRTC SDP offers)"
+            else:
+                where = f"realtime server listening on {url}/realtime"
+            print(f"{where} (Ctrl-C to stop)", flush=True)
             await asyncio.Future()
 
     try:

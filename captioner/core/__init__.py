@@ -7,10 +7,11 @@ from captioner.core._engine import SHOW_DELAY_MS, CaptionEngine, Transport
 from captioner.core._items import AudioSource, ItemState, Phase, Transition
 from captioner.core._model import Caption, ItemRecord, Period, Problem, Role, Timeline
 from captioner.core._replay import detect_transport, replay
+from captioner.core._timing import TimedText
 from captioner.core.wire._outbound import CancelResponse, ClearOutputBuffer, ClientEvent, TruncateItem
 
 __all__ = [
     "SHOW_DELAY_MS", "AudioSource", "CancelResponse", "Caption", "CaptionEngine", "ClearOutputBuffer",
     "ClientEvent", "FrameStamp", "ItemRecord", "ItemState", "Period", "Phase", "Problem", "Role",
-    "Timeline", "Transition", "Transport", "TruncateItem", "detect_transport", "replay",
+    "TimedText", "Timeline", "Transition", "Transport", "TruncateItem", "detect_transport", "replay",
 ]

@@ -19,10 +19,13 @@ from typing import Any, Callable, Literal, Optional, Union
 
 import numpy as np
 
+from captioner.core._capture import Capture, CaptureOrigin, TranscriptPreference
 from captioner.core._clock import FrameStamp, PlaybackClock
 from captioner.core._items import AudioSource, Item, ItemState, Phase, Transition
+from captioner.core._live import LiveTimeline
 from captioner.core._model import Caption, ItemRecord, Period, Problem, Role, Timeline
-from captioner.core._timeline import Delta, ItemCaptions, weighted_spread
+from captioner.core._timeline import Delta, ItemCaptions
+from captioner.core._timing import TimedText
 from captioner.core.estimators._base import STEP_MS, EstimatorFactory, ItemEstimator
 from captioner.core.estimators._forced import default_estimator
 from captioner.core.wire import _events as ev
@@ -63,10 +66,20 @@ def _ms(value: Any, name: str = "at_ms") -> float:
 
 
 @dataclass
+class _Request:
+    """A ``response.create`` the app sent, waiting for the server's ``response.created``."""
+
+    out_of_band: bool
+    metadata: dict
+    user_item: Optional[str]  # the latest user item when it was sent
+
+
+@dataclass
 class _Response:
     out_of_band: bool
     metadata: dict
     started_ms: Optional[float] = None  # output_audio_buffer.started before its item was known
+    user_item: Optional[str] = None  # out-of-band: the user item whose transcript it is
 
 
 class CaptionEngine:
@@ -79,7 +92,13 @@ class CaptionEngine:
         input_origin_ms: Optional[float] = None,
         auto_interrupt: bool = False,
         show_delay_ms: float = SHOW_DELAY_MS,
+        capture_origin: CaptureOrigin = "auto",
+        user_transcript: TranscriptPreference = "out_of_band",
     ) -> None:
+        """``capture_origin``: where the server counts VAD marks from ("session": the
+        OpenAI API, "buffer": speaches, "auto": detected; see core/_capture.py);
+        ``user_transcript``: which text a user item shows when it has both an input
+        transcription and an out-of-band one."""
         if transport not in ("websocket", "webrtc"):
             raise ValueError(f"transport must be 'websocket' or 'webrtc', not {transport!r}")
         self.transport = transport
@@ -93,10 +112,9 @@ class CaptionEngine:
         self._clock = PlaybackClock(output_format.sample_rate)
         self._items: dict[str, Item] = {}
         self._order: list[str] = []
-        self._input_origin_ms = input_origin_ms
+        self._capture = Capture(self.estimator_factory, capture_origin, user_transcript, input_origin_ms)
         self._responses: dict[str, _Response] = {}
-        self._pending_oob: deque[bool] = deque()
-        self._oob: dict[str, list[Delta]] = {}  # user item -> out-of-band transcript deltas
+        self._requests: deque[_Request] = deque()  # response.create sent, not answered yet
         self._active_response: Optional[str] = None
         self._seen_event_ids: deque[str] = deque(maxlen=4096)
         self._seen_set: set[str] = set()
@@ -107,6 +125,7 @@ class CaptionEngine:
         self.problem_counts: Counter[tuple[str, str]] = Counter()
         self._cache: Optional[list[Caption]] = None
         self._segments_seen = 0
+        self._live: Optional[LiveTimeline] = None  # set by the first GPT-Live event
 
     # --- bookkeeping ----------------------------------------------------------
     @property
@@ -213,16 +232,23 @@ class CaptionEngine:
                 return
             self._cut(item, e.audio_end_ms, at_ms, "client conversation.item.truncate")
         elif isinstance(e, ev.ClientResponseCreate):
-            self._pending_oob.append(e.out_of_band)
+            users = [i for i in self._order if self._items[i].role == "user"]
+            self._requests.append(_Request(e.out_of_band, e.metadata, users[-1] if users else None))
         elif isinstance(e, ev.ClientAudioAppend):
-            if self._input_origin_ms is None:
-                try:
-                    n = len(decode_base64(e.audio, self.input_format))
-                except AudioFormatError:
-                    n = 0
-                self._input_origin_ms = at_ms - samples_to_ms(n, self.input_format.sample_rate)
+            try:
+                pcm = decode_base64(e.audio, self.input_format)
+            except AudioFormatError as exc:
+                self._skip("malformed", "input_audio_buffer.append", str(exc))
+                return
+            self._capture.append(pcm, at_ms)
+            self._changed()
+        elif isinstance(e, ev.ClientInputCommit):
+            self._capture.client_restart(commit=True)
+        elif isinstance(e, ev.ClientInputClear):
+            self._capture.client_restart(commit=False)
         elif isinstance(e, ev.ClientSessionUpdate):
             self._set_formats(e.output_format, e.input_format)
+            self._capture.set_turn_detection(e.turn_detection)
         elif isinstance(e, ev.SessionEnd):
             self.end(at_ms)
         elif isinstance(e, ev.Malformed):
@@ -247,8 +273,18 @@ class CaptionEngine:
                     if item.role == "assistant" and not item.captions.deltas:
                         item.captions.estimator = self.estimator_factory(fmt.sample_rate)
             setattr(self, attr, fmt)
+            if attr == "input_format":
+                self._capture.set_format(fmt)
+
+    def _on_session(self, e: ev.SessionFormats, at_ms: float) -> None:
+        self._set_formats(e.output_format, e.input_format)
+        self._capture.set_turn_detection(e.turn_detection)
 
     def _on_audio(self, e: ev.AudioDelta, at_ms: float) -> None:
+        response = self._responses.get(e.response_id or "")
+        if response is not None and response.out_of_band:
+            self._skip("skipped", "response.output_audio.delta", f"out-of-band audio ({e.response_id})")
+            return
         item = self._item(e.item_id)
         if item.role != "assistant":
             self._skip("skipped", "response.output_audio.delta", f"audio for user item {e.item_id}")
@@ -290,28 +326,65 @@ class CaptionEngine:
     def _on_transcript_delta(self, e: ev.TranscriptDelta, at_ms: float) -> None:
         response = self._responses.get(e.response_id or "")
         if response is not None and response.out_of_band:
-            target = self._oob_target(response)
+            target = self._oob_target(response, e.text)
             if target is not None:
-                self._oob.setdefault(target.item_id, []).append(Delta(e.text, at_ms, e.duration_ms))
+                self._capture.out_of_band_delta(target, Delta(e.text, at_ms))
                 self._changed()
             return
         if not e.spoken:
             return  # text-only assistant output is not on the spoken track
         item = self._item(e.item_id)
         self._note_response(item, e.response_id)
+        if e.bad_timing:
+            self._skip("skipped", "transcript delta timing", f"{e.item_id}: {e.bad_timing}")
         if item.captions.truncated_at_ms is not None or item.phase == Phase.CANCELLED:
             log.info("delta after the end of %s ignored", e.item_id)
             return
-        item.captions.add_delta(Delta(e.text, at_ms, e.duration_ms))
+        item.captions.add_delta(Delta(e.text, at_ms, e.duration_ms, start_ms=e.start_ms))
         self._changed()
+
+    def _on_word_timestamp(self, e: ev.WordTimestamp, at_ms: float) -> None:
+        if e.item_id not in self._items and e.response_id in self._responses \
+                and not self._responses[e.response_id].out_of_band:
+            self._item(e.item_id)  # an item of a response in progress, timed before its first delta
+        item = self._items.get(e.item_id)
+        if item is None or item.role != "assistant":
+            self._skip("skipped", "response.audio_timestamp.delta", f"timing for unknown item {e.item_id}")
+            return
+        self.add_timing(e.item_id, [TimedText(e.text, e.start_ms, e.start_ms + e.duration_ms)])
+
+    def add_timing(self, item_id: str, timed: list[TimedText], offset_ms: float = 0.0) -> bool:
+        """Word or character timings for an item's audio (a TTS service's, or a provider's):
+        ``timed`` are ms from ``offset_ms`` into the item's audio (ElevenLabs sends them per
+        audio chunk: pass the chunk's offset, ``received_ms(item_id)`` before adding it).
+        The item's captions then follow them exactly (see ``core/_timing.py``); False when
+        the item is unknown (skipped, with a problem logged)."""
+        item = self._items.get(item_id)
+        if item is None or item.role != "assistant":
+            self._skip("skipped", "timing", f"timing for unknown item {item_id}")
+            return False
+        shifted = [TimedText(t.text, t.start_ms + offset_ms, t.end_ms + offset_ms) for t in timed]
+        good = [t for t in shifted if t.valid]
+        if len(good) < len(shifted):
+            self._skip("skipped", "timing", f"{item_id}: {len(shifted) - len(good)} timed word(s) with "
+                       "negative or non-finite times")
+        item.captions.add_words(good)
+        self._changed()
+        return True
 
     def _on_transcript_done(self, e: ev.TranscriptDone, at_ms: float) -> None:
         response = self._responses.get(e.response_id or "")
-        if (response is not None and response.out_of_band) or not e.spoken:
+        if response is not None and response.out_of_band:
+            target = self._oob_target(response, e.transcript)
+            if target is not None:
+                self._capture.out_of_band_done(target, e.transcript, at_ms)
+                self._changed()
+            return
+        if not e.spoken:
             return
         item = self._item(e.item_id)
         if not item.captions.deltas and e.transcript and item.cut_ms is None:
-            item.captions.add_delta(Delta(e.transcript, at_ms))  # a server that sends no deltas
+            item.captions.add_delta(Delta(e.transcript, at_ms, fallback=True))  # a server sending no deltas
         item.captions.finish_text()
         self._changed()
 
@@ -344,10 +417,34 @@ class CaptionEngine:
         item.cut_confirmed = True
 
     def _on_response_created(self, e: ev.ResponseCreated, at_ms: float) -> None:
-        out_of_band = e.out_of_band or bool(self._pending_oob and self._pending_oob.popleft())
-        self._responses[e.response_id] = _Response(out_of_band, e.metadata)
+        request = self._answered(e)
+        out_of_band = e.out_of_band or (e.in_conversation is None and request is not None and request.out_of_band)
+        response = self._responses.setdefault(e.response_id, _Response(out_of_band, e.metadata))
+        response.out_of_band, response.metadata = out_of_band, e.metadata
+        response.user_item = request.user_item if request is not None else None
         if not out_of_band:
             self._active_response = e.response_id
+
+    def _answered(self, e: ev.ResponseCreated) -> Optional[_Request]:
+        """The request a ``response.created`` answers: the server answers requests in
+        order, but a response it starts itself (VAD auto-reply) answers none. Out-of-band
+        ones say so (``conversation_id: null``) and echo ``metadata``; a response in the
+        conversation answers the oldest in-conversation request."""
+        def take(match: Callable[[_Request], bool]) -> Optional[_Request]:
+            for request in self._requests:
+                if match(request):
+                    self._requests.remove(request)
+                    return request
+            return None
+        if e.in_conversation is False or e.out_of_band:
+            return take(lambda r: r.out_of_band and r.metadata == e.metadata) \
+                or take(lambda r: r.out_of_band)
+        if e.in_conversation:
+            return take(lambda r: not r.out_of_band)
+        # the server does not say: metadata it echoed, else the oldest request
+        if e.metadata:
+            return take(lambda r: r.metadata == e.metadata)
+        return take(lambda r: not r.metadata)
 
     def _on_response_done(self, e: ev.ResponseDone, at_ms: float) -> None:
         if self._active_response == e.response_id:
@@ -372,55 +469,70 @@ class CaptionEngine:
                 item.cut_confirmed = True
         log.info("server error: %s", e.message)
 
-    # --- user speech (capture clock) -----------------------------------------------------
-    def _origin(self) -> float:
-        return self._input_origin_ms if self._input_origin_ms is not None else 0.0
-
+    # --- user speech (capture clock: core/_capture.py) --------------------------------------
     def _on_speech_started(self, e: ev.SpeechStarted, at_ms: float) -> Optional[list[ClientEvent]]:
         if e.item_id:
             item = self._user(e.item_id)
-            item.speech_start_ms = self._origin() + e.audio_start_ms
+            self._capture.speech_started(item, e.audio_start_ms)
             item.move(Phase.RECEIVING, at_ms, "speech_started")
             self._changed()
+        else:
+            self._skip("skipped", "input_audio_buffer.speech_started", "no item_id")
         if self.auto_interrupt and self.audible(at_ms):
             return self.interrupt(at_ms)
         return None
 
     def _on_speech_stopped(self, e: ev.SpeechStopped, at_ms: float) -> None:
+        if not e.item_id:
+            self._skip("skipped", "input_audio_buffer.speech_stopped", "no item_id")
+            return
+        item = self._user(e.item_id)
+        self._capture.speech_stopped(item, e.audio_end_ms)
+        item.move(Phase.PLAYED, at_ms, "speech_stopped")
+        self._changed()
+
+    def _on_input_committed(self, e: ev.InputCommitted, at_ms: float) -> None:
         if e.item_id:
             item = self._user(e.item_id)
-            item.speech_end_ms = self._origin() + e.audio_end_ms
-            if item.speech_start_ms is None:
-                item.speech_start_ms = item.speech_end_ms
-            item.move(Phase.PLAYED, at_ms, "speech_stopped")
-            self._changed()
+            self._capture.committed(item, at_ms)
+            item.move(Phase.PLAYED, at_ms, "input_audio_buffer.committed")
+        else:
+            self._capture.server_restart(commit=True)
+        self._changed()
+
+    def _on_input_cleared(self, e: ev.InputCleared, at_ms: float) -> None:
+        self._capture.server_restart(commit=False)
 
     def _on_input_delta(self, e: ev.InputTranscriptDelta, at_ms: float) -> None:
-        self._user(e.item_id).captions.deltas.append(Delta(e.text, at_ms, e.duration_ms))
+        self._capture.input_delta(self._user(e.item_id), Delta(e.text, at_ms, e.duration_ms))
         self._changed()
 
     def _on_input_completed(self, e: ev.InputTranscriptCompleted, at_ms: float) -> None:
-        item = self._user(e.item_id)
-        if not item.captions.deltas and e.transcript:
-            item.captions.deltas.append(Delta(e.transcript, at_ms))
-        item.captions.text_complete = True
+        self._capture.input_completed(self._user(e.item_id), e.transcript, at_ms)
         self._changed()
 
     def _on_input_segment(self, e: ev.InputTranscriptSegment, at_ms: float) -> None:
-        self._user(e.item_id).captions.deltas.append(Delta(e.text, at_ms, span=(e.start_ms, e.end_ms)))
+        self._capture.input_segment(self._user(e.item_id), e.text, e.start_ms, e.end_ms, at_ms)
         self._changed()
 
     def _on_input_failed(self, e: ev.InputTranscriptFailed, at_ms: float) -> None:
         self._skip("skipped", "conversation.item.input_audio_transcription.failed",
                    f"input transcription failed for {e.item_id}: {e.message}")
 
-    def _oob_target(self, response: _Response) -> Optional[Item]:
-        for key in ("item_id", "user_item_id", "input_item_id"):
-            ref = response.metadata.get(key)
-            if isinstance(ref, str) and ref in self._items:
-                return self._items[ref]
+    def _oob_target(self, response: _Response, text: str) -> Optional[Item]:
+        """The user item an out-of-band response transcribes: one its metadata names (any
+        value that is a user item's id), else the latest user item when it was requested,
+        else the latest one now. None (logged, with the text) when there is no user item."""
+        for value in response.metadata.values():
+            if isinstance(value, str) and value in self._items and self._items[value].role == "user":
+                return self._items[value]
+        if response.user_item in self._items:
+            return self._items[response.user_item]  # type: ignore[index]
         users = [self._items[i] for i in self._order if self._items[i].role == "user"]
-        return users[-1] if users else None
+        if users:
+            return users[-1]
+        self._skip("skipped", "response.output_text.delta", f"out-of-band text for no user item: {text!r}")
+        return None
 
     # --- WebRTC playback marks ------------------------------------------------------
     def _marked(self, response_id: Optional[str]) -> list[Item]:
@@ -492,10 +604,113 @@ class CaptionEngine:
         item.source = AudioSource.TRACK
         self._receive_audio(item, 0, pcm, at_ms)
 
+    # --- GPT-Live (core/_live.py: the session timeline onto turns) ---------------------
+    def _live_timeline(self) -> LiveTimeline:
+        if self._live is None:
+            self._live = LiveTimeline()
+        return self._live
+
+    def _on_live_audio(self, e: ev.LiveAudio, at_ms: float) -> None:
+        live = self._live_timeline()
+        try:
+            pcm = decode_base64(e.delta, self.output_format)
+        except AudioFormatError as exc:
+            self._skip("malformed", "session.output_audio.delta", str(exc))
+            return
+        gap = live.gap_before(e.start_ms)
+        user = live.user_turn
+        if gap < -0.5:  # overlaps what was delivered: that part is played once, not twice
+            self._skip("skipped", "session.output_audio.delta",
+                       f"chunk at {e.start_ms} ms overlaps the {-gap:.1f} ms before it; the overlap is dropped")
+            pcm = pcm[int(round(ms_to_samples(-gap, self.sample_rate))):]
+            if not len(pcm):
+                return
+        item = self._item(live.current().item_id)
+        item.source = AudioSource.EVENTS
+        if gap > 0.5:  # dropped frames: silence keeps what follows at its place on the timeline
+            log.info("live output: %.1f ms of dropped frames played as silence", gap)
+            n = int(round(ms_to_samples(gap, self.sample_rate)))
+            self._receive_audio(item, 0, np.zeros(n, np.int16), at_ms)
+            live.delivered(samples_to_ms(n, self.sample_rate))
+        self._receive_audio(item, 0, pcm, at_ms)
+        live.delivered(samples_to_ms(len(pcm), self.sample_rate))
+        self._live_user_done(user, at_ms)
+        for text, arrived, start, end in live.due():
+            self._live_place(text, arrived, start, end)
+
+    def _live_user_done(self, user: Optional[tuple[str, float]], at_ms: float) -> None:
+        """The assistant's turn began: the user turn before it has all its text."""
+        if user is not None and self._live is not None and self._live.user_turn is None:
+            item = self._items[user[0]]
+            item.captions.text_complete = True
+            item.move(Phase.PLAYED, at_ms, "assistant turn")
+            self._changed()
+
+    def _on_live_transcript(self, e: ev.LiveTranscript, at_ms: float) -> None:
+        live = self._live_timeline()
+        if e.role == "user":
+            ended = live.end_turn()  # the user speaks: the assistant's turn is over
+            if ended is not None:
+                self._audio_complete(self._items[ended])
+            item_id, first, new = live.user(e.start_ms)
+            item = self._user(item_id)
+            turn = self._capture.turn(item)  # the Live timeline is the capture clock
+            if new:
+                turn.start_ms = first
+                item.move(Phase.RECEIVING, at_ms, "session.input_transcript.delta")
+            turn.end_ms = max(turn.end_ms or 0.0, e.end_ms)
+            item.captions.add_delta(Delta(e.text, at_ms, span=(e.start_ms - first, e.end_ms - first)))
+            self._changed()
+            return
+        if live.is_ahead(e.start_ms):  # its audio (and so its turn) is still to come
+            live.ahead.append((e.text, at_ms, e.start_ms, e.end_ms))
+            return
+        self._live_place(e.text, at_ms, e.start_ms, e.end_ms)
+
+    def _live_place(self, text: str, at_ms: float, start_ms: float, end_ms: float) -> None:
+        live = self._live_timeline()
+        user = live.user_turn
+        placed = live.place(start_ms, end_ms)
+        self._live_user_done(user, at_ms)
+        if placed is None:
+            self._skip("skipped", "session.output_transcript.delta",
+                       f"at {start_ms} ms, before the output stream began ({live.origin} ms)")
+            return
+        item_id, span = placed
+        item = self._item(item_id)
+        if item.captions.truncated_at_ms is not None or item.phase == Phase.CANCELLED:
+            log.info("live delta after the cut of %s ignored", item_id)
+            return
+        item.captions.add_delta(Delta(text, at_ms, span=span))
+        self._changed()
+
+    def _live_flush(self) -> None:
+        """No more audio: text still waiting for its audio goes where the stream ended."""
+        if self._live is not None:
+            waiting = self._live.due(final=True)
+            if waiting:
+                log.info("live: %d delta(s) for audio that never came", len(waiting))
+            for text, arrived, start, end in waiting:
+                self._live_place(text, arrived, start, end)
+
+    def _on_live_closed(self, e: ev.LiveClosed, at_ms: float) -> None:
+        self._live_flush()
+        for item in self._items.values():
+            if item.role == "assistant" and not item.phase.ended:
+                item.captions.finish_text()
+                self._audio_complete(item)
+            elif item.role == "user" and item.phase == Phase.RECEIVING:
+                item.captions.text_complete = True
+                item.move(Phase.PLAYED, at_ms, "session.closed")
+        if self._live is not None:
+            self._live.end_turn()
+        self._changed()
+
     _SERVER_HANDLERS: dict[type, Callable[..., Any]] = {
         ev.AudioDelta: _on_audio,
         ev.AudioDone: _on_audio_done,
         ev.TranscriptDelta: _on_transcript_delta,
+        ev.WordTimestamp: _on_word_timestamp,
         ev.TranscriptDone: _on_transcript_done,
         ev.ItemAdded: _on_item_added,
         ev.ItemTruncated: _on_truncated,
@@ -505,14 +720,19 @@ class CaptionEngine:
         ev.InputTranscriptCompleted: _on_input_completed,
         ev.InputTranscriptSegment: _on_input_segment,
         ev.InputTranscriptFailed: _on_input_failed,
+        ev.InputCommitted: _on_input_committed,
+        ev.InputCleared: _on_input_cleared,
         ev.ResponseCreated: _on_response_created,
         ev.ResponseDone: _on_response_done,
         ev.OutputBufferStarted: _on_buffer_started,
         ev.OutputBufferStopped: _on_buffer_stopped,
         ev.OutputBufferCleared: _on_buffer_cleared,
         ev.TrackAudio: _on_track_audio,
-        ev.SessionFormats: lambda self, e, at_ms: self._set_formats(e.output_format, e.input_format),
+        ev.SessionFormats: _on_session,
         ev.ServerError: _on_error,
+        ev.LiveAudio: _on_live_audio,
+        ev.LiveTranscript: _on_live_transcript,
+        ev.LiveClosed: _on_live_closed,
     }
 
     # --- playback ----------------------------------------------------------------
@@ -552,6 +772,7 @@ class CaptionEngine:
         """No more events will come (a log ended): what each item received is all it gets,
         and the audio already queued plays out."""
         at_ms = _ms(at_ms)
+        self._live_flush()
         for item in self._items.values():
             if item.role != "assistant" or item.phase.ended:
                 continue
@@ -564,6 +785,7 @@ class CaptionEngine:
                     self._on_buffer_stopped(ev.OutputBufferStopped(item.response_id), at_ms)
             else:
                 self._audio_complete(item)
+        self._capture.finish()
         self._after_playback(at_ms)
         self._changed()
 
@@ -592,7 +814,11 @@ class CaptionEngine:
         at_ms = _ms(at_ms)
         events: list[ClientEvent] = []
         item, played = self._interrupt_point(at_ms)
-        if item is not None:
+        if self._live is not None:  # GPT-Live: no truncate; playback stops here, the turn ends
+            if item is not None:
+                self._cut(item, int(played), at_ms, "interrupt")
+            self._live.end_turn()
+        elif item is not None:
             events.append(TruncateItem(self._new_event_id(), item.item_id, int(played)))
             self._cut(item, int(played), at_ms, "interrupt")
         if self._active_response:  # the server rejects a cancel with nothing in progress
@@ -650,6 +876,7 @@ class CaptionEngine:
             captions = self._items[item_id].captions
             if captions.step(budget_ms):
                 self._changed()
+        self._capture.release_settled()
         return all(self._items[i].captions.settled for i in self._order)
 
     def settle(self) -> None:
@@ -771,28 +998,18 @@ class CaptionEngine:
                 limit = item.captions.audio_ms
         elif self._clock.finished_playing(item.item_id):
             limit = self._clock.played_ms(item.item_id, math.inf)
-        delay = self.show_delay_ms if item.captions.estimated else 0.0
+        pins = item.captions.pins()  # given timing is shown on time; only estimates wait
         out = []
         for index, (start, end), is_cut in item.captions.heard():
             s, e = to_session(min(start, limit)), to_session(min(end, limit))
             delta = item.captions.deltas[index]
+            delay = 0.0 if pins[index] is not None else self.show_delay_ms
             out.append(Caption(item.item_id, "assistant", index, delta.text, s, max(s, e),
                                delta.arrived_ms, final, is_cut, delay))
         return out
 
     def _user_captions(self, item: Item) -> list[Caption]:
-        deltas = self._oob.get(item.item_id) or item.captions.deltas
-        if not deltas or item.speech_start_ms is None:
-            return []
-        start = item.speech_start_ms
-        end = item.speech_end_ms if item.speech_end_ms is not None else start
-        if any(d.span is None for d in deltas):
-            spans = weighted_spread([d.text for d in deltas], start, end)
-        else:
-            spans = [(start + d.span[0], start + d.span[1]) for d in deltas]  # type: ignore[index]
-        final = item.captions.text_complete and item.speech_end_ms is not None
-        return [Caption(item.item_id, "user", i, d.text, s, max(s, e), d.arrived_ms, final)
-                for i, (d, (s, e)) in enumerate(zip(deltas, spans))]
+        return self._capture.captions(item)
 
     def transcript(self, item_id: str) -> str:
         """What was heard of an item (its truncated transcript after an interruption)."""
@@ -803,24 +1020,26 @@ class CaptionEngine:
         items: list[ItemRecord] = []
         for item_id in self._order:
             item = self._items[item_id]
+            given = item.captions.timing  # "provider", "mixed" or "estimated"
+            timing = (given if given != "estimated" else
+                      "spread" if item.captions.estimator_failed else
+                      "marks" if item.source == AudioSource.MARKS else "aligned")
             if item.role == "user":
-                if item.speech_start_ms is None:
-                    continue
-                end = item.speech_end_ms if item.speech_end_ms is not None else item.speech_start_ms
-                items.append(ItemRecord(item_id, "user", item.speech_start_ms, end,
-                                        end - item.speech_start_ms, None))
+                record = self._capture.record(item)
+                if record is not None:
+                    items.append(record)
             elif item.source == AudioSource.MARKS:
                 if item.marked_start_ms is not None:
                     end = item.marked_end_ms if item.marked_end_ms is not None else item.marked_start_ms
                     items.append(ItemRecord(item_id, "assistant", item.marked_start_ms, end,
-                                            item.captions.audio_ms, item.cut_ms))
+                                            item.captions.audio_ms, item.cut_ms, timing))
             else:
                 start = self._clock.start_ms(item_id)
                 if start is not None:
                     end = self._clock.end_ms(item_id)
                     items.append(ItemRecord(item_id, "assistant", start, end if end is not None else start,
                                             samples_to_ms(self._clock.received(item_id), self.sample_rate),
-                                            item.cut_ms))
+                                            item.cut_ms, timing))
         periods: list[Period] = []
         head = 0.0
         for c in caps:

@@ -87,9 +87,6 @@ class Item:
     # quiet track audio followed it
     stop_mark_ms: Optional[float] = None
     quiet_after_stop_ms: float = 0.0
-    # capture source: the speech span on the capture clock (session ms)
-    speech_start_ms: Optional[float] = None
-    speech_end_ms: Optional[float] = None
 
     def move(self, phase: Phase, at_ms: float, cause: str) -> bool:
         """Enter ``phase`` if the lifecycle allows it; False (and no change) otherwise."""

@@ -62,6 +62,10 @@ class ItemRecord:
     end_ms: float  # session ms after the last played sample (user: speech end)
     audio_ms: float  # item audio received (assistant) / speech length (user)
     truncated_at_ms: Optional[float] = None  # item-relative
+    # how its captions were timed: "aligned" (to its audio), "provider" (the server's or a
+    # TTS's times), "mixed" (some deltas given, the rest estimated), "marks"
+    # (spread over a marked span), "spread" (by spoken weight) - see core/_capture.py, _timing.py
+    timing: Optional[str] = None
 
 
 @dataclass

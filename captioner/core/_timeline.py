@@ -1,8 +1,9 @@
 """Per-item caption timing in item-relative milliseconds.
 
 An item's captions are one span per transcript delta, ordered and non-overlapping.
-A delta's span comes from its ``duration_ms`` when every delta of the item carries
-one (the exact algorithm of seed 004); otherwise from the item's estimator, whose
+Where the provider gave timing (a delta's ``duration_ms`` or start, timed words) the
+span is exactly that, whatever order things arrived in (``core/_timing.py``); the
+item's estimator places only the deltas no timing covers, between the pinned ones. Its
 answer changes only when something arrives or the engine's pump steps it.
 ``truncate_to`` keeps only what was heard.
 """
@@ -15,7 +16,8 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from captioner.core.estimators._base import ItemEstimator, Span, ordered, spread
+from captioner.core._timing import GivenDelta, TimedText, Timing, fill, pin, timing_kind
+from captioner.core.estimators._base import ItemEstimator, Span, spread
 from captioner.core.estimators._text import text_weight
 
 __all__ = ["Delta", "ItemCaptions", "weighted_spread"]
@@ -28,7 +30,14 @@ class Delta:
     text: str
     arrived_ms: float
     duration_ms: Optional[float] = None
-    span: Optional[Span] = None  # explicit item-relative timing (input transcription segments)
+    span: Optional[Span] = None  # given item-relative (start, end) (segments, word timing)
+    start_ms: Optional[float] = None  # given item-relative start without an end (start_time)
+    fallback: bool = False  # the whole transcript from a .done event that came before any delta
+
+    def given(self) -> GivenDelta:
+        if self.span is not None:
+            return GivenDelta(self.text, self.duration_ms, self.span[0], self.span[1])
+        return GivenDelta(self.text, self.duration_ms, self.start_ms)
 
 
 def weighted_spread(texts: list[str], start_ms: float, end_ms: float) -> list[Span]:
@@ -46,7 +55,10 @@ class ItemCaptions:
     audio_ms: float = 0.0
     truncated_at_ms: Optional[float] = None
     estimator_failed: Optional[str] = None  # why the estimator was dropped (the spread stands in)
+    words: list[TimedText] = field(default_factory=list)  # timed words/characters of the audio
     _spans: Optional[list[Span]] = None
+    _pins: Optional[list[Optional[Span]]] = None
+    _notes_logged: set[str] = field(default_factory=set)
 
     def _ask(self, call: Callable[[ItemEstimator], Any]) -> Any:
         """Call the estimator; one that raises is dropped for good (estimates are advice:
@@ -61,10 +73,25 @@ class ItemCaptions:
             return None
 
     def add_delta(self, delta: Delta) -> int:
+        if self.deltas and all(d.fallback for d in self.deltas) and not delta.fallback:
+            # deltas after the transcript.done that stood in for them: they replace it (the
+            # estimator was fed that text, so it is dropped; timing given or a spread stands in)
+            log.info("deltas of %s after its transcript.done: the transcript is replaced", self.item_id)
+            self.deltas = []
+            self.estimator, self.estimator_failed = None, "transcript replaced by late deltas"
         self.deltas.append(delta)
         self._ask(lambda e: e.add_text(delta.text))
-        self._spans = None
+        self._changed()
         return len(self.deltas) - 1
+
+    def add_words(self, words: list[TimedText]) -> None:
+        """Timed words (or characters) of this item's audio, from the provider or a TTS."""
+        self.words.extend(words)
+        self._changed()
+
+    def _changed(self) -> None:
+        self._spans = None
+        self._pins = None
 
     def add_audio(self, pcm: np.ndarray, audio_ms: float) -> None:
         self._ask(lambda e: e.add_audio(pcm))
@@ -88,7 +115,7 @@ class ItemCaptions:
 
     def _completed(self) -> None:
         self._ask(lambda e: e.complete(self.audio_complete, self.text_complete))
-        self._spans = None
+        self._changed()
 
     def truncate_to(self, item_ms: float) -> None:
         """Keep only what played before ``item_ms``; nothing after it can be added."""
@@ -97,11 +124,25 @@ class ItemCaptions:
         self.audio_complete = self.text_complete = True
         self._completed()
 
+    def pins(self) -> list[Optional[Span]]:
+        """Per delta, the span provider timing gives it (None: estimated)."""
+        if self._pins is None:
+            self._pins, notes = pin([d.given() for d in self.deltas], self.words)
+            for note in notes:
+                if note not in self._notes_logged:
+                    self._notes_logged.add(note)
+                    log.warning("timing of %s: %s", self.item_id, note)
+        return self._pins
+
+    @property
+    def timing(self) -> Timing:
+        """"provider", "estimated" or "mixed": what this item's spans come from."""
+        return timing_kind(self.pins())
+
     @property
     def estimated(self) -> bool:
-        """Timing comes from the estimator, not from the server (duration_ms, segments)."""
-        return not (self.deltas and (all(d.span is not None for d in self.deltas)
-                                     or all(d.duration_ms is not None for d in self.deltas)))
+        """Some span comes from the estimator, not from the provider."""
+        return self.timing != "provider"
 
     @property
     def final(self) -> bool:
@@ -133,18 +174,17 @@ class ItemCaptions:
     def _compute(self) -> list[Span]:
         if not self.deltas:
             return []
-        if all(d.span is not None for d in self.deltas):
-            return ordered([d.span for d in self.deltas])  # type: ignore[misc]
-        if all(d.duration_ms is not None for d in self.deltas):
-            spans, t = [], 0.0
-            for d in self.deltas:
-                spans.append((t, t + float(d.duration_ms)))  # type: ignore[arg-type]
-                t += float(d.duration_ms)  # type: ignore[arg-type]
-            return spans
-        spans = self._ask(lambda e: list(e.spans()))
-        if spans is not None and len(spans) == len(self.deltas):
-            return ordered(spans)
-        return weighted_spread([d.text for d in self.deltas], 0.0, self.audio_ms)
+        pins = self.pins()
+        estimate = None
+        if any(p is None for p in pins):
+            estimate = self._ask(lambda e: list(e.spans()))
+        spans = fill(pins, [d.text for d in self.deltas], estimate, self.audio_ms, self.audio_complete)
+        if self.audio_complete and any(p is not None and p[1] > self.audio_ms + 1.0 for p in pins):  # whole-ms times
+            note = f"provider timing runs past the item's {self.audio_ms:.1f} ms of audio; clamped"
+            if note not in self._notes_logged:
+                self._notes_logged.add(note)
+                log.warning("timing of %s: %s", self.item_id, note)
+        return spans
 
     def heard(self) -> list[tuple[int, Span, bool]]:
         """(index, span, is_cut) for every delta that was (or will be) heard."""

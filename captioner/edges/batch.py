@@ -16,10 +16,10 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Callable, Iterable, Optional, Sequence, Union
 
 from captioner.core import replay
-from captioner.edges.files import KINDS, SessionLogError, read_session_log, write_export
+from captioner.edges.files import EXAMPLE_PREFIX, KINDS, SessionLogError, read_session_log, write_export
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class BatchError(ValueError):
 
 @dataclass(frozen=True)
 class ReplayJob:
-    log: Path
+    log: Union[str, Path]  # a path, or ``example:NAME``
     exports: dict[str, Path]  # kind -> output file
     playout_delay_ms: float = 0.0
 
@@ -54,7 +54,7 @@ class Skipped:
 
 @dataclass(frozen=True)
 class ReplayResult:
-    log: Path
+    log: Union[str, Path]
     error: Optional[str] = None  # None: replayed and every export written
     events: int = 0
     captions: int = 0
@@ -117,31 +117,46 @@ def run_job(job: ReplayJob) -> ReplayResult:
 
 # ------------------------------------------------------------------------ planning
 
-def find_logs(inputs: Iterable[Path]) -> list[Path]:
-    """Files as given, folders as every ``*.jsonl`` directly inside (sorted); each once.
-    A path that does not exist stays in, so its job reports it."""
-    logs: list[Path] = []
-    seen: set[Path] = set()
-    for path in inputs:
-        found = sorted(p for p in path.glob("*.jsonl") if p.is_file()) if path.is_dir() else [path]
-        if path.is_dir() and not found:
-            log.warning("%s: no *.jsonl session logs in this folder", path)
+LogName = Union[str, Path]  # a path, or ``example:NAME`` (a log bundled with the package)
+
+
+def _is_example(log_name: LogName) -> bool:
+    return isinstance(log_name, str) and log_name.startswith(EXAMPLE_PREFIX)
+
+
+def find_logs(inputs: Iterable[LogName]) -> list[LogName]:
+    """Files as given, folders as every ``*.jsonl`` directly inside (sorted), bundled
+    examples by name; each once. A path that does not exist stays in, so its job reports it."""
+    logs: list[LogName] = []
+    seen: set[object] = set()
+    for name in inputs:
+        if _is_example(name):
+            found: list[LogName] = [name]
+        else:
+            path = Path(name)
+            found = sorted(p for p in path.glob("*.jsonl") if p.is_file()) if path.is_dir() else [path]
+            if path.is_dir() and not found:
+                log.warning("%s: no *.jsonl session logs in this folder", path)
         for p in found:
-            key = p.resolve()
+            key = p if _is_example(p) else Path(p).resolve()
             if key not in seen:
                 seen.add(key)
-                logs.append(p)
+                logs.append(key)
     return logs
 
 
-def output_paths(log_path: Path, out_dir: Optional[Path], kinds: Sequence[str]) -> dict[str, Path]:
+def output_paths(log_name: LogName, out_dir: Optional[Path], kinds: Sequence[str]) -> dict[str, Path]:
     """``NAME.srt``, ``NAME.ass``, ``NAME.vtt``, ``NAME.timeline.json`` for ``NAME.jsonl``,
-    in ``out_dir`` or beside the log."""
-    folder = out_dir if out_dir is not None else log_path.parent
-    return {k: folder / (log_path.stem + SUFFIXES[k]) for k in kinds}
+    in ``out_dir`` or beside the log (a bundled example: in the working folder)."""
+    if _is_example(log_name):
+        stem = str(log_name)[len(EXAMPLE_PREFIX):] or "seed001_story_truncated"
+        folder = out_dir if out_dir is not None else Path.cwd()
+    else:
+        stem, folder = Path(log_name).stem, out_dir if out_dir is not None else Path(log_name).parent
+    return {k: folder / (stem + SUFFIXES[k]) for k in kinds}
 
 
-def plan(inputs: Iterable[Path], out_dir: Optional[Path], kinds: Sequence[str],
+def plan(inputs: Iterable[LogName], out_dir: Optional[Path], kinds: Sequence[str],
          playout_delay_ms: float = 0.0) -> list[ReplayJob]:
     """One job per log, with absolute paths (workers may run elsewhere, from another
     folder). Raises :class:`BatchError` when there is no log or two jobs would write the
@@ -150,8 +165,8 @@ def plan(inputs: Iterable[Path], out_dir: Optional[Path], kinds: Sequence[str],
     if not logs:
         raise BatchError("no session logs to replay")
     out = out_dir.resolve() if out_dir is not None else None
-    jobs = [ReplayJob(p.resolve(), output_paths(p.resolve(), out, kinds), playout_delay_ms) for p in logs]
-    owner: dict[Path, Path] = {job.log: job.log for job in jobs}
+    jobs = [ReplayJob(p, output_paths(p, out, kinds), playout_delay_ms) for p in logs]
+    owner: dict[object, LogName] = {job.log: job.log for job in jobs}
     for job in jobs:
         for path in job.exports.values():
             other = owner.setdefault(path, job.log)

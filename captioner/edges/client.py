@@ -24,6 +24,8 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from captioner.core.wire import ClientEvent
 from captioner.edges.player import SessionClock
 
+from captioner.edges.live_dialect import live_url
+
 log = logging.getLogger(__name__)
 
 OPENAI_URL = "wss://api.openai.com/v1/realtime"
@@ -167,11 +169,12 @@ def check_endpoint(url: str, api_key: Optional[str]) -> None:
 
 
 @asynccontextmanager
-async def open_connection(url: Optional[str], model: str, beta: bool,
-                          api_key: Optional[str]) -> AsyncIterator[ClientConnection]:
-    """``async with open_connection(...) as ws`` — websockets' connect with our headers;
-    failing to connect raises :class:`EndpointError` (or ``OSError``) saying why, in one line."""
-    target = realtime_url(url, model)
+async def open_connection(url: Optional[str], model: str, beta: bool, api_key: Optional[str],
+                          dialect: str = "realtime") -> AsyncIterator[ClientConnection]:
+    """``async with open_connection(...) as ws`` — websockets' connect with our headers
+    (``dialect="live"``: the GPT-Live endpoint); failing to connect raises
+    :class:`EndpointError` (or ``OSError``) saying why, in one line."""
+    target = live_url(url) if dialect == "live" else realtime_url(url, model)
     check_endpoint(target, api_key)
     try:
         ws = await connect(

@@ -13,10 +13,13 @@ from pathlib import Path
 from typing import Sequence, TextIO, Union
 
 from captioner.core import Caption, Timeline
+from captioner.examples import example_log
 from captioner.core.render import FORMATS, export_captions
 from captioner.core.wire import LogError, LogRecord, NotASessionLog, Source, format_record, parse_session_log
 
 log = logging.getLogger(__name__)
+
+EXAMPLE_PREFIX = "example:"
 
 KINDS = FORMATS + ("timeline",)
 SNIFF_LINES = 5  # this many malformed lines before any record: not a session log
@@ -33,8 +36,11 @@ def read_session_log(path: Union[str, Path]) -> tuple[list[LogRecord], list[LogE
     (a stray ``\r`` inside a line is not a break); bytes that are not UTF-8 make that line
     malformed instead of failing the file. Raises :class:`SessionLogError` when the file
     is some other file (its first lines are all malformed; reading stops there) or holds
-    no events, and ``OSError`` when it cannot be read.
+    no events, and ``OSError`` when it cannot be read. ``example:NAME`` names a log
+    bundled with the package (``example:seed001_story_truncated``).
     """
+    if isinstance(path, str) and path.startswith(EXAMPLE_PREFIX):
+        path = example_log(path[len(EXAMPLE_PREFIX):] or "seed001_story_truncated")
     with open(path, encoding="utf-8", errors="replace", newline="\n") as fh:
         try:
             records, errors = parse_session_log(fh, give_up_after=SNIFF_LINES)

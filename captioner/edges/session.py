@@ -22,11 +22,12 @@ from typing import Any, AsyncIterator, Optional
 
 import numpy as np
 
-from captioner.core.wire import SESSION_END_EVENT, ClientEvent, TruncateItem
+from captioner.core.wire import PCM16, SESSION_END_EVENT, ClientEvent, TruncateItem
 from captioner.core.wire import _events as ev
 from captioner.core.estimators import DeferredEstimator
 from captioner.core import CaptionEngine
 from captioner.core import Caption, Timeline
+from captioner.edges import live_dialect
 from captioner.edges.files import write_exports
 from captioner.edges.client import DEFAULT_MODEL, RealtimeClient, api_key_for, open_connection
 from captioner.edges.mic import Microphone, append_event
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 
 TICK_MS = 40.0  # display / bookkeeping period (session ms)
 CONFIRM_WAIT_MS = 2000.0  # how long an ending session waits for conversation.item.truncated
+LIVE_QUIET_MS = 1000.0  # GPT-Live has no response.done: a turn is over after this long without audio
 
 
 @dataclass
@@ -50,6 +52,9 @@ class LiveOptions:
     model: str = DEFAULT_MODEL
     beta: bool = False
     say: list[str] = field(default_factory=list)  # scripted user turns, in order
+    # spoken user turns (pcm16 24 kHz), sent as the microphone before the ``say`` turns;
+    # the server's VAD and input transcription make them user items (needs server_vad)
+    spoken: list[np.ndarray] = field(default_factory=list)
     instructions: Optional[str] = None
     output: str = "auto"  # "auto" | "virtual" | device name/index
     speed: float = 1.0  # virtual clock only (tests, CI)
@@ -71,6 +76,7 @@ class LiveOptions:
     lines: int = 2  # subtitle lines on screen
     overlay_port: Optional[int] = None  # browser overlay on 127.0.0.1
     allow_origins: list[str] = field(default_factory=list)  # other origins the overlay serves
+    dialect: str = "realtime"  # "realtime" | "live" (GPT-Live, /v1/live: edges/live_dialect.py)
 
 
 @dataclass
@@ -172,7 +178,11 @@ class LiveSession:
         self._playing: set[Optional[str]] = set()  # WebRTC: responses the server is still playing out
         self.error: Optional[str] = None
         self._turns_done = asyncio.Event()
+        self._said = asyncio.Event()  # the ``say`` turns were answered and heard
+        self._spoken_done = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
+        self._live_waiting = False  # GPT-Live: a turn was asked for, no audio of it yet
+        self._live_output_ms = -LIVE_QUIET_MS  # GPT-Live: last output audio (no response.done there)
 
     # --- events from the server -------------------------------------------------
     def _on_event(self, event: dict, now: float) -> None:
@@ -203,6 +213,11 @@ class LiveSession:
                 self._spawn(self.interrupt("server VAD: user speech started"))
         elif isinstance(parsed, ev.ServerError):
             log.warning("server error: %s", parsed.message)
+        elif isinstance(parsed, ev.LiveAudio):
+            self._live_output_ms = now
+            if self._live_waiting:  # the Live turn asked for began
+                self._live_waiting = False
+                self._responses_seen += 1
 
     def _schedule_fraction(self, item_id: str) -> None:
         if self.opts.interrupt_fraction is None:
@@ -264,20 +279,49 @@ class LiveSession:
             with self.lock:
                 idle = self.engine.idle()
                 unconfirmed = self.engine.unconfirmed_cuts()
-            if not self._open_responses and not self._playing and idle:
+            live_quiet = now - self._live_output_ms >= LIVE_QUIET_MS
+            if not self._open_responses and not self._playing and idle and live_quiet:
                 quiet_since = now if quiet_since is None else quiet_since
                 if not unconfirmed or now - quiet_since >= CONFIRM_WAIT_MS:
                     return
             await asyncio.sleep(TICK_MS / 1000.0 / self.clock.speed)
 
+    async def _spoken_mic(self) -> AsyncIterator[np.ndarray]:
+        """The microphone for ``spoken`` turns, once the ``say`` turns were answered: each
+        utterance between quiet, in 20 ms blocks at the session clock's pace (the quiet
+        after it ends the server's VAD turn); the next one waits until the previous
+        turn's answer was heard."""
+        block = PCM16.sample_rate // 50
+        await self._said.wait()
+        t = self.clock.now_ms()
+        for utterance in self.opts.spoken:
+            seen = self._responses_seen
+            lead = np.zeros(PCM16.sample_rate * 4 // 10, np.int16)
+            pcm = np.concatenate([lead, utterance, np.zeros(PCM16.sample_rate, np.int16)])
+            for i in range(0, len(pcm), block):
+                t += 20.0
+                await self.clock.sleep_until(t)
+                yield pcm[i:i + block]
+            while self._responses_seen == seen and not self._stop.is_set():  # the answer starts
+                await asyncio.sleep(TICK_MS / 1000.0 / self.clock.speed)
+            await self._wait_heard()
+        self._spoken_done.set()
+
     async def _turns(self) -> None:
         assert self.client is not None
         for text in self.opts.say:
             seen = self._responses_seen
-            await self.client.send_all([user_text(text), {"type": "response.create"}])
+            if self.opts.dialect == "live":  # no items: ask for the assistant's next turn
+                self._live_waiting = True
+                await self.client.send({"type": "response.create"})
+            else:
+                await self.client.send_all([user_text(text), {"type": "response.create"}])
             while self._responses_seen == seen and not self._stop.is_set():
                 await asyncio.sleep(TICK_MS / 1000.0 / self.clock.speed)
             await self._wait_heard()
+        self._said.set()
+        if self.opts.spoken:
+            await self._spoken_done.wait()
         self._turns_done.set()
         if self.opts.exit_when_done:
             self._stop.set()
@@ -285,11 +329,12 @@ class LiveSession:
     async def _mic(self, blocks: AsyncIterator[np.ndarray]) -> None:
         assert self.client is not None
         detector = SpeechDetector() if self.opts.local_vad else None
+        append = live_dialect.append_event if self.opts.dialect == "live" else append_event
         async for block in blocks:
             if self.opts.transport == "webrtc":
                 self.client.ws.push_mic(block)  # the outgoing track, not events
             else:
-                await self.client.send(append_event(block))
+                await self.client.send(append(block))
             if detector is None:
                 continue
             for vad_event in detector.feed(block):
@@ -349,10 +394,13 @@ class LiveSession:
                 self.client = RealtimeClient(ws, self.engine, self.lock, self.clock, log_writer,
                                              on_event=self._on_event)
                 self._spawn(self._receive())
-                await self.client.send(session_update(opts))
+                await self.client.send(live_dialect.session_start(opts.model, opts.instructions)
+                                       if opts.dialect == "live" else session_update(opts))
                 self.player = open_player(self.engine, self.lock, self.clock, opts.output, opts.record)
                 self.player.start()
                 blocks = opts.mic_source
+                if blocks is None and opts.spoken:
+                    blocks = self._spoken_mic()
                 if blocks is None and opts.mic != "off":
                     problem = device_problem("input") if self.player.kind == "device" else "virtual clock"
                     if problem is None:
@@ -363,7 +411,7 @@ class LiveSession:
                         print(f"microphone: {problem}; continuing without it")
                 if blocks is not None:
                     self._spawn(self._mic(blocks))
-                if opts.say:
+                if opts.say or opts.spoken:
                     self._spawn(self._turns())
                 if opts.interrupt_at_ms is not None:
                     self._spawn(self._interrupt_at(opts.interrupt_at_ms, "scheduled (--interrupt-at-ms)"))
@@ -413,7 +461,7 @@ class LiveSession:
         if self.opts.transport == "webrtc":
             return open_webrtc(self.opts.url, self.opts.model, self.opts.beta, key,
                                out_rate=self.engine.sample_rate, open_timeout=self.opts.open_timeout)
-        return open_connection(self.opts.url, self.opts.model, self.opts.beta, key)
+        return open_connection(self.opts.url, self.opts.model, self.opts.beta, key, self.opts.dialect)
 
     def _result(self) -> LiveResult:
         if not self.worker.settle():  # the session is over: final timing for the exports

@@ -34,6 +34,12 @@ Options (keyword arguments of ``serve_embedded``, fields of :class:`ServerOption
   response after the user's speech stops, as the real API does.
 - ``vad_silence_ms: int = 500`` — silence that ends a speech turn.
 
+GPT-Live: connections to ``/v1/live`` (or the SDK's ``/v1/live/sessions``) get a
+:class:`LiveServerSession` instead (``_live.py``): ``session.start`` / ``response.create`` /
+``session.input_audio.append`` / ``session.close``; one continuous output audio stream and
+transcript deltas with ``start_ms`` / ``end_ms`` on the session timeline; barge-in withdraws
+what is not sent yet (no truncate).
+
 Behaviour worth knowing: every connection gets its own session (ids ``item_000005`` etc.).
 Server VAD (webrtcvad) is on by default, as in the real API; ``audio_start_ms`` includes
 ``prefix_padding_ms`` (default 300) and ``audio_end_ms`` the silence that ended the turn. Input
@@ -53,9 +59,11 @@ CLI: ``captioner serve [--port 8765] [--beta] [--duration-ms] [--script FILE|sto
 from __future__ import annotations
 
 from captioner.server._app import serve_embedded
+from captioner.server._live import LiveServerSession
 from captioner.server._protocol import RealtimeSession, ServerOptions, SpeechRequest
 from captioner.server._script import STORY, Script, load_script
 from captioner.server._webrtc import serve_webrtc
 
-__all__ = ["serve_embedded", "serve_webrtc", "ServerOptions", "RealtimeSession", "SpeechRequest", "Script",
+__all__ = ["serve_embedded", "serve_webrtc", "ServerOptions", "RealtimeSession", "LiveServerSession",
+           "SpeechRequest", "Script",
            "load_script", "STORY"]

@@ -21,12 +21,14 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from captioner.server import espeak as tts
+from captioner.server._live import LiveServerSession
 from captioner.server._protocol import RealtimeSession, ServerOptions, SpeechRequest
 from captioner.server._script import Script, load_script
 
 log = logging.getLogger(__name__)
 
 PATHS = ("/v1/realtime", "/realtime")
+LIVE_PATHS = ("/v1/live", "/live", "/v1/live/sessions")  # GPT-Live (the SDK asks for .../live/sessions)
 
 
 def wants_beta(headers: Headers, options: ServerOptions) -> bool:
@@ -34,12 +36,12 @@ def wants_beta(headers: Headers, options: ServerOptions) -> bool:
 
 
 def _check_path(connection: ServerConnection, request: Request) -> Optional[Response]:
-    if urlsplit(request.path).path.rstrip("/") not in PATHS:
+    if urlsplit(request.path).path.rstrip("/") not in PATHS + LIVE_PATHS:
         return connection.respond(http.HTTPStatus.NOT_FOUND, f"no realtime endpoint at {request.path}\n")
     return None
 
 
-async def _synthesise(session: RealtimeSession, req: SpeechRequest, clock, wake: asyncio.Event) -> None:
+async def _synthesise(session: "RealtimeSession | LiveServerSession", req: SpeechRequest, clock, wake: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     opts = session.options
     try:
@@ -60,9 +62,13 @@ async def handle_connection(ws: ServerConnection, options: ServerOptions, script
         return (loop.time() - t0) * 1000.0
 
     query = parse_qs(urlsplit(ws.request.path).query)
-    session = RealtimeSession(options, Script(script.lines, script.echo),
-                              beta=wants_beta(ws.request.headers, options),
-                              model=query.get("model", ["gpt-realtime"])[0])
+    session: "RealtimeSession | LiveServerSession"
+    if urlsplit(ws.request.path).path.rstrip("/") in LIVE_PATHS:
+        session = LiveServerSession(options, Script(script.lines, script.echo))
+    else:
+        session = RealtimeSession(options, Script(script.lines, script.echo),
+                                  beta=wants_beta(ws.request.headers, options),
+                                  model=query.get("model", ["gpt-realtime"])[0])
     session.start(clock())
     wake = asyncio.Event()
     synth_tasks: set[asyncio.Task] = set()

@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Union
 
+from captioner.core.wire._live import LIVE_SERVER, LiveAudio, LiveClosed, LiveTranscript
+
 
 @dataclass(frozen=True)
 class AudioDelta:
@@ -37,6 +39,21 @@ class TranscriptDelta:
     text: str
     duration_ms: Optional[float]
     spoken: bool
+    start_ms: Optional[float] = None  # ``start_time`` (s, item audio; LiveKit reads it), in ms
+    bad_timing: Optional[str] = None  # a timing field present but unusable, and why
+
+
+@dataclass(frozen=True)
+class WordTimestamp:
+    """Azure Voice Live ``response.audio_timestamp.delta``: a word's place in the item's audio."""
+
+    item_id: str
+    response_id: Optional[str]
+    content_index: int
+    text: str
+    start_ms: float
+    duration_ms: float
+    kind: str  # timestamp_type ("word")
 
 
 @dataclass(frozen=True)
@@ -83,6 +100,7 @@ class InputTranscriptDelta:
     content_index: int
     text: str
     duration_ms: Optional[float]
+    bad_timing: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +145,9 @@ class ResponseCreated:
     response_id: str
     out_of_band: bool
     metadata: dict
+    # True: the response joins a conversation (conversation_id set); False: out-of-band
+    # (conversation_id null); None: the server did not say (older/other servers)
+    in_conversation: Optional[bool] = None
 
 
 @dataclass(frozen=True)
@@ -145,6 +166,7 @@ class SessionFormats:
 
     output_format: Any
     input_format: Any
+    turn_detection: Optional[dict] = None  # server VAD settings (prefix_padding_ms, silence_duration_ms)
 
 
 @dataclass(frozen=True)
@@ -185,6 +207,30 @@ class ClientAudioAppend:
 class ClientSessionUpdate:
     output_format: Any
     input_format: Any
+    turn_detection: Optional[dict] = None
+
+
+# the input audio buffer (user speech on the capture clock)
+@dataclass(frozen=True)
+class InputCommitted:
+    """The server committed its input buffer as a user item (server event)."""
+
+    item_id: Optional[str]
+
+
+@dataclass(frozen=True)
+class InputCleared:
+    """The server emptied its input buffer (server event)."""
+
+
+@dataclass(frozen=True)
+class ClientInputCommit:
+    """The client asked the server to commit its input buffer."""
+
+
+@dataclass(frozen=True)
+class ClientInputClear:
+    """The client asked the server to empty its input buffer."""
 
 
 @dataclass(frozen=True)
@@ -205,12 +251,13 @@ class Malformed:
 
 
 Event = Union[
-    AudioDelta, AudioDone, TranscriptDelta, TranscriptDone, ItemAdded, ItemTruncated,
+    AudioDelta, AudioDone, TranscriptDelta, WordTimestamp, TranscriptDone, ItemAdded, ItemTruncated,
     SpeechStarted, SpeechStopped, InputTranscriptDelta, InputTranscriptCompleted,
     InputTranscriptFailed, InputTranscriptSegment, OutputBufferStarted, OutputBufferStopped,
     OutputBufferCleared, ResponseCreated, ResponseDone, SessionFormats, ServerError, TrackAudio,
     ClientTruncate, ClientResponseCreate, ClientAudioAppend, ClientSessionUpdate, SessionEnd, Unknown,
-    Malformed,
+    Malformed, InputCommitted, InputCleared, ClientInputCommit, ClientInputClear, LiveAudio, LiveTranscript,
+    LiveClosed,
 ]
 
 
@@ -270,6 +317,23 @@ def _opt_num(ev: dict, key: str) -> Optional[float]:
     return value
 
 
+def _timing(ev: dict, fields: tuple[tuple[str, float], ...]) -> tuple[dict[str, Optional[float]], Optional[str]]:
+    """Optional timing fields (name, scale to ms): absent is fine; present but negative,
+    non-finite or not a number is dropped, and said why (the engine logs it)."""
+    out: dict[str, Optional[float]] = {}
+    bad: list[str] = []
+    for key, scale in fields:
+        out[key] = None
+        if key not in ev or ev[key] is None:
+            continue
+        value = _opt_num(ev, key)
+        if value is None:
+            bad.append(f"{key}={ev[key]!r} ignored (not a finite number >= 0)")
+        else:
+            out[key] = value * scale
+    return out, "; ".join(bad) or None
+
+
 def _text(ev: dict, key: str) -> str:
     value = ev.get(key)
     if not isinstance(value, str):
@@ -288,10 +352,20 @@ def _audio_done(ev: dict) -> Event:
 
 def _transcript_delta(spoken: bool) -> Callable[[dict], Event]:
     def parse(ev: dict) -> Event:
+        given, bad = _timing(ev, (("duration_ms", 1.0), ("start_time", 1000.0)))
         return TranscriptDelta(_str(ev, "item_id"), _opt_str(ev, "response_id"),
                                _int(ev, "content_index", 0), _text(ev, "delta"),
-                               _opt_num(ev, "duration_ms"), spoken)
+                               given["duration_ms"], spoken, given["start_time"], bad)
     return parse
+
+
+def _word_timestamp(ev: dict) -> Event:
+    given, bad = _timing(ev, (("audio_offset_ms", 1.0), ("audio_duration_ms", 1.0)))
+    if given["audio_offset_ms"] is None or given["audio_duration_ms"] is None:
+        raise _Missing(bad or "audio_offset_ms / audio_duration_ms missing")
+    return WordTimestamp(_str(ev, "item_id"), _opt_str(ev, "response_id"), _int(ev, "content_index", 0),
+                         _text(ev, "text"), given["audio_offset_ms"], given["audio_duration_ms"],
+                         str(ev.get("timestamp_type", "word")))
 
 
 def _transcript_done(field_name: str, spoken: bool) -> Callable[[dict], Event]:
@@ -336,7 +410,9 @@ def _metadata(response: dict) -> dict:
 
 def _response_created(ev: dict) -> Event:
     r = _response_fields(ev)
-    return ResponseCreated(_str(r, "id"), _is_out_of_band(r), _metadata(r))
+    said = "conversation_id" in r or r.get("conversation") == "none"
+    return ResponseCreated(_str(r, "id"), _is_out_of_band(r), _metadata(r),
+                           (not _is_out_of_band(r)) if said else None)
 
 
 def _response_done(ev: dict) -> Event:
@@ -352,7 +428,7 @@ def _session_formats(ev: dict) -> Event:
     session = ev.get("session")
     if not isinstance(session, dict):
         raise _Missing("session missing")
-    return SessionFormats(*_formats(session))
+    return SessionFormats(*_formats(session), _turn_detection(session))
 
 
 def _formats(session: dict) -> tuple[Any, Any]:
@@ -360,6 +436,8 @@ def _formats(session: dict) -> tuple[Any, Any]:
     out_fmt = session.get("output_audio_format")
     in_fmt = session.get("input_audio_format")
     audio = session.get("audio")
+    if isinstance(audio, dict) and "format" in audio:  # GPT-Live: one format both ways
+        out_fmt = in_fmt = audio["format"]
     if isinstance(audio, dict):
         out = audio.get("output")
         inp = audio.get("input")
@@ -368,6 +446,15 @@ def _formats(session: dict) -> tuple[Any, Any]:
         if isinstance(inp, dict) and "format" in inp:
             in_fmt = inp["format"]
     return out_fmt, in_fmt
+
+
+def _turn_detection(session: dict) -> Optional[dict]:
+    """GA nests it under audio.input; beta has it at the top."""
+    td = session.get("turn_detection")
+    audio = session.get("audio")
+    if isinstance(audio, dict) and isinstance(audio.get("input"), dict) and "turn_detection" in audio["input"]:
+        td = audio["input"]["turn_detection"]
+    return td if isinstance(td, dict) else None
 
 
 def _speech_started(ev: dict) -> Event:
@@ -379,8 +466,9 @@ def _speech_stopped(ev: dict) -> Event:
 
 
 def _input_delta(ev: dict) -> Event:
+    given, bad = _timing(ev, (("duration_ms", 1.0),))
     return InputTranscriptDelta(_str(ev, "item_id"), _int(ev, "content_index", 0),
-                                _text(ev, "delta"), _opt_num(ev, "duration_ms"))
+                                _text(ev, "delta"), given["duration_ms"], bad)
 
 
 def _input_completed(ev: dict) -> Event:
@@ -414,6 +502,7 @@ _SERVER: dict[str, Callable[[dict], Event]] = {
     "response.audio_transcript.delta": _transcript_delta(True),
     "response.output_audio_transcript.done": _transcript_done("transcript", True),
     "response.audio_transcript.done": _transcript_done("transcript", True),
+    "response.audio_timestamp.delta": _word_timestamp,  # Azure Voice Live word timing
     "response.output_text.delta": _transcript_delta(False),
     "response.text.delta": _transcript_delta(False),
     "response.output_text.done": _transcript_done("text", False),
@@ -436,9 +525,15 @@ _SERVER: dict[str, Callable[[dict], Event]] = {
     "response.created": _response_created,
     "response.done": _response_done,
     "session.created": _session_formats,
+    "session.started": _session_formats,  # GPT-Live
     "session.updated": _session_formats,
     "error": _error,
     TRACK_AUDIO_EVENT: lambda ev: TrackAudio(_text(ev, "delta")),
+    # the input buffer and transcription-only sessions (seed 000)
+    "input_audio_buffer.committed": lambda ev: InputCommitted(_opt_str(ev, "item_id")),
+    "input_audio_buffer.cleared": lambda ev: InputCleared(),
+    "transcription_session.created": _session_formats,
+    "transcription_session.updated": _session_formats,
 }
 
 
@@ -455,7 +550,7 @@ def _client_session_update(ev: dict) -> Event:
     session = ev.get("session")
     if not isinstance(session, dict):
         raise _Missing("session missing")
-    return ClientSessionUpdate(*_formats(session))
+    return ClientSessionUpdate(*_formats(session), _turn_detection(session))
 
 
 _CLIENT: dict[str, Callable[[dict], Event]] = {
@@ -464,7 +559,14 @@ _CLIENT: dict[str, Callable[[dict], Event]] = {
     "input_audio_buffer.append": lambda ev: ClientAudioAppend(_text(ev, "audio")),
     "session.update": _client_session_update,
     SESSION_END_EVENT: lambda ev: SessionEnd(),
+    "transcription_session.update": _client_session_update,
+    "input_audio_buffer.commit": lambda ev: ClientInputCommit(),
+    "input_audio_buffer.clear": lambda ev: ClientInputClear(),
+    # GPT-Live client events the engine must see
+    "session.start": _client_session_update,
+    "session.input_audio.append": lambda ev: ClientAudioAppend(_text(ev, "audio")),
 }
+_SERVER.update(LIVE_SERVER)
 
 
 def _parse(event: Any, table: dict[str, Callable[[dict], Event]]) -> Event:
@@ -478,7 +580,7 @@ def _parse(event: Any, table: dict[str, Callable[[dict], Event]]) -> Event:
         return Unknown(kind)
     try:
         return parser(event)
-    except _Missing as exc:
+    except (_Missing, ValueError) as exc:
         return Malformed(kind, str(exc))
     except (ValueError, TypeError, AttributeError, RecursionError, OverflowError) as exc:
         return Malformed(kind, f"{type(exc).__name__}: {str(exc)[:200]}")
