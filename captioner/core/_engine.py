@@ -659,7 +659,7 @@ class CaptionEngine:
                 turn.start_ms = first
                 item.move(Phase.RECEIVING, at_ms, "session.input_transcript.delta")
             turn.end_ms = max(turn.end_ms or 0.0, e.end_ms)
-            item.captions.add_delta(Delta(e.text, at_ms, span=(e.start_ms - first, e.end_ms - first)))
+            self._capture.input_segment(item, e.text, e.start_ms - first, e.end_ms - first, at_ms)
             self._changed()
             return
         if live.is_ahead(e.start_ms):  # its audio (and so its turn) is still to come

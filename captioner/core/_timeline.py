@@ -178,8 +178,9 @@ class ItemCaptions:
         estimate = None
         if any(p is None for p in pins):
             estimate = self._ask(lambda e: list(e.spans()))
-        spans = fill(pins, [d.text for d in self.deltas], estimate, self.audio_ms, self.audio_complete)
-        if self.audio_complete and any(p is not None and p[1] > self.audio_ms + 1.0 for p in pins):  # whole-ms times
+        bounded = self.audio_complete and self.audio_ms > 0  # no audio seen: no length to hold to
+        spans = fill(pins, [d.text for d in self.deltas], estimate, self.audio_ms, bounded)
+        if bounded and any(p is not None and p[1] > self.audio_ms + 1.0 for p in pins):  # whole-ms times
             note = f"provider timing runs past the item's {self.audio_ms:.1f} ms of audio; clamped"
             if note not in self._notes_logged:
                 self._notes_logged.add(note)
