@@ -147,7 +147,7 @@ def test_official_sdk_live_client_against_the_embedded_server():
     it receives, fed to the engine, captions each output delta at its given time."""
 
     async def main() -> list[tuple[float, dict]]:
-        async with serve_embedded(port=0, pace=0) as url:
+        async with serve_embedded(voice="espeak:en-us", port=0, pace=0) as url:
             def client() -> list[tuple[float, dict]]:
                 got: list[tuple[float, dict]] = []
                 with OpenAI(api_key="x", websocket_base_url=url).live.connect() as conn:
@@ -186,7 +186,7 @@ def test_captioner_live_against_the_embedded_live_server(tmp_path):
     (within 2 ms: the server rounds to whole ms), and the session log replays the same."""
 
     async def main():
-        async with serve_embedded(port=0, pace=4.0) as url:
+        async with serve_embedded(voice="espeak:en-us", port=0, pace=4.0) as url:
             opts = LiveOptions(url=url, model="gpt-live-1", dialect="live", say=["go"], output="virtual",
                                mic="off", exit_when_done=True, key_interrupt=False, max_seconds=60,
                                log_path=tmp_path / "live.jsonl")

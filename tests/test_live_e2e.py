@@ -36,7 +36,7 @@ SPEED = 4.0  # virtual clock runs 4x real time; the server paces audio 16x to st
 
 def run_session(tmp_path: Path, beta: bool = False, **opts) -> tuple[LiveResult, list]:
     async def main():
-        async with serve_embedded(port=0, beta=beta, pace=16.0) as url:
+        async with serve_embedded(port=0, beta=beta, pace=16.0, voice="espeak:en-us") as url:
             options = LiveOptions(url=url, model="embedded", beta=beta, output="virtual",
                                   speed=SPEED, record=True, mic="off", server_vad=False,
                                   key_interrupt=False, exit_when_done=True, max_seconds=60,

@@ -29,7 +29,7 @@ def _user_item(text: str) -> dict:
 
 
 async def _ga_session() -> tuple[list, list, list]:
-    async with serve_embedded(pace=8.0, chunk_ms=100, script="echo") as url:
+    async with serve_embedded(voice="espeak:en-us", pace=8.0, chunk_ms=100, script="echo") as url:
         client = openai.AsyncOpenAI(api_key="x", websocket_base_url=url)
         async with client.realtime.connect(model="gpt-realtime") as conn:
             await events_until(conn, "session.created")
@@ -68,7 +68,7 @@ def test_ga_sdk_full_sequence_truncate_cancel():
 
 
 async def _beta_session() -> list:
-    async with serve_embedded(pace=0) as url:
+    async with serve_embedded(voice="espeak:en-us", pace=0) as url:
         client = openai.AsyncOpenAI(api_key="x", websocket_base_url=url)
         async with client.beta.realtime.connect(model="gpt-4o-realtime-preview") as conn:
             created = await events_until(conn, "session.created")

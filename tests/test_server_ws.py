@@ -31,7 +31,7 @@ def run(coro):
 
 def test_ga_round_trip_audio_matches_transcript_length():
     async def main():
-        async with serve_embedded(pace=0, duration_ms=True) as url:
+        async with serve_embedded(voice="espeak:en-us", pace=0, duration_ms=True) as url:
             assert url.startswith("ws://127.0.0.1:") and url.endswith("/v1")
             async with connect(f"{url}/realtime?model=test-model") as ws:
                 created = await recv_until(ws, "session.created")
@@ -50,7 +50,7 @@ def test_ga_round_trip_audio_matches_transcript_length():
 
 def test_beta_header_switches_names_and_bad_input_keeps_connection():
     async def main():
-        async with serve_embedded(pace=0, script="echo") as url:
+        async with serve_embedded(voice="espeak:en-us", pace=0, script="echo") as url:
             async with connect(f"{url}/realtime?model=m",
                                additional_headers={"OpenAI-Beta": "realtime=v1"}) as ws:
                 await recv_until(ws, "session.created")
@@ -71,7 +71,7 @@ def test_beta_header_switches_names_and_bad_input_keeps_connection():
 
 def test_unknown_path_is_refused():
     async def main():
-        async with serve_embedded() as url:
+        async with serve_embedded(voice="espeak:en-us") as url:
             with pytest.raises(InvalidStatus) as info:
                 async with connect(url.replace("/v1", "/nope")):
                     pass
@@ -82,7 +82,7 @@ def test_unknown_path_is_refused():
 
 def test_truncate_and_cancel_over_the_wire():
     async def main():
-        async with serve_embedded(pace=4.0, chunk_ms=100) as url:
+        async with serve_embedded(voice="espeak:en-us", pace=4.0, chunk_ms=100) as url:
             async with connect(f"{url}/realtime") as ws:
                 await recv_until(ws, "session.created")
                 await ws.send(json.dumps({"type": "response.create"}))

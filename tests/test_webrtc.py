@@ -288,7 +288,7 @@ def test_answer_arrives_as_track_audio_with_marks_in_webrtc_order(tmp_path):
     calls = []
 
     async def main():
-        async with serve_webrtc(on_call=calls.append, script=str(script)) as url:
+        async with serve_webrtc(voice="espeak:en-us", on_call=calls.append, script=str(script)) as url:
             async with open_webrtc(url, "m", False, None) as conn:
                 peer = Peer(conn)
                 for event in _say("tell me a story"):
@@ -328,7 +328,7 @@ def test_after_truncate_and_cancel_audio_keeps_coming_until_clear(tmp_path):
     calls = []
 
     async def main():
-        async with serve_webrtc(on_call=calls.append, script=str(script), pace=4.0) as url:
+        async with serve_webrtc(voice="espeak:en-us", on_call=calls.append, script=str(script), pace=4.0) as url:
             async with open_webrtc(url, "m", False, None) as conn:
                 peer = Peer(conn)
                 for event in _say("tell me a story"):
@@ -371,7 +371,7 @@ def test_live_session_over_webrtc_logs_track_audio_and_interrupts_with_clear(tmp
     calls = []
 
     async def main():
-        async with serve_webrtc(on_call=calls.append, script="story") as url:
+        async with serve_webrtc(voice="espeak:en-us", on_call=calls.append, script="story") as url:
             opts = LiveOptions(url=url, transport="webrtc", model="embedded", say=["Tell me a story."],
                                output="virtual", mic="off", server_vad=False, interrupt_after_ms=1500,
                                exit_when_done=True, max_seconds=30, key_interrupt=False,

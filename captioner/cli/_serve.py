@@ -7,28 +7,41 @@ import asyncio
 import logging
 
 from captioner.server import ServerOptions, serve_embedded, serve_webrtc
+from captioner.server._voice import VoiceUnavailable
 
 log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    defaults = ServerOptions()
-    parser.add_argument("--port", type=int, default=8765, help="TCP port on 127.0.0.1 (0: any free port)")
-    parser.add_argument("--beta", action="store_true", help="beta event names for every client")
+    d = ServerOptions()
+    parser.add_argument("--port", type=int, default=8765,
+                        help="TCP port on 127.0.0.1, 0 for any free port (default: %(default)s)")
+    parser.add_argument("--beta", action="store_true",
+                        help="beta event names for every client (default: only for clients sending "
+                             "the header OpenAI-Beta: realtime=v1)")
     parser.add_argument("--webrtc", action="store_true",
                         help="WebRTC endpoint (SDP offers over HTTP, events on the oai-events data channel, "
-                             "voice on the audio track) instead of the websocket")
-    parser.add_argument("--duration-ms", action="store_true", help="attach duration_ms to transcript deltas")
-    parser.add_argument("--script", default=defaults.script, metavar="story|echo|FILE",
-                        help="what the assistant says (default: the built-in story)")
-    parser.add_argument("--voice", default=defaults.voice, help="espeak-ng voice (default en-us)")
-    parser.add_argument("--wpm", type=int, default=defaults.wpm, help="speaking rate, words per minute")
-    parser.add_argument("--pace", type=float, default=defaults.pace,
-                        help="send audio this many times faster than real time (0: at once)")
+                             "voice on the audio track) instead of the websocket (default: websocket)")
     parser.add_argument("--dialect", choices=("realtime", "live"), default="realtime",
-                        help="the endpoint to announce: both are served (/v1/realtime and GPT-Live /v1/live)")
-    parser.add_argument("--user-says", default=defaults.user_says,
-                        help="scripted transcript of user speech detected by server VAD")
+                        help="the endpoint to announce: both are served, /v1/realtime and GPT-Live /v1/live "
+                             "(default: %(default)s)")
+    parser.add_argument("--duration-ms", action="store_true",
+                        help="attach each word's true duration_ms to transcript deltas (default: off, "
+                             "so clients estimate timing)")
+    parser.add_argument("--script", default=d.script, metavar="story|echo|FILE",
+                        help="what the assistant says: the built-in story, the user's last text, or one "
+                             "line of FILE per answer (default: %(default)s)")
+    parser.add_argument("--voice", default=d.voice, metavar="auto|piper:joe|piper:MODEL.onnx|espeak:VOICE",
+                        help="the voice: auto is Piper's joe when captioner[voice] is installed, else "
+                             "espeak-ng en-us (default: %(default)s)")
+    parser.add_argument("--wpm", type=int, default=d.wpm,
+                        help="speaking rate in words per minute; Piper speaks at its trained pace at 175 "
+                             "(default: %(default)s)")
+    parser.add_argument("--pace", type=float, default=d.pace,
+                        help="send audio this many times faster than real time, 0 for all at once "
+                             "(default: %(default)s)")
+    parser.add_argument("--user-says", default=d.user_says,
+                        help="scripted transcript of user speech detected by server VAD (default: %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,19 +52,20 @@ def run(args: argparse.Namespace) -> int:
         serve = serve_webrtc if args.webrtc else serve_embedded
         async with serve(port=args.port, **opts) as url:
             if getattr(args, "dialect", "realtime") == "live":
-                where = f"GPT-Live server listening on {url}/live"
+                print(f"GPT-Live server listening on {url}/live (Ctrl-C to stop)", flush=True)
             elif args.webrtc:
-                where = f"realtime server listening on {url}/realtime/calls (WebRTC SDP offers)"
+                print(f"realtime server listening on {url} (pass it to captioner live --transport webrtc "
+                      f"--url; SDP offers go to {url}/realtime/calls); Ctrl-C to stop", flush=True)
             else:
-                where = f"realtime server listening on {url}/realtime"
-            print(f"{where} (Ctrl-C to stop)", flush=True)
+                print(f"realtime server listening on {url} (pass it to captioner live --url; "
+                      f"clients connect to {url}/realtime); Ctrl-C to stop", flush=True)
             await asyncio.Future()
 
     try:
         asyncio.run(main())
     except KeyboardInterrupt:
         pass
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, VoiceUnavailable) as exc:
         log.error("serve: %s", exc)
         return 1
     return 0

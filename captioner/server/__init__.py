@@ -1,11 +1,13 @@
 """Embedded local realtime-compatible server (``captioner serve``).
 
 A websocket server on 127.0.0.1 speaking the OpenAI Realtime protocol, so captioner (and the
-official ``openai`` SDK) can run a full voice session with no API key. Its voice is espeak-ng,
-so every word's true timing is known (optionally sent as ``duration_ms`` on transcript deltas).
+official ``openai`` SDK) can run a full voice session with no API key. Its voice is Piper's
+neural en_US "joe" when ``captioner[voice]`` is installed, else espeak-ng; either way every
+word's first sample is known (optionally sent as ``duration_ms`` on transcript deltas).
 
-Split sans-I/O style: :mod:`.protocol` is a pure session state machine (client events in,
-server events + "send at" offsets out); :mod:`.app` is the thin asyncio websocket layer.
+Split sans-I/O style: :mod:`._protocol` is a pure session state machine (client events in,
+server events + "send at" offsets out) behind :mod:`._schema` (the checks at the boundary);
+:mod:`._app` is the thin asyncio websocket layer; :mod:`._voice` the voices.
 
 Reusable API (tests, ``captioner demo``)::
 
@@ -22,9 +24,11 @@ Options (keyword arguments of ``serve_embedded``, fields of :class:`ServerOption
 - ``script: "story" | "echo" | path-to-file = "story"`` — what the assistant says. "story": a
   built-in short story, one paragraph per response, cycling; "echo": repeats the latest user text
   item (falls back to the story); a file: one line per response, cycling.
-- ``duration_ms: bool = False`` — attach ``duration_ms`` (true duration from espeak word marks)
-  to every ``response.output_audio_transcript.delta``.
-- ``voice: str = "en-us"``, ``wpm: int = 175`` — espeak-ng voice and speaking rate.
+- ``duration_ms: bool = False`` — attach ``duration_ms`` (true duration: espeak word marks, or
+  Piper's phoneme alignments) to every ``response.output_audio_transcript.delta``.
+- ``voice: str = "auto"`` — ``piper:joe``, ``piper:MODEL.onnx``, ``espeak:VOICE`` (a bare name is
+  an espeak-ng voice) or ``auto`` (Piper's joe when installed, else ``espeak:en-us``); see
+  :mod:`._voice`. ``wpm: int = 175`` — speaking rate (Piper: its trained pace at 175).
 - ``pace: float = 4.0`` — audio is sent this many times faster than real time
   (``0`` = as fast as possible), in chunks of ``chunk_ms: int = 200`` ms of audio.
 - ``text_lead_ms: float = 500.0`` — a transcript delta is sent with the audio that plays this
@@ -46,14 +50,18 @@ Server VAD (webrtcvad) is on by default, as in the real API; ``audio_start_ms`` 
 transcription events are always sent (scripted text, ~200 ms after speech stops). Out-of-band
 responses (``conversation: "none"``) are text-only by default and say the latest user text.
 ``conversation.item.truncate`` beyond the audio already sent, ``response.cancel`` with nothing
-active, and ``output_audio_buffer.clear`` (WebRTC-only) get ``error`` events, as the real API.
+active, and ``output_audio_buffer.clear`` (WebRTC-only) get ``error`` events, as the real API;
+so does any message that is not strict JSON or has a field of the wrong type (:mod:`._schema`).
+A message may be at most 21 MiB (an append of 15 MiB of audio, the real API's limit, in
+base64); a larger one closes that connection with 1009.
 
 WebRTC: ``serve_webrtc(port=0, **opts)`` yields ``http://127.0.0.1:PORT/v1``; SDP offers go to
 ``.../realtime/calls`` (GA) or ``.../realtime?model=`` (beta), events on the ``oai-events`` data
 channel, the voice on the audio track with ``output_audio_buffer.*`` marks (see :mod:`._webrtc`).
 
 CLI: ``captioner serve [--port 8765] [--beta] [--duration-ms] [--script FILE|story|echo]
-[--voice V] [--wpm N] [--pace X] [--user-says TEXT]``.
+[--voice V] [--wpm N] [--pace X] [--user-says TEXT]``; it prints the URL to pass as
+``captioner live --url``.
 """
 
 from __future__ import annotations

@@ -18,7 +18,6 @@ import base64
 import binascii
 import heapq
 import itertools
-import json
 import logging
 import math
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from captioner.core.wire._audio import (
     encode_base64,
     parse_format,
 )
+from captioner.server._schema import ClientError, parse, validate
 from captioner.server._script import Script
 from captioner.server._speech import normalise, time_tokens, tokenize
 from captioner.server._vad import ServerVad
@@ -52,6 +52,7 @@ _BETA_NAMES = {
 }
 _GA_ONLY = {"conversation.item.done"}
 _BETA_CONTENT = {"output_audio": "audio", "output_text": "text"}
+MAX_APPEND_AUDIO_BYTES = 15 * 2**20  # the real API's limit for the audio of one append
 _MIN_COMMIT_MS = 100.0  # the real API refuses to commit less
 _TRANSCRIPTION_DELAY_MS = 200.0  # input transcription arrives this long after speech stops
 _TEXT_STEP_MS = 10.0  # spacing of text-only deltas
@@ -64,7 +65,7 @@ class ServerOptions:
     beta: bool = False
     script: str = "story"
     duration_ms: bool = False
-    voice: str = "en-us"
+    voice: str = "auto"
     wpm: int = 175
     pace: float = 4.0
     chunk_ms: int = 200
@@ -180,29 +181,22 @@ class RealtimeSession:
     def receive(self, data: str | bytes, now_ms: float) -> None:
         """Feed one websocket message. Bad input yields an ``error`` event, never an exception."""
         try:
-            event = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            log.warning("malformed client message skipped: %s", exc)
-            self._error(now_ms, "invalid_json", f"Invalid JSON: {exc}")
+            event = parse(data)
+        except ClientError as exc:
+            log.warning("malformed client message skipped: %s", exc.message)
+            self._error(now_ms, exc.code, exc.message)
             return
         self.receive_event(event, now_ms)
 
     def receive_event(self, event: Any, now_ms: float) -> None:
-        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
-            log.warning("client event without a type skipped: %.200r", event)
-            self._error(now_ms, "invalid_event", "The event must be an object with a 'type'.")
-            return
-        handler = self._HANDLERS.get(event["type"])
-        if handler is None:
-            log.warning("unknown client event %r skipped", event["type"])
-            self._error(now_ms, "invalid_value", f"Invalid value: '{event['type']}'. Unknown event type.",
-                        param="type", event_id=event.get("event_id"))
-            return
+        """Feed one parsed client event; it is checked against :mod:`._schema` first."""
+        event_id = event.get("event_id") if isinstance(event, dict) else None
         try:
-            handler(self, event, now_ms)
-        except _ClientError as exc:
-            log.info("client event %s rejected: %s", event["type"], exc.message)
-            self._error(now_ms, exc.code, exc.message, param=exc.param, event_id=event.get("event_id"))
+            validate(event)
+            self._HANDLERS[event["type"]](self, event, now_ms)
+        except ClientError as exc:
+            log.info("client event rejected: %s", exc.message)
+            self._error(now_ms, exc.code, exc.message, param=exc.param, event_id=event_id)
 
     def take_speech_requests(self) -> list[SpeechRequest]:
         out, self._speech_requests = self._speech_requests, []
@@ -269,58 +263,50 @@ class RealtimeSession:
     # ---- client event handlers --------------------------------------------------------
 
     def _on_session_update(self, event: dict, now_ms: float) -> None:
-        session = _field(event, "session", dict)
-        audio = session.get("audio") if isinstance(session.get("audio"), dict) else {}
-        inp = audio.get("input") if isinstance(audio.get("input"), dict) else {}
-        out = audio.get("output") if isinstance(audio.get("output"), dict) else {}
+        session = event["session"]
+        audio = session.get("audio") or {}
+        inp, out = audio.get("input") or {}, audio.get("output") or {}
         in_desc = inp.get("format", session.get("input_audio_format"))
         out_desc = out.get("format", session.get("output_audio_format"))
         try:
             in_fmt = parse_format(in_desc) if in_desc is not None else self.input_format
             out_fmt = parse_format(out_desc) if out_desc is not None else self.output_format
         except AudioFormatError as exc:
-            raise _ClientError("invalid_value", str(exc), "session.audio.format") from exc
+            raise ClientError("invalid_value", str(exc), "session.audio.format") from exc
         if in_fmt.encoding == "pcm16" and in_fmt.sample_rate != 24000 or \
                 out_fmt.encoding == "pcm16" and out_fmt.sample_rate != 24000:
-            raise _ClientError("invalid_value", "Only 24000 Hz pcm16 is supported.", "session.audio.format")
+            raise ClientError("invalid_value", "Only 24000 Hz pcm16 is supported.", "session.audio.format")
         modalities = session.get("output_modalities", session.get("modalities"))
         if modalities is not None:
-            if not isinstance(modalities, list) or not set(modalities) <= {"text", "audio"} or not modalities:
-                raise _ClientError("invalid_value", f"Invalid modalities {modalities!r}.", "session.output_modalities")
+            if not modalities:
+                raise ClientError("invalid_value", f"Invalid modalities {modalities!r}.", "session.output_modalities")
             self.modalities = list(modalities)
         if "turn_detection" in inp or "turn_detection" in session:
             td = inp.get("turn_detection", session.get("turn_detection"))
-            if td is not None and not isinstance(td, dict):
-                raise _ClientError("invalid_value", "turn_detection must be an object or null.", "turn_detection")
             self.turn_detection = None if td is None else {**(self.turn_detection or {}), **td}
             self.vad = self._make_vad(self.vad.elapsed_ms)
         if "transcription" in inp or "input_audio_transcription" in session:
             self.transcription = inp.get("transcription", session.get("input_audio_transcription"))
-        if isinstance(out.get("voice", session.get("voice")), str):
-            self.voice = out.get("voice", session.get("voice"))
-        if isinstance(session.get("instructions"), str):
-            self.instructions = session["instructions"]
+        self.voice = out.get("voice", session.get("voice", self.voice))
+        self.instructions = session.get("instructions", self.instructions)
         self.input_format, self.output_format = in_fmt, out_fmt
         self._emit(now_ms, lambda: {"type": "session.updated", "session": self._session_object()})
 
     def _on_item_create(self, event: dict, now_ms: float) -> None:
-        raw = _field(event, "item", dict)
+        raw = event["item"]
         kind = raw.get("type", "message")
-        if not isinstance(kind, str):
-            raise _ClientError("invalid_value", "item.type must be a string.", "item.type")
-        item_id = raw.get("id") if isinstance(raw.get("id"), str) else self._new_id("item")
+        item_id = raw.get("id") or self._new_id("item")
         if item_id in self.items:
-            raise _ClientError("invalid_value", f"Item with id '{item_id}' already exists.", "item.id")
+            raise ClientError("invalid_value", f"Item with id '{item_id}' already exists.", "item.id")
         role = raw.get("role")
         content = raw.get("content", [])
         if kind == "message":
-            if role not in ("user", "assistant", "system"):
-                raise _ClientError("invalid_value", f"Invalid role {role!r}.", "item.role")
-            if not isinstance(content, list) or not all(isinstance(c, dict) for c in content):
-                raise _ClientError("invalid_value", "item.content must be a list of objects.", "item.content")
+            if role is None:
+                raise ClientError("missing_required_parameter", "Missing required parameter: 'item.role'.",
+                                  "item.role")
         prev = event.get("previous_item_id")
         if prev is not None and prev != "root" and prev not in self.conversation:
-            raise _ClientError("item_not_found", f"Previous item '{prev}' not found.", "previous_item_id")
+            raise ClientError("item_not_found", f"Previous item '{prev}' not found.", "previous_item_id")
         item = _Item(item_id, kind, role if kind == "message" else None,
                      [dict(c) for c in content] if kind == "message" else [], raw=dict(raw))
         if role == "user":
@@ -330,25 +316,24 @@ class RealtimeSession:
         self._add_to_conversation(item, now_ms, prev)
 
     def _on_response_create(self, event: dict, now_ms: float) -> None:
-        params = event.get("response") if isinstance(event.get("response"), dict) else {}
+        params = event.get("response") or {}
         out_of_band = params.get("conversation") == "none"
         if not out_of_band and self.active_response() is not None:
-            raise _ClientError("conversation_already_has_active_response",
-                               f"Conversation already has an active response in progress: "
-                               f"{self.active_response().id}.")
+            raise ClientError("conversation_already_has_active_response",
+                              f"Conversation already has an active response in progress: "
+                              f"{self.active_response().id}.")
         modalities = params.get("output_modalities", params.get("modalities"))
-        if not isinstance(modalities, list):
+        if modalities is None:
             modalities = ["text"] if out_of_band else self.modalities
         fmt = self.output_format
-        audio_params = params.get("audio") if isinstance(params.get("audio"), dict) else {}
-        out_params = audio_params.get("output") if isinstance(audio_params.get("output"), dict) else {}
+        out_params = (params.get("audio") or {}).get("output") or {}
         desc = out_params.get("format", params.get("output_audio_format"))
         if desc is not None:
             try:
                 fmt = parse_format(desc)
             except AudioFormatError as exc:
-                raise _ClientError("invalid_value", str(exc), "response.audio.output.format") from exc
-        metadata = params.get("metadata") if isinstance(params.get("metadata"), dict) else None
+                raise ClientError("invalid_value", str(exc), "response.audio.output.format") from exc
+        metadata = params.get("metadata")
         text = (self._last_user_text or self.script.next_line(None)) if out_of_band \
             else self.script.next_line(self._last_user_text)
         self._start_response(now_ms, normalise(text), out_of_band=out_of_band, metadata=metadata,
@@ -359,29 +344,27 @@ class RealtimeSession:
         if wanted is not None:
             resp = self.responses.get(wanted)
             if resp is None:
-                raise _ClientError("response_not_found", f"Response '{wanted}' not found.", "response_id")
+                raise ClientError("response_not_found", f"Response '{wanted}' not found.", "response_id")
             if resp.status != "in_progress":
-                raise _ClientError("response_cancel_not_active", f"Response '{wanted}' is not active.")
+                raise ClientError("response_cancel_not_active", f"Response '{wanted}' is not active.")
         else:
             resp = self.active_response()
             if resp is None:
-                raise _ClientError("response_cancel_not_active", "Cancellation failed: no active response found.")
+                raise ClientError("response_cancel_not_active", "Cancellation failed: no active response found.")
         self._cancel(resp, "client_cancelled", now_ms)
 
     def _on_truncate(self, event: dict, now_ms: float) -> None:
-        item_id = _field(event, "item_id", str)
-        end = event.get("audio_end_ms")
-        if isinstance(end, bool) or not isinstance(end, (int, float)) or end < 0 or end != int(end):
-            raise _ClientError("invalid_value", "audio_end_ms must be a non-negative integer.", "audio_end_ms")
+        item_id = event["item_id"]
+        end = int(event["audio_end_ms"])
         if event.get("content_index", 0) != 0:
-            raise _ClientError("invalid_value", "Only content_index 0 can be truncated.", "content_index")
+            raise ClientError("invalid_value", "Only content_index 0 can be truncated.", "content_index")
         item = self.items.get(item_id)
         if item is None:
-            raise _ClientError("item_truncate_invalid_item_id", f"Item '{item_id}' not found.", "item_id")
+            raise ClientError("item_truncate_invalid_item_id", f"Item '{item_id}' not found.", "item_id")
         if item.role != "assistant" or not any(c.get("type") == "output_audio" for c in item.content):
-            raise _ClientError("invalid_value", f"Item '{item_id}' has no assistant audio to truncate.", "item_id")
+            raise ClientError("invalid_value", f"Item '{item_id}' has no assistant audio to truncate.", "item_id")
         if end > math.ceil(item.audio_sent_ms - 1e-9):
-            raise _ClientError("invalid_value", f"Audio content of {item.audio_sent_ms:.0f}ms is already "
+            raise ClientError("invalid_value", f"Audio content of {item.audio_sent_ms:.0f}ms is already "
                                f"shorter than {int(end)}ms", "audio_end_ms")
         item.audio_sent_ms = float(end)
         item.truncated = True
@@ -393,11 +376,14 @@ class RealtimeSession:
                                     "content_index": 0, "audio_end_ms": int(end)})
 
     def _on_append(self, event: dict, now_ms: float) -> None:
-        audio = _field(event, "audio", str)
+        audio = event["audio"]
         try:
             data = base64.b64decode(audio, validate=True)
         except (binascii.Error, ValueError) as exc:
-            raise _ClientError("invalid_value", f"Invalid base64 audio: {exc}", "audio") from exc
+            raise ClientError("invalid_value", f"Invalid base64 audio: {exc}", "audio") from exc
+        if len(data) > MAX_APPEND_AUDIO_BYTES:
+            raise ClientError("invalid_value", f"Audio of one append is limited to {MAX_APPEND_AUDIO_BYTES} "
+                              f"bytes; got {len(data)}.", "audio")
         if self.input_format.encoding == "pcm16" and len(data) % 2:
             log.warning("odd-sized pcm16 append (%d bytes): last byte dropped", len(data))
         samples = decode_bytes(data, self.input_format)
@@ -413,7 +399,7 @@ class RealtimeSession:
 
     def _on_commit(self, event: dict, now_ms: float) -> None:
         if self.buffer_ms < _MIN_COMMIT_MS:
-            raise _ClientError("input_audio_buffer_commit_empty",
+            raise ClientError("input_audio_buffer_commit_empty",
                                f"Error committing input audio buffer: buffer too small. Expected at least "
                                f"{_MIN_COMMIT_MS:.0f}ms of audio, but buffer only has {self.buffer_ms:.2f}ms of audio.")
         self._commit(now_ms, auto=False)
@@ -425,7 +411,7 @@ class RealtimeSession:
         self._emit(now_ms, lambda: {"type": "input_audio_buffer.cleared"})
 
     def _on_output_clear(self, event: dict, now_ms: float) -> None:
-        raise _ClientError("invalid_value", "output_audio_buffer.clear is only supported for WebRTC and SIP.")
+        raise ClientError("invalid_value", "output_audio_buffer.clear is only supported for WebRTC and SIP.")
 
     _HANDLERS: dict[str, Callable[["RealtimeSession", dict, float], None]] = {
         "session.update": _on_session_update,
@@ -678,17 +664,3 @@ class RealtimeSession:
             obj.update(output_modalities=modalities,
                        audio={"output": {"format": resp.fmt.ga_descriptor(), "voice": self.voice}})
         return obj
-
-
-class _ClientError(Exception):
-    def __init__(self, code: str, message: str, param: Optional[str] = None) -> None:
-        super().__init__(message)
-        self.code, self.message, self.param = code, message, param
-
-
-def _field(event: dict, name: str, kind: type) -> Any:
-    value = event.get(name)
-    if not isinstance(value, kind):
-        raise _ClientError("missing_required_parameter" if value is None else "invalid_type",
-                           f"Missing or invalid '{name}'.", name)
-    return value

@@ -40,9 +40,9 @@ from aiortc.mediastreams import MediaStreamError
 
 from captioner.core.wire._audio import decode_base64, encode_base64
 from captioner.edges.webrtc import CHANNEL, TRACK_RATE, PacedAudioTrack, TrackAudio, loopback_ice
-from captioner.server._app import _synthesise
+from captioner.server._app import _Server, _synthesise, shared_server
 from captioner.server._protocol import RealtimeSession, ServerOptions
-from captioner.server._script import Script, load_script
+from captioner.server._script import Script
 
 log = logging.getLogger(__name__)
 
@@ -150,11 +150,13 @@ class CallStats:
 class WebRTCCall:
     """One peer connection bound to one :class:`RealtimeSession`."""
 
-    def __init__(self, call_id: str, pc: RTCPeerConnection, options: ServerOptions, script: Script,
-                 beta: bool, model: str) -> None:
+    def __init__(self, call_id: str, pc: RTCPeerConnection, shared: _Server, beta: bool, model: str) -> None:
         self.call_id = call_id
         self.pc = pc
-        self.session = RealtimeSession(options, Script(script.lines, script.echo), beta=beta, model=model)
+        self.shared = shared
+        self.lock = asyncio.Lock()  # the session is touched by the pump and the voice
+        script = shared.script
+        self.session = RealtimeSession(shared.options, Script(script.lines, script.echo), beta=beta, model=model)
         self.buffer = OutputBuffer()
         self.track = PacedAudioTrack(self._pull, on_frame=self._frame_left)
         self.stats = CallStats()
@@ -222,7 +224,7 @@ class WebRTCCall:
                 for event in self.session.pop_due(self.clock()):
                     self._route(event)
                 for req in self.session.take_speech_requests():
-                    self._spawn(_synthesise(self.session, req, self.clock, self._wake))
+                    self._spawn(_synthesise(self.shared, self.session, self.lock, req, self.clock, self._wake))
                 due = self.session.next_due_ms()
                 timeout = None if due is None else max(0.0, (due - self.clock()) / 1000.0)
                 with contextlib.suppress(asyncio.TimeoutError):
@@ -323,8 +325,8 @@ def _json_error(status: int, message: str, code: str = "invalid_request_error") 
 class WebRTCServer:
     """The aiohttp handlers and the calls they opened."""
 
-    def __init__(self, options: ServerOptions, script: Script) -> None:
-        self.options, self.script = options, script
+    def __init__(self, shared: _Server) -> None:
+        self.shared, self.options = shared, shared.options
         self.calls: dict[str, WebRTCCall] = {}
         self.on_call: Optional[Callable[[WebRTCCall], None]] = None  # tests, benchmarks
         self._ids = itertools.count(1)
@@ -341,7 +343,7 @@ class WebRTCServer:
         model = request.query.get("model", "gpt-realtime")
         call_id = f"rtc_{next(self._ids):06d}"
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        call = WebRTCCall(call_id, pc, self.options, self.script, beta, model)
+        call = WebRTCCall(call_id, pc, self.shared, beta, model)
         pc.on("datachannel", call.attach_channel)
         pc.on("track", call.receive_track)
 
@@ -394,16 +396,16 @@ async def serve_webrtc(port: int = 0, host: str = "127.0.0.1",
                        **opts) -> AsyncIterator[str]:
     """Run the WebRTC endpoint for the block; yields ``http://127.0.0.1:PORT/v1``
     (offers go to ``.../realtime/calls``). ``opts`` are :class:`ServerOptions` fields."""
-    options = ServerOptions(**opts)
-    server = WebRTCServer(options, load_script(options.script))
-    server.on_call = on_call
-    runner = web.AppRunner(server.app(), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    try:
-        bound = runner.addresses[0][1]
-        yield f"http://{host}:{bound}/v1"
-    finally:
-        await server.close()
-        await runner.cleanup()
+    async with shared_server(ServerOptions(**opts)) as shared:
+        server = WebRTCServer(shared)
+        server.on_call = on_call
+        runner = web.AppRunner(server.app(), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        try:
+            bound = runner.addresses[0][1]
+            yield f"http://{host}:{bound}/v1"
+        finally:
+            await server.close()
+            await runner.cleanup()

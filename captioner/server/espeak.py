@@ -117,13 +117,16 @@ class _Espeak:
 
 
 _instance: Optional[_Espeak] = None
+_instance_lock = threading.Lock()
 
 
 def _espeak() -> _Espeak:
+    """The one handle of the process: two ``espeak_Initialize`` calls at once crash the library."""
     global _instance
-    if _instance is None:
-        _instance = _Espeak()
-    return _instance
+    with _instance_lock:
+        if _instance is None:
+            _instance = _Espeak()
+        return _instance
 
 
 def available() -> bool:
