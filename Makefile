@@ -24,7 +24,7 @@ system-deps:
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,voice]'
+	$(BIN)/pip install -q -e '.[test,voice,ray]'
 	touch $@
 
 test: install

@@ -160,12 +160,12 @@ def test_an_existing_log_is_kept_without_force(tmp_path, http_404):
 
 
 def test_a_bug_is_one_line_and_debug_shows_its_traceback(tmp_path, capsys, monkeypatch):
-    from captioner.cli import _replay
+    from captioner.edges import batch  # the one job function single and batch replays share
 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(_replay, "replay", broken)
+    monkeypatch.setattr(batch, "replay", broken)
     assert main(["replay", str(SEED)]) == 1
     assert capsys.readouterr().err.strip() == "captioner replay: internal error: ZeroDivisionError: a bug " \
                                               "(--debug shows where)"

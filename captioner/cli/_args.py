@@ -53,14 +53,15 @@ def configure_logging(verbose: Optional[bool] = None) -> None:
             handler.addFilter(RedactingFilter())
 
 
-def report_skipped(source: str, problems: Sequence[object], what: str = "malformed lines") -> None:
+def report_skipped(source: str, problems: Sequence[object], what: str = "malformed lines",
+                   total: Optional[int] = None) -> None:
     """The first few problems one per line, then how many more (a million bad lines must not
-    print a million lines)."""
+    print a million lines). ``total``: how many there were when ``problems`` holds the first few."""
+    total = len(problems) if total is None else total
     for problem in problems[:MAX_REPORTED]:
         print(f"{source}: {problem} (skipped)", file=sys.stderr)
-    if len(problems) > MAX_REPORTED:
-        print(f"{source}: {len(problems) - MAX_REPORTED} more {what} skipped ({len(problems)} in all)",
-              file=sys.stderr)
+    if total > MAX_REPORTED:
+        print(f"{source}: {total - MAX_REPORTED} more {what} skipped ({total} in all)", file=sys.stderr)
 
 
 def add_export_arguments(p: argparse.ArgumentParser) -> None:

@@ -107,19 +107,24 @@ def write_atomic(path: Union[str, Path], text: str) -> None:
         raise
 
 
+def write_export(kind: str, path: Union[str, Path], timeline: Timeline, captions: Sequence[Caption]) -> None:
+    """Write one export file (``kind`` from :data:`KINDS`) atomically; raises on failure."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "timeline":
+        write_atomic(path, json.dumps(timeline.to_json(), indent=1))
+    else:
+        write_atomic(path, export_captions(list(captions), kind))
+
+
 def write_exports(timeline: Timeline, captions: Sequence[Caption],
                   exports: dict[str, Path]) -> dict[str, Path]:
     """Write each requested file (atomically); one failure is logged and does not lose the others."""
     written: dict[str, Path] = {}
     for kind, path in exports.items():
-        path = Path(path)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if kind == "timeline":
-                write_atomic(path, json.dumps(timeline.to_json(), indent=1))
-            else:
-                write_atomic(path, export_captions(list(captions), kind))
-            written[kind] = path
+            write_export(kind, path, timeline, captions)
+            written[kind] = Path(path)
         except Exception as exc:  # noqa: BLE001
             log.error("could not write %s to %s: %s", kind, path, exc, exc_info=log.isEnabledFor(logging.DEBUG))
     return written
