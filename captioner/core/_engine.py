@@ -58,6 +58,10 @@ TRACK_QUIET_RMS = 50.0  # int16 RMS below this is silence (about -56 dBFS)
 
 def _ms(value: Any, name: str = "at_ms") -> float:
     """A caller's time: a finite number of ms (misuse raises before any state changes)."""
+    if type(value) is float or type(value) is int:  # the usual case, without the ABC check
+        if math.isfinite(value):
+            return float(value)
+        raise ValueError(f"{name} must be finite, not {value}")
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number of milliseconds, not {type(value).__name__}")
     if not math.isfinite(value):
@@ -112,6 +116,7 @@ class CaptionEngine:
         self._clock = PlaybackClock(output_format.sample_rate)
         self._items: dict[str, Item] = {}
         self._order: list[str] = []
+        self._sounding: set[str] = set()  # items with queued or playing audio (not ended)
         self._capture = Capture(self.estimator_factory, capture_origin, user_transcript, input_origin_ms)
         self._responses: dict[str, _Response] = {}
         self._requests: deque[_Request] = deque()  # response.create sent, not answered yet
@@ -306,6 +311,7 @@ class CaptionEngine:
                 log.info("dropped %d samples for closed item %s", len(pcm), item.item_id)
             return
         if self._clock.enqueue(item.item_id, content_index, pcm, ready_ms=ready):
+            self._sounding.add(item.item_id)
             item.captions.add_audio(pcm, samples_to_ms(len(pcm), self.sample_rate))
             item.move(Phase.RECEIVING, at_ms, "audio")
             self._changed()
@@ -758,8 +764,10 @@ class CaptionEngine:
         if n != self._segments_seen:
             self._segments_seen = n
             self._changed()
-        for item in self._items.values():
+        for item_id in list(self._sounding):  # only items with audio still to play
+            item = self._items[item_id]
             if item.source not in (AudioSource.EVENTS, AudioSource.TRACK) or item.phase.ended:
+                self._sounding.discard(item_id)
                 continue
             start = self._clock.start_ms(item.item_id)
             if start is not None and item.phase != Phase.PLAYING:
