@@ -32,7 +32,7 @@ _OPTIONS: dict = {"beam": 1e-60, "wbeam": 1e-40, "pbeam": 1e-60, "dither": False
 _DITHER = (np.random.default_rng(0).random(1 << 16) < 0.25).astype(np.int16)
 _SKIP_PROB = 0.01
 FRAME_MS = 10.0
-_FILLER = re.compile(r"^(<.*>|\[.*\]|\+\+.*\+\+)$")
+_FILLER = re.compile(r"^(<.*>|\[.*\]|\+\+.*\+\+|\(NULL\))$")  # (NULL): a null transition of the grammar
 _ALT = re.compile(r"\(\d+\)$")
 # Letters as spoken on their own (cmudict spells "a" as the article).
 _LETTER_PHONES = {
