@@ -29,7 +29,7 @@ from typing import Optional
 
 import numpy as np
 
-from captioner.core.estimators._base import STEP_MS, EstimatorFactory, ItemEstimator, Span, ordered
+from captioner.core.estimators._base import STEP_MS, EstimatorFactory, ItemEstimator, Span, held, ordered
 from captioner.core.estimators._energy import AudioAlignedEstimator
 
 __all__ = ["Answer", "DeferredEstimator", "EstimatorHost", "Work"]
@@ -57,6 +57,7 @@ class Answer:
     spans: tuple[Span, ...]  # one per delta the worker had
     settled: bool  # nothing left to do with what it had
     confident: Optional[int] = None  # leading spans worth more than the session's own estimate (None: all)
+    unheard_before: float = float("-inf")  # the aligner listened this far (item ms) for the next words
 
 
 class DeferredEstimator:
@@ -113,7 +114,7 @@ class DeferredEstimator:
         known = list(answer.spans[:min(deltas, trusted)])
         if len(known) == deltas:
             return known
-        rest = self.local.spans()[len(known):]  # after what the worker placed
+        rest = held(self.local.spans()[len(known):], answer.unheard_before)  # after what the worker placed
         limit = self.local.audio_ms if audio_complete else float("inf")
         return known + ordered(rest, known[-1][1] if known else 0.0, limit)
 
@@ -208,12 +209,14 @@ class EstimatorHost:
                 spans = tuple(hosted.estimator.spans())
                 confident = getattr(hosted.estimator, "confident", None)
                 trusted = confident() if confident is not None else None
+                unheard = getattr(hosted.estimator, "unheard_before", None)
+                unheard_ms = unheard() if unheard is not None else float("-inf")
             except Exception:  # noqa: BLE001 - as in feed()
                 log.exception("estimating item %d failed; it keeps the audio-only estimate", key)
                 hosted.failed = True
         if hosted.failed:  # no spans: the session answers every delta itself
-            spans, settled, trusted = (), True, None
-        answer = Answer(hosted.seq, spans, settled, trusted)
+            spans, settled, trusted, unheard_ms = (), True, None, float("-inf")
+        answer = Answer(hosted.seq, spans, settled, trusted, unheard_ms)
         if answer == hosted.last:
             return []
         hosted.last = answer

@@ -33,7 +33,7 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from captioner.core.estimators._base import ItemEstimator, Span, ordered, pace, spread
+from captioner.core.estimators._base import ItemEstimator, Span, held, ordered, pace, spread
 from captioner.core.estimators._energy import AudioAlignedEstimator
 from captioner.core.estimators._sphinx import ALIGN_RATE, ALIGNERS, Aligner, WordTiming, dither
 from captioner.core.estimators._text import SpokenWord, spoken_words
@@ -43,6 +43,7 @@ __all__ = ["ForcedAlignEstimator", "default_estimator"]
 log = logging.getLogger(__name__)
 
 _CONFIRM_AFTER_MS = 250.0  # audio after a word's end that confirms it without a next word
+_UNHEARD_AFTER_MS = 500.0  # a partial path reports a word within this much audio of its start
 _BLOCK = ALIGN_RATE // 20  # 50 ms: the aligner is fed whole blocks (see _feeding)
 _CMN_SAMPLES = 2 * ALIGN_RATE  # the item's cepstral mean is measured on its first 2 s
 _ANCHOR_LEAD_MS = 30.0  # audio kept before the anchor word when restarting
@@ -61,6 +62,7 @@ _MIN_QUIET_FRAMES = 6  # 60 ms: longer than a stop closure
 _HEAD_FRAMES = 10  # a lead-in pause begins within a word's first 100 ms (or first half)
 _SWALLOW_MIN_MS = 300.0  # a pause this long between words should be quiet ...
 _LOUD_DB = 25.0  # ... not mostly this far above the noise floor
+_SWALLOWING_MS = 1000.0  # live: loud audio this long after the last word heard is being swallowed
 _SNAP_DB = 15.0  # a word after a pause starts where the energy rises this far above the floor
 
 
@@ -116,6 +118,7 @@ class ForcedAlignEstimator:
         self._utt: Optional[_Utterance] = None
         self._frozen: list[Optional[WordTiming]] = []  # words before the utterance's first
         self._redecoding: list[Optional[WordTiming]] = []  # timings when the utterance started
+        self._live_how: dict = {}  # Aligner.start options of the live pass (see _swallowing)
         self._refed = 0  # samples decoded more than once
         self._cmn: tuple[int, Optional[str]] = (0, None)  # (samples measured on, mean)
         self._live_key: tuple = ()
@@ -266,9 +269,35 @@ class ForcedAlignEstimator:
             anchor = self._anchor(timings)
             cost = max(0, utt.fed - self._anchor_sample(timings, anchor))  # audio decoded again
             if self._refed + cost <= self.restart_budget * self._pcm.n + ALIGN_RATE:
-                self._restart(words, anchor, timings)
+                self._restart(words, anchor, timings, **self._live_how)
         self._feed(budget_ms)
+        if self._live_how.get("pauses", True) and self._swallowing():
+            # The silence model is taking speech (see _swallowed): as the final pass does,
+            # follow the rest of the item with words absorbing the pauses instead.
+            timings = self._combined()
+            heard = [i for i, t in enumerate(timings) if t is not None and i >= self._utt.first]
+            self._live_how = dict(pauses=False)
+            self._restart(words, heard[-1] if heard else self._utt.first, timings, **self._live_how)
+            self._feed(budget_ms)
         return self._combined() + [None] * max(0, len(words) - self._utt.first - self._utt.count)
+
+    def _swallowing(self) -> bool:
+        """Is the live utterance's path holding a pause over loud audio after its last
+        heard word, with words of its grammar still unheard?"""
+        utt = self._utt
+        if utt is None or self._aligner is None or utt.count == 0:
+            return False
+        own = self._aligner.timings() or []
+        heard = [t for t in own if t is not None]
+        if own and own[-1] is not None:
+            return False
+        end = heard[-1].end_ms if heard else utt.start * 1000.0 / ALIGN_RATE
+        fed_ms = utt.fed * 1000.0 / ALIGN_RATE
+        if fed_ms - end < _SWALLOWING_MS:  # a partial path may lag a long word: not sooner
+            return False
+        energy, floor = self.fallback.energy()
+        gap = energy[int(end // 10) : int(fed_ms // 10)]
+        return len(gap) > 0 and float(np.mean(gap > floor + _LOUD_DB)) > 0.5
 
     def _wants_restart(self, words: list[SpokenWord], audio_complete: bool) -> bool:
         """Restart only once the current grammar is used up: its last word heard, or
@@ -466,6 +495,19 @@ class ForcedAlignEstimator:
             return len(self._delta_starts)  # the final answer (or the fallback's, when there is none)
         return self._placed(self._live_timings, True, self._audio_complete)[1]
 
+    def unheard_before(self) -> float:
+        """Item ms up to which the live pass listened for its next words without hearing
+        them (-inf when it is not listening for any): their audio-only estimates before
+        that are likely early (see ``held``). A pure read."""
+        utt = self._utt
+        if utt is None or self._aligner is None or utt.count == 0 or self._failed or (
+                self._audio_complete and self._text_complete):  # the final pass has the decoder
+            return -math.inf
+        own = self._live_timings[utt.first : utt.first + utt.count] if self._live_timings else []
+        if not own or own[-1] is not None:
+            return -math.inf
+        return utt.fed * 1000.0 / ALIGN_RATE - _UNHEARD_AFTER_MS
+
     def _placed(self, timings: list[Optional[WordTiming]], live: bool,
                 audio_complete: bool) -> tuple[list[Span], int]:
         """(spans, how many leading ones come from the alignment).
@@ -510,9 +552,10 @@ class ForcedAlignEstimator:
                 break  # this delta and every later one: the audio-only estimate
             times.append(t + lag)
         placed = len(times)
-        if placed < len(self._delta_starts):
-            rest = self.fallback.spans()[placed:]
-            end = rest[0][0] if rest else (times[-1] if times else 0.0)
+        if placed < len(self._delta_starts) or len(ends) < len(words):
+            fallback = self.fallback.spans()
+            rest = held(fallback[placed:], self.unheard_before() if live else -math.inf)
+            end = rest[0][0] if rest else max([times[-1]] + [e for _, e in fallback[-1:]])
             spans = list(zip(times, times[1:] + [max(end, times[-1])] if times else [])) + rest
             limit = audio_ms if audio_complete else math.inf
             return ordered(spans, 0.0, limit), placed
