@@ -36,7 +36,6 @@ __all__ = ["AudioAlignedEstimator", "ProportionalEstimator"]
 # -------------------------------------------------------------------------- audio
 
 _HOP_MS = 10.0
-_SPEECH_DB = 20.0  # speech peaks stand this far above the noise floor (live: until then, no speech)
 _MIN_PAUSE_FRAMES = 8  # 80 ms: shorter gaps are stop closures, not phrase pauses
 
 
@@ -251,8 +250,6 @@ class AudioAlignedEstimator(_EnergyFed):
         words = self.words()
         if not tr.voiced.any() or not words:  # no samples (WebRTC), silence, no words yet
             return self._paced()
-        if not audio_complete and not self._speech_heard():  # the speech starts after it
-            return self._paced(self.audio_ms + self.live_lag_ms)
         first, last = tr.speech
         units = np.array([w.units for w in words])
         starts_u = np.concatenate([[0.0], np.cumsum(units)[:-1]])
@@ -345,21 +342,16 @@ class AudioAlignedEstimator(_EnergyFed):
         end = self._delta_starts[k + 1] if k + 1 < len(self._delta_starts) else len(self._text)
         return c <= word_start < end
 
-    def _paced(self, start_ms: float = 0.0) -> list[Span]:
+    def _paced(self) -> list[Span]:
         """No usable samples: text weight over the known audio length, else at the prior
-        pace (from ``start_ms``: after the audio received while no speech is in it)."""
+        pace; while the audio received is silence, after it (the speech comes later)."""
         weights = [max(text_weight(t), 0.05) for t in self.texts]
-        if self._features.samples and not self.audio_complete and start_ms == 0.0:
-            start_ms = self.audio_ms + self.live_lag_ms  # only silence so far: speech comes after it
+        start_ms = 0.0
+        if self._features.samples and not self.audio_complete:
+            start_ms = self.audio_ms + self.live_lag_ms
         return pace(weights, start_ms, self.prior_ms_per_unit, self.audio_ms if self.audio_complete else None,
                     fit_exactly=self.text_complete)
 
-    def _speech_heard(self) -> bool:
-        """Does the audio received so far stand out from its noise floor as speech does
-        (>= _SPEECH_DB between its 5th and 98th percentile)? Until it does, "voiced"
-        frames are noise (a breath, the line) and no word can be placed in them."""
-        e, floor = self._features.levels()
-        return len(e) > 0 and float(np.percentile(e, 98)) - floor >= _SPEECH_DB
 
 
 _SIGMA = 0.6  # log-duration tolerance of a word against its expected length
