@@ -17,11 +17,17 @@ in every arrival pattern plus ``after_audio_done`` (all text after the item's au
 and ``after_response_done``: caption starts must match the given times (target: 2 ms).
 
 "final" is the finished timeline (what replay/exports use); "live" is the moment a
-viewer first sees each delta (never before it arrived): the estimators' live view
-comes from replay's observe hook every 10 ms. Also prints the estimators' CPU cost as
-a real-time factor. Run::
+viewer first sees each delta (never before it arrived), observed every 10 ms. The
+captioner's live view is measured as a live session runs (``--live-mode worker``, the
+default: :mod:`liveview` simulates the estimate worker's lagging answers) or with the
+estimator stepped in-process before every observation (``--live-mode in-process``).
+Then the captioner's live lateness in full (words whose text arrived >= 200 ms before
+they were spoken: median, p95, p99, max, by position in the item and arrival pattern;
+early share; stalls: a word shown > 250 ms late although its text was there), the same
+on the bundled example log against its own final timeline, and the estimators' CPU
+cost as a real-time factor. Run::
 
-    .venv/bin/python benchmarks/timing.py [--sessions 24] [--seed 1] [--no-timit] [--given-only]
+    .venv/bin/python benchmarks/timing.py [--sessions 24] [--seed 1] [--no-timit] [--live-mode worker] [--given-only]
 """
 
 from __future__ import annotations
@@ -42,7 +48,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus  # noqa: E402
+import liveview  # noqa: E402
 
+from captioner.examples import example_log  # noqa: E402
 from captioner.core import replay  # noqa: E402
 from captioner.core.estimators import (  # noqa: E402
     STEP_MS,
@@ -54,6 +62,10 @@ from captioner.core.estimators import (  # noqa: E402
 from captioner.core.wire import parse_session_log  # noqa: E402
 
 EARLY_MS = 40.0
+LEAD_MS = 200.0  # "text arrived ahead": at least this long before the word was spoken
+STALL_MS = 250.0  # a word shown this late although its text was there
+FIRST_MS = 2000.0  # "first 2 s" of an item
+EXAMPLES = example_log().parent  # the bundled session logs
 _VOWELS = re.compile(r"[aeiouy]+", re.IGNORECASE)
 
 ESTIMATORS: dict[str, EstimatorFactory] = {
@@ -102,24 +114,20 @@ def baseline_onsets(item: corpus.TruthItem) -> dict[str, list[float]]:
     }
 
 
-def run_engine(session: corpus.Session, factory: EstimatorFactory, live: bool):
-    """Replay one session; returns ({(item, index): final onset}, {(item, index): first shown})."""
+def run_engine(session: corpus.Session, factory: EstimatorFactory, live: bool,
+               live_mode: liveview.LiveMode = "worker"):
+    """Replay one session; returns ({(item, index): final onset}, {(item, index): first shown}).
+    The default estimator's live view runs as ``live_mode`` says; others in-process."""
     lines = [json.dumps(x) for x in session.log]
     records, errors = parse_session_log(lines)
     assert not errors, errors
-    first_shown: dict[tuple[str, int], float] = {}
-    cache: dict[str, object] = {"rev": None, "caps": []}
-
-    def observe(engine, now: float) -> None:
-        if cache["rev"] != engine.revision:
-            cache["rev"], cache["caps"] = engine.revision, engine.captions()
-        for c in cache["caps"]:  # type: ignore[attr-defined]
-            key = (c.item_id, c.index)
-            if key not in first_shown and now >= c.shown_ms:
-                first_shown[key] = now
-
-    engine = replay(records, estimator_factory=factory,
-                    observe=observe if live else None, observe_step_ms=10.0 if live else None)
+    if not live:
+        engine = replay(records, estimator_factory=factory)
+        first_shown: dict[tuple[str, int], float] = {}
+    elif factory is ForcedAlignEstimator:
+        engine, first_shown = liveview.watch(records, live_mode)
+    else:
+        engine, first_shown = liveview.watch(records, factory=factory)
     final = {(c.item_id, c.index): c.start_ms for c in engine.captions()}
     return final, first_shown
 
@@ -297,6 +305,54 @@ def given_timing_table(sessions: list[corpus.Session]) -> None:
     print()
 
 
+@dataclass
+class Lateness:
+    """Live lateness (shown - spoken, ms) of scored words, with what they are scored by."""
+
+    rows: list[tuple[str, str, float, float, float]] = field(default_factory=list)
+    # (speech, pattern, lateness, text lead ms, onset in item ms)
+
+    def add(self, kind: str, pattern: str, late: float, lead: float, onset_item: float) -> None:
+        self.rows.append((kind, pattern, late, lead, onset_item))
+
+    def table(self) -> list[str]:
+        out = [f"| speech | words (text >= {LEAD_MS:.0f} ms ahead) | n | median | p95 | p99 | max "
+               f"| all words: shown > {EARLY_MS:.0f} ms early | stalls (> {STALL_MS:.0f} ms late, text there) |",
+               "|---|---|---|---|---|---|---|---|---|"]
+        for kind in sorted({r[0] for r in self.rows}) + ["all"]:
+            rows = [r for r in self.rows if kind in ("all", r[0])]
+            subsets = [("all", lambda r: True), (f"first {FIRST_MS / 1000:.0f} s of the item", lambda r: r[4] < FIRST_MS),
+                       ("rest of the item", lambda r: r[4] >= FIRST_MS)]
+            subsets += [(f"pattern {p}", lambda r, p=p: r[1] == p) for p in corpus.PATTERNS]
+            for name, keep in subsets:
+                sel = [r for r in rows if keep(r)]
+                lead = np.array([r[2] for r in sel if r[3] >= LEAD_MS])
+                every = np.array([r[2] for r in sel])
+                stalls = sum(1 for r in sel if r[3] >= 0 and r[2] > STALL_MS)
+                if len(lead) == 0:
+                    continue
+                out.append(f"| {kind} | {name} | {len(lead)} | {np.median(lead):.0f} | {np.percentile(lead, 95):.0f} "
+                           f"| {np.percentile(lead, 99):.0f} | {lead.max():.0f} "
+                           f"| {100 * np.mean(every < -EARLY_MS):.1f} % of {len(every)} | {stalls} |")
+        return out
+
+
+def example_stalls(live_mode: liveview.LiveMode) -> list[str]:
+    """The bundled example logs: words shown > STALL_MS after their final start although
+    their text was there (no ground truth: the final timeline is the reference)."""
+    out = []
+    for path in sorted(EXAMPLES.glob("*.jsonl")):
+        records, _ = parse_session_log(path.read_text().splitlines())
+        engine, shown = liveview.watch(records, live_mode)
+        late = [shown[(c.item_id, c.index)] - c.start_ms for c in engine.captions()
+                if c.role == "assistant" and c.text.strip() and (c.item_id, c.index) in shown
+                and c.arrived_ms <= c.start_ms]
+        x = np.array(late) if late else np.zeros(1)
+        out.append(f"| {path.name} | {len(late)} | {np.median(x):.0f} | {x.max():.0f} "
+                   f"| {int(np.sum(x > STALL_MS))} |")
+    return out
+
+
 def estimator_cost(sessions: list[corpus.Session], factory: EstimatorFactory) -> tuple[float, float]:
     """CPU seconds spent estimating per second of audio, under the engine's call pattern
     (a step after every audio chunk and every delta, then until settled), and the
@@ -344,6 +400,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--no-timit", action="store_true")
     p.add_argument("--no-live", action="store_true", help="skip the live view (faster)")
     p.add_argument("--given-only", action="store_true", help="only the given-timing table")
+    p.add_argument("--live-mode", choices=["worker", "in-process"], default="worker",
+                   help="the captioner's live view: with the worker's answer lag simulated (default), "
+                        "or stepped in-process before every observation")
     args = p.parse_args(argv)
 
     sessions = list(corpus.generate(args.seed, args.sessions, timit=not args.no_timit))
@@ -356,9 +415,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     final = {(m, k): Errors() for m in methods for k in kinds}
     live = {(m, k): Errors() for m in methods for k in kinds}
     per_pattern = {(k, pat): Errors() for k in kinds for pat in corpus.PATTERNS}
+    lateness = Lateness()
     missing = 0
     for s in sessions:
-        results = {name: run_engine(s, f, live=not args.no_live) for name, f in ESTIMATORS.items()}
+        results = {name: run_engine(s, f, not args.no_live, args.live_mode) for name, f in ESTIMATORS.items()}
         for item in s.items:
             base = baseline_onsets(item)
             for d in item.deltas:
@@ -378,6 +438,9 @@ def main(argv: Optional[list[str]] = None) -> int:
                         per_pattern[(s.kind, s.pattern)].add(fin[key], d.onset_ms, led)
                     if key in shown:
                         live[(name, s.kind)].add(shown[key], d.onset_ms, led)
+                        if name == "captioner":
+                            lateness.add(s.kind, s.pattern, shown[key] - d.onset_ms,
+                                         d.onset_ms - d.arrived_ms, d.onset_item_ms)
 
     n_words = {k: len(final[("on arrival", k)].err) for k in kinds}
     print(f"corpus: seed {args.seed}, " + ", ".join(
@@ -394,6 +457,20 @@ def main(argv: Optional[list[str]] = None) -> int:
             print(f"| {k} | {m} | final {final[(m, k)].row()}")
             if not args.no_live:
                 print(f"| {k} | {m} | live {live[(m, k)].row()}")
+    if not args.no_live:
+        print()
+        print(f"captioner, live view ({args.live_mode}"
+              + (": the estimate worker's answers lag by its work + a 10 ms poll" if args.live_mode == "worker"
+                 else ": estimator stepped before every observation") + "), lateness = shown - spoken ms:")
+        print()
+        print("\n".join(lateness.table()))
+        print()
+        print(f"example logs, live view ({args.live_mode}) against their final timeline "
+              "(words whose text arrived before their final start):")
+        print()
+        print("| log | words | median lateness ms | max ms | stalls |")
+        print("|---|---|---|---|---|")
+        print("\n".join(example_stalls(args.live_mode)))
     print()
     print("captioner, final timeline, by arrival pattern:")
     print()

@@ -257,11 +257,56 @@ def test_overlay_popon_and_clock_interpolation(overlay):
         return out
 
     out = run(main())
-    assert " ".join(out[1300.0]).split() == ["Once", "upon", "a", "time", "there"]  # revealed as spoken
-    assert len(out[1300.0]) == 2  # the cue's second line is already in place
+    # the whole cue from its first word on (pop-on), not word by word
+    assert out[1300.0] == ["Once upon a time", "there lived a small"]
     assert out[2600.0][-1].endswith(f"{CUT_MARK} {INTERRUPTED}")
     assert out["class"] == "captions top"
     assert "Once upon a time" in " ".join(out["interpolated"])
+
+
+def test_overlay_in_the_first_second_of_an_estimated_answer_shows_the_words_spoken(overlay):
+    """A live session with estimated timing (the example log; the estimate worker's answers
+    lagging as in `captioner live`): 0.5 s and 1 s into the first answer the page shows the
+    words spoken by then; provisional text is upright and in another colour than settled."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_live_view import example_records as example_log, spoken_by, walk
+
+    server, clock = overlay
+    records = example_log()
+    times = [900.0, 1400.0]  # the answer's audio starts at 400 ms
+    url = server.url(mode="rollup", lines=3, fontSize=40)
+
+    async def main() -> dict:
+        out: dict[Any, Any] = {}
+        with headless_chromium(url) as page_ws:
+            async with websockets.connect(page_ws, max_size=None) as ws:
+                dt = DevTools(ws)
+                await dt.call("Page.enable")
+                await dt.wait_for("window.__overlay && __overlay.state.layout !== null")
+                for t, engine in walk(records, times, worker=True):
+                    clock[0] = t
+                    server.show(engine.captions, engine.revision, t)
+                    server.sync()
+                    rev = server.sent_revision
+                    await dt.wait_for(f"__overlay.state.revision === {rev} && __overlay.state.renderedAt === {t}")
+                    out[t] = await dt.js(LINES_JS)
+                    await dt.screenshot(ARTIFACTS / f"live-estimated-{int(t):04d}ms.png")
+                    out[("style", t)] = await dt.js("""Array.from(document.querySelectorAll('.piece.word')).map(e =>
+                        [e.classList.contains('provisional'), getComputedStyle(e).fontStyle, getComputedStyle(e).color])""")
+        return out
+
+    out = run(main())
+    for t in times:
+        said, ahead = spoken_by(records, t)
+        said = [w.strip(",.") for w in said if w.strip(",.")]
+        shown = [w.strip(",.") for w in " ".join(out[t]).split() if w.strip(",.")]
+        assert said and shown[: len(said)] == said, f"at {t} ms the page shows {shown}, spoken: {said}"
+        assert ahead[0] not in shown[len(said):], f"at {t} ms {ahead[0]!r} is shown before it is spoken"
+        styles = out[("style", t)]
+        assert styles and all(style == "normal" for _, style, _ in styles)  # never italic
+        assert all(color != "rgb(255, 255, 255)" for prov, _, color in styles if prov)  # provisional: another colour
 
 
 def test_overlay_command_replays_a_log_in_real_time(tmp_path: Path):

@@ -21,7 +21,8 @@ from captioner.core import Caption
 from captioner.core.render import CUT_MARK, INTERRUPTED, caption_view
 from captioner.cli._args import add_display_arguments, display_options
 from captioner.edges.displays import Displays, open_displays
-from captioner.edges.terminal import CURRENT_STYLE, MARK_STYLE, PROVISIONAL_STYLE, TerminalDisplay, render_view
+from captioner.edges.terminal import (CURRENT_STYLE, MARK_STYLE, PROVISIONAL_STYLES, TEXT_STYLES, TerminalDisplay,
+                                     render_view)
 
 STORY = ["Once", " upon", " a", " time", " there", " lived", " a", " small", " dragon", " named", " Ember."]
 WORD_MS = 300.0
@@ -75,7 +76,9 @@ def test_render_styles_speakers_provisional_current_and_cut():
     assert text.plain.splitlines()[0].strip().startswith("assistant: Sure thing")
     assert "user: wait" in text.plain
     assert MARK_STYLE in styles_of(text, INTERRUPTED)
-    assert PROVISIONAL_STYLE in styles_of(text, "wait") and CURRENT_STYLE in styles_of(text, "wait")
+    assert PROVISIONAL_STYLES["user"] in styles_of(text, "wait") and CURRENT_STYLE in styles_of(text, "wait")
+    assert TEXT_STYLES["assistant"] in styles_of(text, "Sure")  # settled: the plain text colour
+    assert "italic" not in " ".join(str(s.style) for s in text.spans)  # italics mean something in captions
     assert CURRENT_STYLE not in styles_of(text, "Sure")
     assert styles_of(text, "assistant:") != styles_of(text, "user:")
 
@@ -117,9 +120,9 @@ def test_popon_in_terminal_replaces_cues():
         display.show(lambda: caps, 1, t)
         texts[t] = display.view.text
     display.close()
-    assert texts[0].strip() == "First"
+    assert texts[0].strip() == "First cue here."  # the whole cue when its first word plays
     assert texts[700].strip() == "First cue here."
-    assert texts[3100].strip() == "Second" and "First" not in texts[3100]
+    assert texts[3100].strip() == "Second one." and "First" not in texts[3100]
 
 
 def test_cli_options_open_the_requested_displays():
@@ -267,3 +270,60 @@ def test_tmux_enter_interrupts_cleanly_and_ctrl_c_ends_quietly(tmp_path: Path):
     assert srt.exists() and "Once upon a time" in srt.read_text()
     settings = ended.split("EXIT=0", 1)[1].split()
     assert "echo" in settings and "icanon" in settings  # not -echo / -icanon: the terminal is restored
+TMUX_LIVE_SCRIPT = textwrap.dedent("""
+    import sys, time, pathlib
+    from rich.console import Console
+    sys.path.insert(0, {tests!r})
+    from test_live_view import example_records as example_log, walk
+    from captioner.edges.terminal import TerminalDisplay
+    work = pathlib.Path({work!r})
+    display = TerminalDisplay("rollup", 3, console=Console(force_terminal=True, width=60))
+    for step, (t, engine) in enumerate(walk(example_log(), {times!r}, worker=True)):
+        display.show(engine.captions, engine.revision, t)
+        (work / f"shown-{{step}}").touch()
+        while not (work / f"go-{{step}}").exists():
+            time.sleep(0.01)
+    display.close()
+""")
+
+
+def test_tmux_pane_in_the_first_second_of_an_estimated_answer_shows_the_words_spoken(tmp_path: Path):
+    """A live session with estimated timing (the example log, the estimate worker's
+    answers lagging): 0.5 s and 1 s into the first answer the pane shows what was said."""
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed (Makefile APT_PACKAGES installs it)")
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_live_view import example_records as example_log, spoken_by
+
+    times = [900.0, 1400.0]  # the answer's audio starts at 400 ms
+    script = tmp_path / "drive.py"
+    script.write_text(TMUX_LIVE_SCRIPT.format(tests=str(Path(__file__).parent), work=str(tmp_path), times=times))
+    session = f"captioner-test-{time.monotonic_ns()}"
+    sock = str(tmp_path / "tmux.sock")
+    tmux = ["tmux", "-S", sock]
+    subprocess.run(tmux + ["new-session", "-d", "-s", session, "-x", "80", "-y", "12",
+                           f"{sys.executable} {script}; sleep 30"], check=True)
+    panes = []
+    try:
+        for step in range(len(times)):
+            deadline = time.monotonic() + 120
+            while not (tmp_path / f"shown-{step}").exists():
+                assert time.monotonic() < deadline, "driver script did not reach step %d" % step
+                time.sleep(0.02)
+            time.sleep(0.1)
+            panes.append(subprocess.run(tmux + ["capture-pane", "-p", "-t", session], check=True,
+                                        capture_output=True, text=True).stdout)
+            (tmp_path / f"go-{step}").touch()
+    finally:
+        subprocess.run(tmux + ["kill-server"], check=False)
+    art = Path(__file__).resolve().parents[1] / "test-artifacts" / "terminal"
+    art.mkdir(parents=True, exist_ok=True)
+    for t, pane in zip(times, panes):
+        (art / f"live-estimated-{int(t)}ms.txt").write_text(pane)
+    records = example_log()
+    for t, pane in zip(times, panes):
+        said, ahead = spoken_by(records, t)
+        said = [w.strip(",.") for w in said if w.strip(",.")]
+        shown = [w.strip(",.") for w in pane.replace("assistant:", "").split() if w.strip(",.")]
+        assert said and shown[: len(said)] == said, f"at {t} ms the pane shows {shown}, spoken: {said}"
+        assert not any(w in shown[len(said):] for w in ahead[:1]), f"at {t} ms {ahead[0]!r} shown early"

@@ -121,21 +121,44 @@ def test_speaker_label_on_each_turn_change_only():
     assert [ln.label for ln in caption_view(same, 1000, lines=3).lines] == ["assistant", None]
 
 
-def test_popon_uses_export_cues_and_reveals_as_spoken():
+def test_popon_shows_each_export_cue_whole_when_its_first_word_plays():
     caps = item("a", "assistant", STORY * 2)
     cues = layout_cues(caps, LayoutRules(max_chars_per_line=42, max_lines=2, user_label="", assistant_label=""))
     assert len(cues) >= 2
     first = cues[0]
-    mid = (first.words[0].start_ms + first.words[-1].start_ms) / 2
-    v = caption_view(caps, mid, mode="popon")
-    assert len(v.lines) == len(first.lines)  # the cue's lines hold their place
-    assert first.text.startswith(" ".join(ln.text for ln in v.lines if ln.text))
-    assert len(nonspace(v.text)) < len(nonspace(first.text))  # later words not yet spoken
-    end = caption_view(caps, first.words[-1].start_ms, mode="popon")
-    assert [ln.text for ln in end.lines] == first.lines
+    assert caption_view(caps, first.words[0].start_ms - 1, mode="popon").lines == ()
+    v = caption_view(caps, first.words[0].start_ms, mode="popon")
+    assert [ln.text for ln in v.lines] == first.lines  # the whole cue at once, not word by word
     second = caption_view(caps, cues[1].start_ms + 1, mode="popon")
     assert second.text.split()[0] == cues[1].words[0].text.strip()  # first cue replaced, not scrolled
-    assert nonspace(cues[1].text).startswith(nonspace(second.text))
+    assert nonspace(second.text) == nonspace(cues[1].text)
+
+
+def test_popon_word_arriving_after_its_cue_opened_joins_it_on_arrival():
+    caps = item("a", "assistant", ["Once", " upon", " a", " time."])
+    late = caps[3]
+    caps[3] = Caption(late.item_id, late.role, late.index, late.text, late.start_ms, late.end_ms, 1000.0, True)
+    assert caption_view(caps, 100, mode="popon").text.strip() == "Once upon a"
+    assert caption_view(caps, 1000, mode="popon").text.strip() == "Once upon a time."
+
+
+def test_roll_up_still_reveals_word_by_word():
+    caps = item("a", "assistant", STORY)
+    assert caption_view(caps, 650, mode="rollup").text.strip() == "Once upon a"
+
+
+def test_view_cache_never_takes_back_a_shown_word():
+    caps = item("a", "assistant", STORY, final=False)
+    for mode in ("rollup", "popon"):
+        cache = ViewCache(mode, 2, 42)
+        seen = cache.update(lambda: caps, 1, 650.0)
+        assert "upon" in seen.text
+        moved = [Caption(c.item_id, c.role, c.index, c.text, c.start_ms + 1000.0, c.end_ms + 1000.0,
+                         c.arrived_ms, False) for c in caps]  # a later estimate puts the item after now
+        got = cache.update(lambda: moved, 2, 660.0)
+        assert got is None or "upon" in got.text
+        assert "upon" in cache.view.text
+        assert "upon" not in caption_view(moved, 660.0, mode=mode).text  # a fresh view would drop it
 
 
 def test_popon_marks_interrupted_cue():
@@ -212,7 +235,11 @@ def test_never_shows_text_before_it_is_spoken_and_arrived(caps, now, mode, lines
     for item_id in {c.item_id for c in caps}:
         mine = [c for c in caps if c.item_id == item_id]
         shown = nonspace("".join(w.text for w in v.words if w.item_id == item_id and w.kind == "word"))
-        allowed = nonspace("".join(c.text for c in mine if c.shown_ms <= now))
+        if mode == "popon":  # a cue shows whole once its first word plays: its text, if arrived
+            started = any(c.shown_ms <= now for c in mine)
+            allowed = nonspace("".join(c.text for c in mine if c.arrived_ms <= now)) if started else ""
+        else:
+            allowed = nonspace("".join(c.text for c in mine if c.shown_ms <= now))
         assert len(shown) <= len(allowed)
         if CUT_MARK in "".join(w.text for w in v.words if w.item_id == item_id):
             assert now >= max(mine[-1].shown_ms, mine[-1].end_ms)
@@ -248,7 +275,7 @@ def test_view_cache_ignores_revisions_that_change_nothing():
     caps = item("a", "assistant", STORY)
     cache = ViewCache("popon", 2, 42)
     first = cache.update(lambda: caps, 1, 400.0)
-    assert first.text.strip() == "Once upon"
+    assert first.text.strip().startswith("Once upon a time")
     assert cache.update(lambda: list(caps), 2, 400.0) is None  # audio arrived, captions identical
     assert cache.layout is not None and cache.update(lambda: caps[:1], 3, 400.0).text.strip() == "Once"
 

@@ -25,7 +25,10 @@ CaptionsFn = Callable[[], Sequence[Caption]]
 LABEL_STYLES = {"assistant": "bold cyan", "user": "bold magenta"}
 TEXT_STYLES = {"assistant": "white", "user": "yellow"}
 CURRENT_STYLE = "bold reverse"
-PROVISIONAL_STYLE = "dim italic"
+# Provisional text (timing may still change) in a cooler colour, never italic: italics mean
+# something in broadcast captions. Settled text is TEXT_STYLES.
+PROVISIONAL_STYLES = {"assistant": "grey70", "user": "khaki3"}
+PROVISIONAL_STYLE = PROVISIONAL_STYLES["assistant"]
 MARK_STYLE = "bold red"
 
 
@@ -52,9 +55,7 @@ def render_view(view: View, lines: int) -> Text:
             if word.kind == "mark":
                 style = MARK_STYLE
             else:
-                style = TEXT_STYLES.get(word.role, "")
-                if word.provisional:
-                    style += " " + PROVISIONAL_STYLE
+                style = (PROVISIONAL_STYLES if word.provisional else TEXT_STYLES).get(word.role, "")
                 if word.current:
                     style += " " + CURRENT_STYLE
             row.append(word.text, style=style.strip())

@@ -8,8 +8,11 @@ the same GIL. So a live session hands each item's estimation to a worker process
 :class:`DeferredEstimator` stands in for the item's estimator in the session: it keeps
 what the item receives for the worker to :meth:`~DeferredEstimator.take`, and answers
 ``spans()`` at once from the latest :class:`Answer` the worker published. Deltas the
-worker has not answered for yet (and every delta, if there is no worker) get the
-audio-only estimate, computed here: cheap, and never more than a moment behind.
+worker has not answered for yet, or answered only with the audio-only estimate (past
+an answer's ``confident`` spans: words the aligner has not confirmed), and every delta
+if there is no worker, get the audio-only estimate computed here: cheap, and never
+behind the audio the session holds. The worker's answers lag; the first words of an
+item must not wait for them.
 
 :class:`EstimatorHost` is the worker's side: the real estimator of each item, fed
 :class:`Work` and stepped a bounded amount at a time. Both sides are plain
@@ -26,7 +29,7 @@ from typing import Optional
 
 import numpy as np
 
-from captioner.core.estimators._base import STEP_MS, EstimatorFactory, ItemEstimator, Span, ordered
+from captioner.core.estimators._base import STEP_MS, EstimatorFactory, ItemEstimator, Span, held, ordered
 from captioner.core.estimators._energy import AudioAlignedEstimator
 
 __all__ = ["Answer", "DeferredEstimator", "EstimatorHost", "Work"]
@@ -53,6 +56,8 @@ class Answer:
     seq: int  # the last Work it includes
     spans: tuple[Span, ...]  # one per delta the worker had
     settled: bool  # nothing left to do with what it had
+    confident: Optional[int] = None  # leading spans worth more than the session's own estimate (None: all)
+    unheard_before: float = float("-inf")  # the aligner listened this far (item ms) for the next words
 
 
 class DeferredEstimator:
@@ -105,10 +110,11 @@ class DeferredEstimator:
     def spans(self) -> list[Span]:
         with self._lock:
             answer, deltas, audio_complete = self._answer, self._deltas, self._flags[0]
-        known = list(answer.spans[:deltas])
+        trusted = len(answer.spans) if answer.confident is None else answer.confident
+        known = list(answer.spans[:min(deltas, trusted)])
         if len(known) == deltas:
             return known
-        rest = self.local.spans()[len(known):]  # after what the worker placed
+        rest = held(self.local.spans()[len(known):], answer.unheard_before)  # after what the worker placed
         limit = self.local.audio_ms if audio_complete else float("inf")
         return known + ordered(rest, known[-1][1] if known else 0.0, limit)
 
@@ -201,12 +207,16 @@ class EstimatorHost:
             try:
                 settled = hosted.settled = hosted.estimator.step(STEP_MS)
                 spans = tuple(hosted.estimator.spans())
+                confident = getattr(hosted.estimator, "confident", None)
+                trusted = confident() if confident is not None else None
+                unheard = getattr(hosted.estimator, "unheard_before", None)
+                unheard_ms = unheard() if unheard is not None else float("-inf")
             except Exception:  # noqa: BLE001 - as in feed()
                 log.exception("estimating item %d failed; it keeps the audio-only estimate", key)
                 hosted.failed = True
         if hosted.failed:  # no spans: the session answers every delta itself
-            spans, settled = (), True
-        answer = Answer(hosted.seq, spans, settled)
+            spans, settled, trusted, unheard_ms = (), True, None, float("-inf")
+        answer = Answer(hosted.seq, spans, settled, trusted, unheard_ms)
         if answer == hosted.last:
             return []
         hosted.last = answer

@@ -344,13 +344,18 @@ class AudioAlignedEstimator(_EnergyFed):
         return c <= word_start < end
 
     def _paced(self) -> list[Span]:
-        """No usable samples: text weight over the known audio length, else at the prior pace."""
+        """No usable samples: text weight over the known audio length, else at the prior
+        pace; while the audio received is silence, after it (the speech comes later)."""
         if self._features.samples == 0:  # marks only (WebRTC, no audio): speech-rate priors
             return marks_spans(self._text, self._delta_starts, self.words(), self._audio_ms_override,
                                self.text_complete)
         weights = [max(text_weight(t), 0.05) for t in self.texts]
-        return pace(weights, 0.0, self.prior_ms_per_unit, self.audio_ms if self.audio_complete else None,
+        start_ms = 0.0
+        if self._features.samples and not self.audio_complete:
+            start_ms = self.audio_ms + self.live_lag_ms
+        return pace(weights, start_ms, self.prior_ms_per_unit, self.audio_ms if self.audio_complete else None,
                     fit_exactly=self.text_complete)
+
 
 
 _SIGMA = 0.6  # log-duration tolerance of a word against its expected length

@@ -4,9 +4,10 @@ While an item streams, its audio is resampled to 16 kHz and fed to a pocketsphin
 aligner (:mod:`sphinx`) as it arrives, against a grammar of the words received so far
 that may stop after any word. A word counts as *confirmed* once the aligner has heard
 the next one (or enough audio after it); confirmed words are placed where they were
-heard. Words not yet confirmed are never placed before the end of the audio received,
-so a live caption is rarely early: audio reaches the client ahead of the speaker, and
-by the time playback gets there the word has usually been confirmed.
+heard. Words not yet confirmed take the audio-only estimate (:mod:`_energy`: pauses,
+energy, text weights) until they are, so the first words of an item, and words the
+aligner has not caught up with, are shown as they play instead of waiting for enough
+audio to align them; ``confident()`` says how many leading deltas the alignment placed.
 
 When the text outgrows the grammar, alignment restarts from the last confirmed word
 (earlier words keep their timing), with re-decoding limited to a budget in proportion
@@ -32,7 +33,7 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from captioner.core.estimators._base import ItemEstimator, Span, ordered, pace, spread
+from captioner.core.estimators._base import ItemEstimator, Span, held, ordered, pace, spread
 from captioner.core.estimators._energy import AudioAlignedEstimator
 from captioner.core.estimators._sphinx import ALIGN_RATE, ALIGNERS, Aligner, WordTiming, dither
 from captioner.core.estimators._text import SpokenWord, spoken_words
@@ -42,6 +43,7 @@ __all__ = ["ForcedAlignEstimator", "default_estimator"]
 log = logging.getLogger(__name__)
 
 _CONFIRM_AFTER_MS = 250.0  # audio after a word's end that confirms it without a next word
+_UNHEARD_AFTER_MS = 500.0  # a partial path reports a word within this much audio of its start
 _BLOCK = ALIGN_RATE // 20  # 50 ms: the aligner is fed whole blocks (see _feeding)
 _CMN_SAMPLES = 2 * ALIGN_RATE  # the item's cepstral mean is measured on its first 2 s
 _ANCHOR_LEAD_MS = 30.0  # audio kept before the anchor word when restarting
@@ -60,6 +62,7 @@ _MIN_QUIET_FRAMES = 6  # 60 ms: longer than a stop closure
 _HEAD_FRAMES = 10  # a lead-in pause begins within a word's first 100 ms (or first half)
 _SWALLOW_MIN_MS = 300.0  # a pause this long between words should be quiet ...
 _LOUD_DB = 25.0  # ... not mostly this far above the noise floor
+_SWALLOWING_MS = 1000.0  # live: loud audio this long after the last word heard is being swallowed
 _SNAP_DB = 15.0  # a word after a pause starts where the energy rises this far above the floor
 
 
@@ -114,6 +117,8 @@ class ForcedAlignEstimator:
         self._release: Optional[weakref.finalize] = None
         self._utt: Optional[_Utterance] = None
         self._frozen: list[Optional[WordTiming]] = []  # words before the utterance's first
+        self._redecoding: list[Optional[WordTiming]] = []  # timings when the utterance started
+        self._live_how: dict = {}  # Aligner.start options of the live pass (see _swallowing)
         self._refed = 0  # samples decoded more than once
         self._cmn: tuple[int, Optional[str]] = (0, None)  # (samples measured on, mean)
         self._live_key: tuple = ()
@@ -262,11 +267,37 @@ class ForcedAlignEstimator:
         if len(words) > utt.first + utt.count and self._wants_restart(words, audio_complete):
             timings = self._combined()
             anchor = self._anchor(timings)
-            cost = self._pcm.n - self._anchor_sample(timings, anchor)
+            cost = max(0, utt.fed - self._anchor_sample(timings, anchor))  # audio decoded again
             if self._refed + cost <= self.restart_budget * self._pcm.n + ALIGN_RATE:
-                self._restart(words, anchor, timings)
+                self._restart(words, anchor, timings, **self._live_how)
         self._feed(budget_ms)
+        if self._live_how.get("pauses", True) and self._swallowing():
+            # The silence model is taking speech (see _swallowed): as the final pass does,
+            # follow the rest of the item with words absorbing the pauses instead.
+            timings = self._combined()
+            heard = [i for i, t in enumerate(timings) if t is not None and i >= self._utt.first]
+            self._live_how = dict(pauses=False)
+            self._restart(words, heard[-1] if heard else self._utt.first, timings, **self._live_how)
+            self._feed(budget_ms)
         return self._combined() + [None] * max(0, len(words) - self._utt.first - self._utt.count)
+
+    def _swallowing(self) -> bool:
+        """Is the live utterance's path holding a pause over loud audio after its last
+        heard word, with words of its grammar still unheard?"""
+        utt = self._utt
+        if utt is None or self._aligner is None or utt.count == 0:
+            return False
+        own = self._aligner.timings() or []
+        heard = [t for t in own if t is not None]
+        if own and own[-1] is not None:
+            return False
+        end = heard[-1].end_ms if heard else utt.start * 1000.0 / ALIGN_RATE
+        fed_ms = utt.fed * 1000.0 / ALIGN_RATE
+        if fed_ms - end < _SWALLOWING_MS:  # a partial path may lag a long word: not sooner
+            return False
+        energy, floor = self.fallback.energy()
+        gap = energy[int(end // 10) : int(fed_ms // 10)]
+        return len(gap) > 0 and float(np.mean(gap > floor + _LOUD_DB)) > 0.5
 
     def _wants_restart(self, words: list[SpokenWord], audio_complete: bool) -> bool:
         """Restart only once the current grammar is used up: its last word heard, or
@@ -296,6 +327,7 @@ class ForcedAlignEstimator:
         if self._utt is not None:
             self._refed += max(0, self._utt.fed - start)
         self._frozen = list((timings or [])[:anchor])
+        self._redecoding = list(timings or [])
         self._frozen += [None] * (anchor - len(self._frozen))
         cmn = self._item_cmn()
         ok = self._aligner.start(words[anchor:], start * 1000.0 / ALIGN_RATE, cmn=cmn, **how)
@@ -342,16 +374,40 @@ class ForcedAlignEstimator:
             yield step_fed
 
     def _feedable(self, utt: _Utterance) -> int:
-        """Samples the utterance may have: whole blocks, and the rest once audio is complete."""
+        """Samples the utterance may have: whole blocks, and the rest once audio is complete;
+        none past a used-up grammar (see _used_up) while more text may come."""
+        if not self._text_complete and self._used_up(utt):
+            return utt.fed
         if self._audio_complete:
             return self._pcm.n
         return self._pcm.n - (self._pcm.n - utt.start) % _BLOCK
 
+    def _used_up(self, utt: _Utterance) -> bool:
+        """Has the utterance heard its last word, with enough audio after it to confirm it?
+        Audio fed past that only goes to silence and noise fillers, and would be decoded
+        again once the next words arrive and the alignment restarts: it waits instead."""
+        if self._aligner is None or utt.count == 0:
+            return False
+        timings = self._aligner.timings()
+        last = timings[-1] if timings else None
+        if last is None:
+            return False
+        confirmed = int((last.end_ms + _CONFIRM_AFTER_MS) * ALIGN_RATE / 1000)
+        return utt.fed >= confirmed
+
     def _combined(self) -> list[Optional[WordTiming]]:
+        """Timings so far: frozen words, then the utterance's. Words a restart re-decodes
+        keep their previous timing until the new utterance has had their audio again,
+        so a restart never takes back a word the live view was given."""
         utt = self._utt
         if utt is None or self._aligner is None or utt.count == 0:
             return list(self._frozen)
-        return self._frozen + (self._aligner.timings() or [None] * utt.count)
+        out = self._frozen + (self._aligner.timings() or [None] * utt.count)
+        fed_ms = utt.fed * 1000.0 / ALIGN_RATE
+        for i, before in enumerate(self._redecoding[: len(out)]):
+            if out[i] is None and before is not None and fed_ms < before.end_ms + _CONFIRM_AFTER_MS:
+                out[i] = before
+        return out
 
     def _finishing(self) -> Iterator[int]:
         """Align the whole text to the whole audio; None when it cannot be followed.
@@ -408,24 +464,70 @@ class ForcedAlignEstimator:
         self._aligner = ALIGNERS.take()
         self._release = weakref.finalize(self, ALIGNERS.give, self._aligner)
         self._utt = None
-        self._frozen = []
+        self._frozen, self._redecoding = [], []
 
     def _give_back(self) -> None:
         if self._release is not None:
             self._release()  # returns the aligner to the pool once
         self._aligner, self._release, self._utt, self._frozen = None, None, None, []
+        self._redecoding = []
 
     # -- placing deltas
     def _received_ms(self) -> float:
         return self.fallback.audio_ms  # the resampler holds back a few ms of the aligner's copy
 
     def _place(self, timings: list[Optional[WordTiming]], live: bool, audio_complete: bool = True) -> list[Span]:
-        """Delta spans from word timings (live: unconfirmed words wait for the audio)."""
+        """Delta spans from word timings. Final: every delta from the alignment. Live:
+        deltas the alignment has settled, then the audio-only estimate for the rest."""
+        spans, _ = self._placed(timings, live, audio_complete)
+        return spans
+
+    def confident(self) -> int:
+        """How many leading spans of ``spans()`` come from the alignment; the rest are the
+        audio-only estimate (a session holding the same audio can compute those itself,
+        and fresher than a worker's answer). A pure read, like ``spans()``."""
+        if not self._delta_starts:
+            return 0
+        if self._pcm.n == 0 or self._failed:
+            return len(self._delta_starts)
+        if self._audio_complete and self._text_complete and self._final_key == self._final_wanted() \
+                and self._job is None:
+            return len(self._delta_starts)  # the final answer (or the fallback's, when there is none)
+        return self._placed(self._live_timings, True, self._audio_complete)[1]
+
+    def unheard_before(self) -> float:
+        """Item ms up to which the live pass listened for its next words without hearing
+        them (-inf when it is not listening for any): their audio-only estimates before
+        that are likely early (see ``held``). A pure read."""
+        utt = self._utt
+        if utt is None or self._aligner is None or utt.count == 0 or self._failed or (
+                self._audio_complete and self._text_complete):  # the final pass has the decoder
+            return -math.inf
+        own = self._live_timings[utt.first : utt.first + utt.count] if self._live_timings else []
+        if not own or own[-1] is not None:
+            return -math.inf
+        return utt.fed * 1000.0 / ALIGN_RATE - _UNHEARD_AFTER_MS
+
+    def _placed(self, timings: list[Optional[WordTiming]], live: bool,
+                audio_complete: bool) -> tuple[list[Span], int]:
+        """(spans, how many leading ones come from the alignment).
+
+        Live, a word counts once it is confirmed: the aligner heard the next word, or
+        enough audio after it (or the audio is complete). Words before the last confirmed
+        one are settled (unheard ones share the time between heard neighbours); a delta
+        is placed by the alignment only if every word its time depends on is settled.
+        The rest - the first words of an item before the aligner has enough audio, words
+        past a restart the aligner has not caught up with - get the audio-only estimate
+        (energy, pauses, text weights), never before the settled ones: a word is never
+        held back waiting for the aligner, nor placed after audio already played.
+        """
         words = self._all_words()
         received = self._received_ms()
         audio_ms = self.fallback.audio_ms
         starts = [np.nan] * len(words)
         ends = [np.nan] * len(words)
+        settled = len(words) if not live else 0  # words up to the last confirmed one
+        begun: Optional[float] = None  # the next heard word's start, once settled
         for i, t in enumerate(timings[: len(words)]):
             if t is None:
                 continue
@@ -433,15 +535,35 @@ class ForcedAlignEstimator:
                          or any(u is not None for u in timings[i + 1 :]))
             if confirmed:
                 starts[i], ends[i] = self._snap(t), t.end_ms
-        starts, ends = _fill(words, starts, ends, received if live else None, audio_ms if not live else None)
+                settled = max(settled, i + 1) if live else settled
+            elif received - t.start_ms >= _CONFIRM_AFTER_MS:  # heard, still being decided
+                begun = self._snap(t)
+        if live:  # words after the last confirmed one are not the alignment's to place
+            starts, ends = starts[:settled], ends[:settled]
+        starts, ends = _fill(words[: len(starts)], starts, ends, None if live else audio_ms)
+        if live and begun is not None and settled < len(words) and timings[settled] is not None:
+            starts.append(max(begun, ends[-1] if ends else 0.0))  # its start, not yet its end
         lag = self.live_lag_ms if live else 0.0
         word_starts = [w.start for w in words]
-        times = [self._delta_time(c, words, word_starts, starts, ends) + lag for c in self._delta_starts]
+        times: list[float] = []
+        for c in self._delta_starts:
+            t, needs, end = self._delta_time(c, words, word_starts, starts, ends)
+            if needs >= len(ends if end else starts):
+                break  # this delta and every later one: the audio-only estimate
+            times.append(t + lag)
+        placed = len(times)
+        if placed < len(self._delta_starts) or len(ends) < len(words):
+            fallback = self.fallback.spans()
+            rest = held(fallback[placed:], self.unheard_before() if live else -math.inf)
+            end = rest[0][0] if rest else max([times[-1]] + [e for _, e in fallback[-1:]])
+            spans = list(zip(times, times[1:] + [max(end, times[-1])] if times else [])) + rest
+            limit = audio_ms if audio_complete else math.inf
+            return ordered(spans, 0.0, limit), placed
         end = (ends[-1] if words else 0.0) + lag
         if not live or audio_complete:
             times = [min(t, audio_ms) for t in times]
             end = min(end, audio_ms)
-        return ordered(list(zip(times, times[1:] + [max(end, times[-1])])))
+        return ordered(list(zip(times, times[1:] + [max(end, times[-1])]))), placed
 
     def _snap(self, t: WordTiming) -> float:
         """The aligner has no silence model, so a word after a pause starts with it:
@@ -464,22 +586,28 @@ class ForcedAlignEstimator:
         return t.start_ms
 
     def _delta_time(self, c: int, words: list[SpokenWord], word_starts: list[int],
-                    starts: list[float], ends: list[float]) -> float:
-        """Item ms where the delta starting at character ``c`` is spoken."""
+                    starts: list[float], ends: list[float]) -> tuple[float, int, bool]:
+        """Item ms where the delta starting at character ``c`` is spoken, the last word
+        whose timing that uses and whether it uses that word's end (live, ``starts`` and
+        ``ends`` may cover only the first words)."""
         if not words:
-            return 0.0
+            return 0.0, -1, False
         i = bisect.bisect_right(word_starts, c) - 1  # last word starting at/before c
         if i >= 0 and words[i].start < c < words[i].end:  # a piece inside a word
+            if i >= len(ends):
+                return math.nan, i, True
             w = words[i]
-            return starts[i] + (c - w.start) / (w.end - w.start) * (ends[i] - starts[i])
+            return starts[i] + (c - w.start) / (w.end - w.start) * (ends[i] - starts[i]), i, True
         j = i if i >= 0 and c == words[i].start else i + 1
         if j < len(words):
             k = bisect.bisect_right(self._delta_starts, c) - 1
             delta_end = self._delta_starts[k + 1] if k + 1 < len(self._delta_starts) else len(self._text)
-            if words[j].start < delta_end:  # the delta says this word
-                return starts[j]
-            return starts[j] if j == 0 else ends[j - 1]  # only punctuation: the end of the last word
-        return ends[-1]
+            if words[j].start < delta_end or j == 0:  # the delta says this word (or comes first)
+                return (starts[j] if j < len(starts) else math.nan), j, False
+            # only punctuation: the end of the last word
+            return (ends[j - 1] if j - 1 < len(ends) else math.nan), j - 1, True
+        last = len(words) - 1
+        return (ends[last] if last < len(ends) else math.nan), last, True
 
 
 # No voice says more than this in a second (fast speech is ~8 units/s): words past what the
@@ -515,9 +643,9 @@ def _reached_end(words: list[SpokenWord], timings: list[Optional[WordTiming]]) -
 
 
 def _fill(words: list[SpokenWord], starts: list[float], ends: list[float],
-          horizon: Optional[float], audio_ms: Optional[float]) -> tuple[list[float], list[float]]:
-    """Times for words not (yet) placed: between placed neighbours by spoken length, and
-    after the last placed word at a steady pace, never before ``horizon`` (live)."""
+          audio_ms: Optional[float]) -> tuple[list[float], list[float]]:
+    """Times for words not placed: between placed neighbours by spoken length, and after
+    the last placed word at a steady pace (squeezed into ``audio_ms`` when given)."""
     n = len(words)
     units = [max(w.units, 0.5) for w in words]
     s, e = list(starts), list(ends)
@@ -533,10 +661,10 @@ def _fill(words: list[SpokenWord], starts: list[float], ends: list[float],
         if j < n:  # a gap between placed words: share it
             placed = spread(units[i:j], lo, s[j])
         else:  # after everything heard
-            placed = pace(units[i:], max(lo, horizon) if horizon is not None else lo, _PACE_MS_PER_UNIT)
+            placed = pace(units[i:], lo, _PACE_MS_PER_UNIT)
         for k, (start, end) in enumerate(placed, start=i):
             s[k], e[k] = start, end
-        if j == n and audio_ms is not None and horizon is None:  # final: squeeze into the audio
+        if j == n and audio_ms is not None:  # final: squeeze into the audio
             for k in range(i, n):
                 s[k], e[k] = min(s[k], audio_ms), min(e[k], audio_ms)
         i = j

@@ -13,15 +13,20 @@ Rules: nothing is shown before ``Caption.shown_ms`` (its audio has started playi
 text has arrived); within a delta holding several words, the words are spread over the
 delta's span by character count (as :mod:`captioner.core.layout` does), so roll-up reveals
 them word by word. Pop-on uses the export cues of :mod:`captioner.core.layout`, so what is
-seen live is what SRT/ASS/WebVTT will say. An interrupted item ends with a cut mark ("—" + "[interrupted]") revealed at
-the cut. :func:`caption_view` does both steps at once.
+seen live is what SRT/ASS/WebVTT will say, and shows a whole cue at once when its first
+word plays (text arriving later joins it on arrival). An interrupted item ends with a cut
+mark ("—" + "[interrupted]") revealed at the cut. :func:`caption_view` does both steps at once.
+
+A live estimate may move a word later after it was shown; the final timeline may re-time
+it, the screen must not take it back. :class:`ViewCache` (and the overlay's script) keep
+every piece revealed once it was seen (pieces have a stable ``key``).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Iterable, Literal, Optional, Sequence
 
 from captioner.core.render._layout import LayoutRules, item_words, layout_cues
@@ -54,6 +59,7 @@ class Piece:
     glue: bool = False
     provisional: bool = False
     kind: Literal["word", "mark"] = "word"
+    key: str = ""  # stable across layouts of the same item as its text grows
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,7 @@ class Word:
     provisional: bool = False  # timing/text may still change
     kind: Literal["word", "mark"] = "word"
     reveal_ms: float = 0.0  # when it first became visible (lag measurements)
+    key: str = ""  # the piece's stable key (Piece.key)
 
     @property
     def state(self) -> str:
@@ -157,6 +164,8 @@ class _Frag:
     end_ms: float
     provisional: bool
     kind: str = "word"
+    key: str = ""
+    arrived_ms: float = 0.0
 
 
 def _item_fragments(caps: Sequence[Caption]) -> list[list[_Frag]]:
@@ -165,17 +174,23 @@ def _item_fragments(caps: Sequence[Caption]) -> list[list[_Frag]]:
     Words are split exactly as the subtitle layout splits them, so live views and
     exported cues agree on where multi-word deltas break.
     """
+    item_id = caps[0].item_id if caps else ""
     words: list[list[_Frag]] = [
-        [_Frag(f.text, max(f.start, f.caption.arrived_ms), f.start, f.end, not f.caption.final)
-         for f in word.frags]
-        for word in item_words(caps[0].item_id if caps else "", caps)
+        [_Frag(f.text, max(f.start + f.caption.show_delay_ms, f.caption.arrived_ms), f.start, f.end,
+               not f.caption.final, arrived_ms=f.caption.arrived_ms) for f in word.frags]
+        for word in item_words(item_id, caps)
     ]
+    n = 0
+    for word in words:  # fragments in reading order: appending text never renumbers them
+        for f in word:
+            f.key = f"{item_id}/{n}"
+            n += 1
     if caps and caps[-1].truncated and words:
         last = caps[-1]
         cut = max(last.shown_ms, last.end_ms)
         prov = not last.final
-        words[-1].append(_Frag(CUT_MARK, cut, cut, cut, prov, "mark"))
-        words.append([_Frag(INTERRUPTED, cut, cut, cut, prov, "mark")])
+        words[-1].append(_Frag(CUT_MARK, cut, cut, cut, prov, "mark", f"{item_id}/cut", cut))
+        words.append([_Frag(INTERRUPTED, cut, cut, cut, prov, "mark", f"{item_id}/interrupted", cut)])
     return words
 
 
@@ -231,12 +246,14 @@ def _rollup(by_item: dict[str, list[Caption]], width: int, lines: int) -> Layout
             for word in line_words:
                 for f_i, f in enumerate(word):
                     pieces.append(Piece(f.text, role, item_id, line_no, f.reveal_ms, f.start_ms, f.end_ms,
-                                        glue=f_i > 0, provisional=f.provisional, kind=f.kind))  # type: ignore[arg-type]
+                                        glue=f_i > 0, provisional=f.provisional, kind=f.kind,  # type: ignore[arg-type]
+                                        key=f.key))
     return Layout("rollup", width, lines, laid_lines, pieces, [])
 
 
 def _popon(by_item: dict[str, list[Caption]], width: int, lines: int) -> Layout:
-    """The export cues (same line breaks and timing as SRT/ASS/WebVTT), words revealed as spoken.
+    """The export cues (same line breaks and timing as SRT/ASS/WebVTT), each shown whole
+    when its first word plays; a word whose text arrives later joins it on arrival.
 
     Cue words carry speech times only; arrival times and finality come from the captions,
     whose fragments follow the same split (``\\S+`` per delta, index order).
@@ -257,6 +274,7 @@ def _popon(by_item: dict[str, list[Caption]], width: int, lines: int) -> Layout:
         for k in range(len(cue.lines)):
             laid_lines.append(LaidLine(cue.role if k == 0 else None, cue.role, n))
         li, used, first = 0, 0, len(pieces)
+        opens: Optional[float] = None  # when the cue's first word plays (and its text is there)
         for j, cw in enumerate(cue.words):
             text = cw.text.lstrip()
             glue = j > 0 and not cw.text[:1].isspace()
@@ -267,13 +285,19 @@ def _popon(by_item: dict[str, list[Caption]], width: int, lines: int) -> Layout:
                     used += 1
             used += len(text)
             f = next(frags[cue.item_id], None)
-            reveal = max(cw.start_ms, f.reveal_ms if f else cw.start_ms)
-            pieces.append(Piece(text, cue.role, cue.item_id, base + li, reveal, cw.start_ms, cw.end_ms,
-                                glue=glue, provisional=f.provisional if f else False))
+            own = max(cw.start_ms, f.reveal_ms if f else cw.start_ms)  # as roll-up would reveal it
+            if opens is None:
+                opens = own
+            reveal = max(opens, f.arrived_ms) if f else opens
+            pieces.append(Piece(text, cue.role, cue.item_id, base + li, reveal, cw.start_ms,
+                                cw.end_ms, glue=glue, provisional=f.provisional if f else False,
+                                key=f.key if f else ""))
         if cue.item_id in cut and last_cue[cue.item_id] == n and len(pieces) > first:
             t, line, prov = cut[cue.item_id], pieces[-1].line, pieces[-1].provisional
-            pieces.append(Piece(CUT_MARK, cue.role, cue.item_id, line, t, t, t, True, prov, "mark"))
-            pieces.append(Piece(INTERRUPTED, cue.role, cue.item_id, line, t, t, t, False, prov, "mark"))
+            pieces.append(Piece(CUT_MARK, cue.role, cue.item_id, line, t, t, t, True, prov, "mark",
+                                f"{cue.item_id}/cut"))
+            pieces.append(Piece(INTERRUPTED, cue.role, cue.item_id, line, t, t, t, False, prov, "mark",
+                                f"{cue.item_id}/interrupted"))
         shown = [p.reveal_ms for p in pieces[first:]]
         start = max(float(cue.start_ms), min(shown)) if shown else float(cue.start_ms)
         # text that arrived late still gets the cue's full duration; a cut stays readable
@@ -299,7 +323,7 @@ def view_at(lay: Layout, now_ms: float, lines: int = 2) -> View:
         if p.line in wanted:
             current = p.kind == "word" and p.start_ms <= now_ms < p.end_ms
             by_line[p.line].append(Word(p.text, p.role, p.item_id, p.glue, current, p.provisional, p.kind,
-                                            p.reveal_ms))
+                                            p.reveal_ms, p.key))
     out = tuple(Line(lay.lines[n].label, lay.lines[n].role, tuple(by_line[n])) for n in line_nos)
     return View(now_ms, lay.mode, out, _next_change(lay, now_ms))
 
@@ -308,6 +332,25 @@ def _next_change(lay: Layout, now_ms: float) -> Optional[float]:
     times = [t for p in lay.pieces for t in (p.reveal_ms, p.start_ms, p.end_ms) if t > now_ms]
     times += [t for c in lay.cues for t in (c.start_ms, c.until_ms) if t > now_ms]
     return min(times) if times else None
+
+
+def keep_revealed(lay: Layout, revealed: dict[str, float]) -> Layout:
+    """``lay`` with every piece already seen (``revealed``: key -> when) revealed no later
+    than it was, and a pop-on cue on screen from its first seen piece: a later estimate may
+    move a word, not take it off the screen."""
+    if not revealed:
+        return lay
+    pieces, cue_seen = [], {}
+    for p in lay.pieces:
+        seen = revealed.get(p.key) if p.key else None
+        if seen is not None and seen < p.reveal_ms:
+            p = replace(p, reveal_ms=seen)
+        if seen is not None and lay.mode == "popon":
+            cue = lay.lines[p.line].cue
+            cue_seen[cue] = min(cue_seen.get(cue, math.inf), p.reveal_ms)
+        pieces.append(p)
+    cues = [CueSpan(min(c.start_ms, cue_seen.get(i, math.inf)), c.until_ms) for i, c in enumerate(lay.cues)]
+    return replace(lay, pieces=pieces, cues=cues)
 
 
 def caption_view(
@@ -321,7 +364,8 @@ class ViewCache:
     """Recompute a view only when captions changed or a word boundary was crossed.
 
     ``update`` returns the new view, or None when the previous one is still exact: displays
-    call it every frame and repaint only on a non-None answer.
+    call it every frame and repaint only on a non-None answer. A piece once shown stays
+    revealed (:func:`keep_revealed`) when later captions move it.
     """
 
     def __init__(self, mode: str = "rollup", lines: int = 2, width: int = 42) -> None:
@@ -332,6 +376,7 @@ class ViewCache:
         self.view: Optional[View] = None
         self._revision: Optional[int] = None
         self._captions: Optional[list[Caption]] = None
+        self.revealed: dict[str, float] = {}  # piece key -> when it was first revealed
 
     def set_captions(self, captions: Iterable[Caption], revision: int) -> None:
         self._revision = revision
@@ -339,7 +384,7 @@ class ViewCache:
         if captions == self._captions and self.layout is not None:
             return  # the engine bumps revisions on audio too: same captions, same view
         self._captions = captions
-        self.layout = layout(captions, self.mode, self.width, self.lines)
+        self.layout = keep_revealed(layout(captions, self.mode, self.width, self.lines), self.revealed)
         self.view = None
 
     def update(self, captions_fn, revision: int, now_ms: float) -> Optional[View]:
@@ -351,6 +396,9 @@ class ViewCache:
         if v is not None and (v.next_change_ms is None or now_ms < v.next_change_ms) and now_ms >= v.now_ms:
             return None
         self.view = view_at(self.layout, now_ms, self.lines)
+        for p in self.layout.pieces:
+            if p.key and p.reveal_ms <= now_ms and p.key not in self.revealed:
+                self.revealed[p.key] = p.reveal_ms
         if v is not None and v.lines == self.view.lines:
             return None
         return self.view

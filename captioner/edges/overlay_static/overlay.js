@@ -1,6 +1,7 @@
 // Caption overlay page: filters the server's caption layout on an interpolated playback clock.
 // The filter is the same rule as captioner.core.view.view_at (the layout itself is computed
-// server-side, so both displays share one algorithm).
+// server-side, so both displays share one algorithm), and like ViewCache it never takes a
+// piece back once shown (keep_revealed): a later estimate may move a word, not un-show it.
 "use strict";
 (function () {
   const params = new URLSearchParams(location.search);
@@ -23,18 +24,20 @@
   const now = () => clock.base + (performance.now() - clock.perf) * clock.rate;
 
   const state = { layout: null, revision: null, key: null, painted: new Set(), pending: [],
-                  renderedAt: null, ws: null };
+                  renderedAt: null, ws: null, revealed: new Map() };
   const overlay = window.__overlay = {
     now, state, paints: [], syncErrors: [],
     text: () => Array.from(box.querySelectorAll(".line")).map((l) => l.textContent).join("\n"),
   };
 
   function viewAt(lay, t) {
-    const shown = lay.pieces.map((p, i) => [p, i]).filter(([p]) => p.reveal_ms <= t);
+    const shown = lay.pieces.map((p, i) => [p, i]).filter(([p]) => p.reveal_ms <= t || (p.key && state.revealed.has(p.key)));
     let lineNos;
     if (lay.mode === "popon") {
+      const opened = new Set();  // cues with a piece already shown stay up until they end
+      for (const p of lay.pieces) if (p.key && state.revealed.has(p.key)) opened.add(lay.lines[p.line].cue);
       const onScreen = new Set();
-      lay.cues.forEach((c, i) => { if (c.start_ms <= t && t < c.until_ms) onScreen.add(i); });
+      lay.cues.forEach((c, i) => { if ((c.start_ms <= t || opened.has(i)) && t < c.until_ms) onScreen.add(i); });
       lineNos = lay.lines.map((l, i) => [l, i]).filter(([l]) => onScreen.has(l.cue)).map(([, i]) => i);
     } else {
       lineNos = Array.from(new Set(shown.map(([p]) => p.line))).sort((a, b) => a - b).slice(-lines);
@@ -48,7 +51,7 @@
     return lineNos.map((n) => ({ n, line: lay.lines[n], words: byLine.get(n) }));
   }
 
-  function pieceId(p) { return p.item_id + "|" + p.kind + "|" + p.start_ms.toFixed(3) + "|" + p.text; }
+  function pieceId(p) { return p.key || (p.item_id + "|" + p.kind + "|" + p.start_ms.toFixed(3) + "|" + p.text); }
 
   function render(view) {
     const frag = document.createDocumentFragment();
@@ -79,6 +82,9 @@
     if (lay) {
       const t = now();
       const view = viewAt(lay, t);
+      for (const p of lay.pieces) {
+        if (p.key && p.reveal_ms <= t && !state.revealed.has(p.key)) state.revealed.set(p.key, p.reveal_ms);
+      }
       const key = state.revision + ":" + view.map(({ n, words }) =>
         n + "[" + words.map(({ i, current }) => i + (current ? "*" : "")).join(",") + "]").join(";");
       if (key !== state.key) {

@@ -1,0 +1,110 @@
+"""What a live viewer sees, measured the way a live session runs.
+
+A live session (``captioner live``/``demo``) estimates in a worker process: each item's
+:class:`DeferredEstimator` answers at once from the session's audio-only estimate plus the
+worker's latest :class:`Answer`, and the worker's answers lag (it works through the
+items' audio a step at a time, then the pipe and the pump's 10 ms poll). Replay's
+``observe`` hook alone steps an in-process estimator before every observation, which
+hides that lag. :class:`WorkerSim` puts it back, in virtual time: every observation the
+"worker" takes the new inputs, steps :class:`EstimatorHost` only for as long as it has
+had time since its last step (each step costing its measured CPU time), and an answer
+reaches the session ``POLL_MS`` after the step that produced it.
+
+:func:`watch` replays a session log with the live view observed every 10 ms and returns
+the engine and, per caption, the first moment a viewer saw it (``Caption.shown_ms``,
+which the view keeps shown once revealed).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Literal, Optional
+
+from captioner.core import CaptionEngine, replay
+from captioner.core.estimators import (
+    DeferredEstimator,
+    EstimatorFactory,
+    EstimatorHost,
+    ForcedAlignEstimator,
+    default_estimator,
+)
+from captioner.core.wire import LogRecord
+
+LiveMode = Literal["worker", "in-process"]
+POLL_MS = 10.0  # edges/worker.py: the pump waits this long for answers
+OBSERVE_MS = 10.0
+
+
+class WorkerSim:
+    """The estimate worker's answers, delayed by the work and the pipe (see module doc)."""
+
+    def __init__(self, factory: EstimatorFactory = default_estimator, step_cost_ms: Optional[float] = None) -> None:
+        self.host = EstimatorHost(factory)
+        self.step_cost_ms = step_cost_ms  # None: each step costs its measured time
+        self.clock = 0.0  # when the worker is free again (session ms)
+        self.pending: list[tuple[float, int, object]] = []  # (ready ms, key, answer)
+        self.cpu_ms = 0.0
+
+    def observe(self, engine: CaptionEngine, now: float) -> None:
+        ests = {e.key: e for e in engine.estimators() if isinstance(e, DeferredEstimator)}
+        for key, est in ests.items():
+            work = est.take()
+            if work is not None:
+                self.host.feed(key, work)
+        self.clock = max(self.clock, now)
+        while self.clock <= now + OBSERVE_MS and self.host.busy():
+            t0 = time.perf_counter()
+            answers = self.host.step()
+            spent = (time.perf_counter() - t0) * 1000.0
+            self.cpu_ms += spent
+            if self.step_cost_ms is not None:
+                spent = self.step_cost_ms
+            self.clock += spent
+            self.pending += [(self.clock + POLL_MS, key, a) for key, a in answers]
+        self._deliver(engine, ests, now)
+
+    def _deliver(self, engine: CaptionEngine, ests: dict, now: float) -> None:
+        ready = [p for p in self.pending if p[0] <= now]
+        if not ready:
+            return
+        self.pending = [p for p in self.pending if p[0] > now]
+        for _, key, answer in ready:
+            if key in ests:
+                ests[key].publish(answer)
+        engine.refresh_estimates()
+
+    def settle(self, engine: CaptionEngine) -> None:
+        """The session is over: every answer delivered, every item final."""
+        ests = {e.key: e for e in engine.estimators() if isinstance(e, DeferredEstimator)}
+        for key, est in ests.items():
+            work = est.take()
+            if work is not None:
+                self.host.feed(key, work)
+        while self.host.busy():
+            self.pending += [(0.0, key, a) for key, a in self.host.step()]
+        self._deliver(engine, ests, float("inf"))
+
+
+def watch(records: list[LogRecord], mode: LiveMode = "worker",
+          factory: Optional[EstimatorFactory] = None) -> tuple[CaptionEngine, dict[tuple[str, int], float]]:
+    """Replay ``records`` with a live viewer every 10 ms; (engine, first shown per caption)."""
+    first_shown: dict[tuple[str, int], float] = {}
+    cache: dict[str, object] = {"rev": None, "caps": []}
+    worker = WorkerSim() if mode == "worker" and factory is None else None
+
+    def observe(engine: CaptionEngine, now: float) -> None:
+        if worker is not None:
+            worker.observe(engine, now)
+        if cache["rev"] != engine.revision:
+            cache["rev"], cache["caps"] = engine.revision, engine.captions()
+        for c in cache["caps"]:  # type: ignore[attr-defined]
+            key = (c.item_id, c.index)
+            if key not in first_shown and now >= c.shown_ms:
+                first_shown[key] = now
+
+    if factory is None:
+        factory = DeferredEstimator if worker is not None else ForcedAlignEstimator
+    engine = replay(records, estimator_factory=factory, observe=observe, observe_step_ms=OBSERVE_MS)
+    if worker is not None:
+        worker.settle(engine)
+    return engine, first_shown

@@ -1,0 +1,146 @@
+"""Issue 13: what a live viewer sees never stalls behind the speech.
+
+A demo session (the embedded server's story, interrupted, then a second answer whose
+text runs ahead of its audio) and the bundled example log are replayed through the live
+view (:class:`ViewCache`, observed every 10 ms), with the estimate worker's answers
+lagging as in a live session (``benchmarks/liveview.py``: a fixed, pessimistic cost per
+worker step plus the pump's poll) and with the estimator stepped in-process. Every word
+whose text was there before its final start must be on screen within 250 ms of it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from captioner.core import SHOW_DELAY_MS
+from captioner.examples import example_log as bundled_log
+from captioner.core.render import ViewCache, layout
+from captioner.core.wire import parse_session_log
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+liveview = pytest.importorskip("liveview")
+
+STALL_MS = 250.0
+WORKER_STEP_MS = 40.0  # each worker step (1 s of audio) costs this, then a 10 ms poll: slower than measured
+
+
+def walk(records, times, worker: bool = True):
+    """A live session replaying ``records`` (events at their log times, the pump and the
+    simulated worker every 10 ms); yields (t, engine) at each of the sorted ``times``."""
+    from captioner.core import CaptionEngine
+    from captioner.core.estimators import DeferredEstimator, ForcedAlignEstimator
+
+    sim = liveview.WorkerSim(step_cost_ms=WORKER_STEP_MS) if worker else None
+    engine = CaptionEngine(estimator_factory=DeferredEstimator if worker else ForcedAlignEstimator)
+    now, i = 0.0, 0
+
+    def step_to(target: float) -> None:
+        nonlocal now
+        while now + 10.0 < target:
+            now += 10.0
+            engine.advance(now)
+            engine.step()
+            if sim is not None:
+                sim.observe(engine, now)
+        now = max(now, target)
+        engine.advance(now)
+
+    for t in times:
+        while i < len(records) and records[i].t_ms <= t:
+            step_to(records[i].t_ms)
+            if records[i].source == "server":
+                engine.receive(records[i].event, now)
+            else:
+                engine.sent(records[i].event, now)
+            i += 1
+        step_to(t)
+        engine.step()
+        if sim is not None:
+            sim.observe(engine, now)
+        yield t, engine
+
+
+def spoken_by(records, t_ms: float) -> tuple[list[str], list[str]]:
+    """(words of the first answer whose final start is <= t - 250 ms, words starting > t + 100 ms)."""
+    from captioner.core import replay
+
+    caps = [c for c in replay(records).captions() if c.role == "assistant" and c.text.strip()]
+    first = caps[0].item_id
+    mine = [c for c in caps if c.item_id == first]
+    return ([c.text.strip() for c in mine if c.start_ms <= t_ms - STALL_MS],
+            [c.text.strip() for c in mine if c.start_ms > t_ms + 100.0])
+
+
+def view_lateness(records, mode: str) -> list[tuple[str, float]]:
+    """(word, first seen on screen - final start) for every word whose text arrived
+    before its final start, replaying ``records`` through a roll-up ViewCache."""
+    cache = ViewCache("rollup", 3, 42)
+    first_seen: dict[str, float] = {}
+    last = [0.0]
+    worker = liveview.WorkerSim(step_cost_ms=WORKER_STEP_MS) if mode == "worker" else None
+
+    def observe(engine, now: float) -> None:
+        if worker is not None:
+            worker.observe(engine, now)
+        cache.update(engine.captions, engine.revision, now)
+        last[0] = now
+        for w in cache.view.words if cache.view else ():
+            if w.kind == "word" and w.key:
+                first_seen.setdefault(w.key, now)
+
+    from captioner.core import replay
+    from captioner.core.estimators import DeferredEstimator, ForcedAlignEstimator
+
+    factory = DeferredEstimator if worker is not None else ForcedAlignEstimator
+    engine = replay(records, estimator_factory=factory, observe=observe, observe_step_ms=10.0)
+    if worker is not None:
+        worker.settle(engine)
+    final = layout([c for c in engine.captions() if c.role == "assistant"], "rollup", 42, 3)
+    out = []
+    for p in final.pieces:
+        if p.kind != "word" or p.reveal_ms > p.start_ms + SHOW_DELAY_MS + 1e-6:
+            continue  # its text came after its audio: shown on arrival, not the point here
+        if p.start_ms + STALL_MS > last[0]:
+            continue  # the replay stopped watching before it was due
+        assert p.key in first_seen, f"{p.text!r} was never shown"
+        out.append((p.text, first_seen[p.key] - p.start_ms))
+    return out
+
+
+@pytest.fixture(scope="module")
+def demo_log(tmp_path_factory) -> list:
+    out = tmp_path_factory.mktemp("demo")
+    subprocess.run([sys.executable, "-c", "import sys; from captioner.cli import main; sys.exit(main())",
+                    "demo", "--speed", "4", "--output", "virtual", "--out", str(out)],
+                   check=True, capture_output=True, timeout=120)
+    records, errors = parse_session_log((out / "session.jsonl").read_text().splitlines())
+    assert not errors
+    return records
+
+
+def example_records() -> list:
+    """The bundled seed001_story_truncated.jsonl: its first answer starts at 400 ms."""
+    records, errors = parse_session_log(bundled_log().read_text().splitlines())
+    assert not errors
+    return records
+
+
+@pytest.mark.parametrize("mode", ["worker", "in-process"])
+def test_demo_session_live_view_never_stalls(demo_log, mode):
+    late = view_lateness(demo_log, mode)
+    assert len(late) >= 20
+    stalls = [(w, round(x)) for w, x in late if x > STALL_MS]
+    assert not stalls, f"words shown > {STALL_MS:.0f} ms after their final start: {stalls}"
+
+
+@pytest.mark.parametrize("mode", ["worker", "in-process"])
+def test_example_log_live_view_never_stalls(mode):
+    late = view_lateness(example_records(), mode)
+    assert late
+    stalls = [(w, round(x)) for w, x in late if x > STALL_MS]
+    assert not stalls, f"words shown > {STALL_MS:.0f} ms after their final start: {stalls}"
