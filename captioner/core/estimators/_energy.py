@@ -30,7 +30,7 @@ import numpy as np
 from captioner.core.estimators._base import AudioFed, Span, ordered, pace
 from captioner.core.estimators._marks import marks_spans
 from captioner.core.wire._audio import samples_to_ms
-from captioner.core.estimators._text import SpokenWord, spoken_words, text_weight
+from captioner.core.estimators._text import SpokenWord, speakable, spoken_words, text_weight
 
 __all__ = ["AudioAlignedEstimator", "ProportionalEstimator"]
 
@@ -251,6 +251,8 @@ class AudioAlignedEstimator(_EnergyFed):
         words = self.words()
         if not tr.voiced.any() or not words:  # no samples (WebRTC), silence, no words yet
             return self._paced()
+        if audio_complete and len(speakable(words, self.audio_ms)) < len(words):
+            return self._paced()  # more text than any voice says in this audio: no landmarks to find
         first, last = tr.speech
         units = np.array([w.units for w in words])
         starts_u = np.concatenate([[0.0], np.cumsum(units)[:-1]])
@@ -278,7 +280,8 @@ class AudioAlignedEstimator(_EnergyFed):
         def at(v: float, left: bool) -> float:
             return self._axis_ms(float(cu[first]) + v, cu, per_unit, left)
 
-        times = [self._delta_time(c, words, onsets, vpos, vend, at) + lag for c in self._delta_starts]
+        word_starts = [w.start for w in words]
+        times = [self._delta_time(c, words, word_starts, onsets, vpos, vend, at) + lag for c in self._delta_starts]
         end = at(vend, True) + lag
         if audio_complete:
             times = [min(t, self.audio_ms) for t in times]
@@ -322,9 +325,9 @@ class AudioAlignedEstimator(_EnergyFed):
         step = cu[i] - cu[i - 1]
         return (i - 1 + ((v - cu[i - 1]) / step if step > 0 else 0.0)) * _HOP_MS
 
-    def _delta_time(self, c, words, onsets, vpos, vend, at) -> float:
+    def _delta_time(self, c, words, word_starts, onsets, vpos, vend, at) -> float:
         """Item ms where the delta starting at character ``c`` is spoken."""
-        i = bisect.bisect_right([w.start for w in words], c) - 1  # last word starting at/before c
+        i = bisect.bisect_right(word_starts, c) - 1  # last word starting at/before c
         if i >= 0 and words[i].start < c < words[i].end:  # inside a word cut in pieces
             w = words[i]
             nxt = vpos[i + 1] if i + 1 < len(vpos) else vend

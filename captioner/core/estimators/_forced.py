@@ -36,7 +36,7 @@ import numpy as np
 from captioner.core.estimators._base import ItemEstimator, Span, held, ordered, pace, spread
 from captioner.core.estimators._energy import AudioAlignedEstimator
 from captioner.core.estimators._sphinx import ALIGN_RATE, ALIGNERS, Aligner, WordTiming, dither
-from captioner.core.estimators._text import SpokenWord, spoken_words
+from captioner.core.estimators._text import SpokenWord, speakable, spoken_words
 
 __all__ = ["ForcedAlignEstimator", "default_estimator"]
 
@@ -417,7 +417,7 @@ class ForcedAlignEstimator:
         voice read something differently than written, any word may go unheard; if the
         audio stops early (an interrupted item), the text may end anywhere.
         """
-        words = _speakable(self._all_words(), self.fallback.audio_ms)
+        words = speakable(self._all_words(), self.fallback.audio_ms)
         if not words:
             return None
         if self._aligner is None:
@@ -608,24 +608,6 @@ class ForcedAlignEstimator:
             return (ends[j - 1] if j - 1 < len(ends) else math.nan), j - 1, True
         last = len(words) - 1
         return (ends[last] if last < len(ends) else math.nan), last, True
-
-
-# No voice says more than this in a second (fast speech is ~8 units/s): words past what the
-# audio could hold are not in the grammar (an interrupted item's text runs on; a flood of
-# text would make the search slow), and are placed after the last word heard.
-_MAX_UNITS_PER_S = 15.0
-_UNITS_SLACK = 10.0
-
-
-def _speakable(words: list[SpokenWord], audio_ms: float) -> list[SpokenWord]:
-    """The words the audio could hold, from the first."""
-    budget = _MAX_UNITS_PER_S * audio_ms / 1000.0 + _UNITS_SLACK
-    total = 0.0
-    for i, w in enumerate(words):
-        total += w.units
-        if total > budget:
-            return words[:i]
-    return words
 
 
 def _heard(timings: list[Optional[WordTiming]]) -> int:

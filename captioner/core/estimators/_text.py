@@ -23,7 +23,7 @@ from num2words import num2words
 Reading = tuple[str, ...]
 
 
-__all__ = ["Reading", "SpokenWord", "pause_after", "spoken_units", "spoken_words", "text_weight"]
+__all__ = ["Reading", "SpokenWord", "pause_after", "speakable", "spoken_units", "spoken_words", "text_weight"]
 
 
 @dataclass(frozen=True)
@@ -330,3 +330,21 @@ def text_weight(text: str) -> float:
     for ch in re.findall(r"[.,;:!?]", text):
         weight += 1.2 if ch in ".!?" else 0.6
     return weight
+
+
+# No voice says more than this in a second (fast speech is ~8 units/s): words past what an
+# item's audio could hold were not spoken in it (an interrupted item's text runs on) and
+# are not worth a search (a flood of text would make it slow).
+_MAX_UNITS_PER_S = 15.0
+_UNITS_SLACK = 10.0
+
+
+def speakable(words: list[SpokenWord], audio_ms: float) -> list[SpokenWord]:
+    """The words the audio could hold, from the first."""
+    budget = _MAX_UNITS_PER_S * audio_ms / 1000.0 + _UNITS_SLACK
+    total = 0.0
+    for i, w in enumerate(words):
+        total += w.units
+        if total > budget:
+            return words[:i]
+    return words
