@@ -105,7 +105,7 @@ def finite_json(d: dict) -> dict:
 
 
 @dataclass(frozen=True)
-class Word:
+class ShownWord:
     """A piece as seen at one instant."""
 
     text: str
@@ -130,7 +130,7 @@ class Word:
 class Line:
     label: Optional[str]
     role: Role
-    words: tuple[Word, ...]
+    words: tuple[ShownWord, ...]
 
     @property
     def text(self) -> str:
@@ -152,7 +152,7 @@ class View:
         return "\n".join(line.text for line in self.lines)
 
     @property
-    def words(self) -> list[Word]:
+    def words(self) -> list[ShownWord]:
         return [w for line in self.lines for w in line.words]
 
 
@@ -318,11 +318,11 @@ def view_at(lay: Layout, now_ms: float, lines: int = 2) -> View:
     else:
         line_nos = sorted({p.line for p in shown})[-lines:] if lines > 0 else []
     wanted = set(line_nos)
-    by_line: dict[int, list[Word]] = {n: [] for n in line_nos}
+    by_line: dict[int, list[ShownWord]] = {n: [] for n in line_nos}
     for p in shown:
         if p.line in wanted:
             current = p.kind == "word" and p.start_ms <= now_ms < p.end_ms
-            by_line[p.line].append(Word(p.text, p.role, p.item_id, p.glue, current, p.provisional, p.kind,
+            by_line[p.line].append(ShownWord(p.text, p.role, p.item_id, p.glue, current, p.provisional, p.kind,
                                             p.reveal_ms, p.key))
     out = tuple(Line(lay.lines[n].label, lay.lines[n].role, tuple(by_line[n])) for n in line_nos)
     return View(now_ms, lay.mode, out, _next_change(lay, now_ms))
