@@ -99,6 +99,12 @@ class _Espeak:
             i += 1
         return 0
 
+    def _say(self, text: str) -> None:
+        data = text.encode("utf-8") + bytes(1)
+        self.lib.espeak_Synth(ctypes.c_char_p(data), ctypes.c_size_t(len(data)), 0, _POS_CHARACTER, 0,
+                              _CHARS_UTF8, None, None)
+        self.lib.espeak_Synchronize()
+
     def synth(self, text: str, voice: str, wpm: int, pitch: Optional[int]) -> tuple[np.ndarray, list]:
         with self.lock:
             self._blocks, self._marks = [], []
@@ -108,12 +114,12 @@ class _Espeak:
             # always set: espeak keeps the last call's pitch, so the same text would sound
             # (and time) differently depending on what was said before
             self.lib.espeak_SetParameter(_PITCH, DEFAULT_PITCH if pitch is None else int(pitch), 0)
-            data = text.encode("utf-8") + b"\0"
-            self.lib.espeak_Synth(
-                ctypes.c_char_p(data), ctypes.c_size_t(len(data)), 0, _POS_CHARACTER, 0,
-                _CHARS_UTF8, None, None,
-            )
-            self.lib.espeak_Synchronize()
+            # espeak carries some of the last utterance's settings into the next one (a voice
+            # variant, its pitch): a throwaway utterance first, so what comes out depends on
+            # this call alone and not on what was said before
+            self._say("a.")
+            self._blocks, self._marks = [], []
+            self._say(text)
             audio = np.concatenate(self._blocks) if self._blocks else np.zeros(0, np.int16)
             return audio.astype(np.int16), list(self._marks)
 
