@@ -147,10 +147,11 @@ def test_local_vad_barge_in_stops_the_assistant(tmp_path):
     speech = tts.synthesize("Wait, stop, stop please.", sample_rate=RATE)
 
     async def mic():
-        """20 ms blocks at real-time pace (on the sped-up clock): 1.6 s of silence, then
-        the user talks over the answer, then silence."""
+        """20 ms blocks at real-time pace (on the sped-up clock): 2.4 s of silence (the
+        answer has started playing by then, even on a busy machine), then the user talks
+        over the answer (about 4.6 s long), then silence."""
         block = RATE // 50
-        samples = np.concatenate([np.zeros(80 * block, np.int16), speech.samples,
+        samples = np.concatenate([np.zeros(120 * block, np.int16), speech.samples,
                                   np.zeros(100 * block, np.int16)])
         loop = asyncio.get_running_loop()
         t0 = loop.time()
