@@ -36,7 +36,7 @@ import numpy as np
 from captioner.core.estimators._base import ItemEstimator, Span, held, ordered, pace, spread
 from captioner.core.estimators._energy import AudioAlignedEstimator
 from captioner.core.estimators._sphinx import ALIGN_RATE, ALIGNERS, Aligner, WordTiming, dither
-from captioner.core.estimators._text import SpokenWord, speakable, spoken_words
+from captioner.core.estimators._text import SpokenWord, speakable
 
 __all__ = ["ForcedAlignEstimator", "default_estimator"]
 
@@ -106,7 +106,6 @@ class ForcedAlignEstimator:
         self.fallback = AudioAlignedEstimator(sample_rate)
         self._text = ""
         self._delta_starts: list[int] = []
-        self._words: tuple[int, list[SpokenWord]] = (-1, [])
         self._pcm = _Samples()
         self._resampler = None  # a soxr stream while audio arrives at another rate
         self._unresampled = np.zeros(0, np.int16)  # less than a resampling block
@@ -241,9 +240,7 @@ class ForcedAlignEstimator:
 
     # -- words
     def _all_words(self) -> list[SpokenWord]:
-        if self._words[0] != len(self._text):
-            self._words = (len(self._text), spoken_words(self._text))
-        return self._words[1]
+        return self.fallback.words()  # the same text: read it once
 
     def _complete_words(self, text_complete: bool) -> list[SpokenWord]:
         """Words whose text is whole: the last may still be growing ("Interop" + "erability")."""
