@@ -10,7 +10,6 @@ Run: .venv/bin/python examples/make_seed001_fixture.py
 from __future__ import annotations
 
 import base64
-import json
 import re
 from pathlib import Path
 

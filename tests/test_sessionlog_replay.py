@@ -2,7 +2,6 @@ import io
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 from captioner.examples import example_log
 from captioner.cli import main

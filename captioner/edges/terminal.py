@@ -17,7 +17,7 @@ from rich.live import Live
 from rich.text import Text
 
 from captioner.core import Caption
-from captioner.core.render import CUT_MARK, INTERRUPTED, MODES, View, ViewCache
+from captioner.core.render import CUT_MARK, INTERRUPTED, View, ViewCache
 
 log = logging.getLogger(__name__)
 

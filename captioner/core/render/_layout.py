@@ -357,7 +357,7 @@ class _Packer:
 
     def _segment(self, a: int, b: int) -> list[tuple[int, int]]:
         """The cheapest partition of words[a:b] into cues (dynamic programming over ends)."""
-        r, text, end, start, offsets = self.r, self.text, self.end, self.start, self.offsets
+        r, end, start, offsets = self.r, self.end, self.start, self.offsets
         best = [0.0] + [math.inf] * (b - a)
         back = [a] * (b - a + 1)
         for j in range(a + 1, b + 1):
