@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +19,9 @@ from captioner.edges.webrtc import TRACK_EVENT
 from captioner.server import espeak as tts
 from captioner.server._webrtc import serve_webrtc
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from webrtc_timing import _lag, last_played  # noqa: E402  (one implementation for test and benchmark)
+
 needs_voice = pytest.mark.skipif(not tts.available(), reason="libespeak-ng not installed")
 
 ANSWER = "The lighthouse keeper climbed the stairs every evening, and counted the ships that passed the rocks."
@@ -25,36 +30,6 @@ RATE = 24000
 
 def _pcm(delta: str) -> np.ndarray:
     return np.frombuffer(base64.b64decode(delta), "<i2")
-
-
-def _lag(reference: np.ndarray, received: np.ndarray) -> int:
-    """Samples by which ``reference`` starts later in ``received`` (normalised cross-correlation)."""
-    w = reference.astype(np.float64)
-    a = received.astype(np.float64)
-    n = 1 << int(np.ceil(np.log2(len(a) + len(w))))
-    corr = np.fft.irfft(np.fft.rfft(a, n) * np.conj(np.fft.rfft(w, n)), n)[: len(a) - len(w) + 1]
-    energy = np.convolve(a * a, np.ones(len(w)), "valid")
-    return int(np.argmax(corr / np.sqrt(np.maximum(energy, 1e-9))))
-
-
-def _sounding(x: np.ndarray) -> np.ndarray:
-    """Indices of ``x`` outside runs of exact zeros (underruns: the track had not delivered
-    yet; decoded Opus is hardly ever exactly silent)."""
-    zero = x == 0
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], zero.astype(np.int8), [0]])))
-    keep = np.ones(len(x), bool)
-    for a, b in zip(edges[::2], edges[1::2]):
-        if b - a >= 8:
-            keep[a:b] = False
-    return np.flatnonzero(keep)
-
-
-def last_played(recording: np.ndarray, item_audio: np.ndarray, n: int) -> int:
-    """Samples of ``item_audio`` played when ``recording`` (what the player handed out) ends:
-    its last ``n`` sounding samples located in the item's sounding samples."""
-    window = recording[_sounding(recording)][-n:]
-    idx = _sounding(item_audio)
-    return int(idx[_lag(window, item_audio[idx]) + len(window) - 1]) + 1
 
 
 def _live(tmp_path, **opts):
