@@ -18,17 +18,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import heapq
 import itertools
 import json
 import logging
 import math
-from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 import numpy as np
 
 from captioner.core.wire._audio import PCM16, AudioFormat, AudioFormatError, decode_bytes, encode_base64, parse_format
+from captioner.server._outbox import Make, Outbox
 from captioner.server._protocol import ServerOptions, SpeechRequest
 from captioner.server._script import Script
 from captioner.server._speech import normalise, time_tokens, tokenize
@@ -42,14 +41,6 @@ log = logging.getLogger(__name__)
 _TRANSCRIPTION_DELAY_MS = 200.0
 
 
-@dataclass(order=True)
-class _Scheduled:
-    at_ms: float
-    seq: int
-    make: Callable[[], Optional[dict]] = field(compare=False)
-    output: bool = field(default=False, compare=False)  # withdrawn on barge-in
-
-
 class LiveServerSession:
     def __init__(self, options: ServerOptions, script: Script, model: str = "gpt-live-1") -> None:
         self.options = options
@@ -60,8 +51,7 @@ class LiveServerSession:
         self.closed = False
         self.session_id = "live_sess_000001"
         self._ids = itertools.count(1)
-        self._seq = itertools.count()
-        self._outbox: list[_Scheduled] = []
+        self._outbox = Outbox()  # tagged True: output audio and transcripts, withdrawn on barge-in
         self._speech_requests: list[SpeechRequest] = []
         self._pending: dict[str, str] = {}  # utterance id -> text, waiting for speech
         self.output_end_ms = 0.0  # timeline end of the output audio sent so far
@@ -131,15 +121,10 @@ class LiveServerSession:
             self._error(now_ms, "speech_failed", f"Speech synthesis failed: {reason}")
 
     def next_due_ms(self) -> Optional[float]:
-        return self._outbox[0].at_ms if self._outbox else None
+        return self._outbox.next_due_ms()
 
     def pop_due(self, now_ms: float) -> list[dict]:
-        out = []
-        while self._outbox and self._outbox[0].at_ms <= now_ms:
-            event = heapq.heappop(self._outbox).make()
-            if event is not None:
-                out.append({"event_id": f"event_{next(self._ids):06d}", **event})
-        return out
+        return [{"event_id": f"event_{next(self._ids):06d}", **event} for event in self._outbox.pop_due(now_ms)]
 
     # ---- client events ----------------------------------------------------------------
     def _on_start(self, event: dict, now_ms: float, client_id: Optional[str]) -> None:
@@ -205,8 +190,7 @@ class LiveServerSession:
         self._say(normalise(self.script.next_line(self._last_user_text)))
 
     def _on_close(self, event: dict, now_ms: float, client_id: Optional[str]) -> None:
-        self._outbox = [s for s in self._outbox if not s.output]
-        heapq.heapify(self._outbox)
+        self._outbox.withdraw(bool)
         self._pending.clear()
         self.closed = True
         self._emit(now_ms, lambda: {"type": "session.closed", "reason": "close_requested",
@@ -229,10 +213,9 @@ class LiveServerSession:
 
     def _barge_in(self, now_ms: float) -> None:
         """The user speaks over the assistant: what is not sent yet is never said."""
-        if any(s.output for s in self._outbox) or self._pending:
+        if self._outbox.holds(bool) or self._pending:
             log.info("live: barge-in at %.0f ms; unsent output withdrawn", now_ms)
-        self._outbox = [s for s in self._outbox if not s.output]
-        heapq.heapify(self._outbox)
+        self._outbox.withdraw(bool)
         self._pending.clear()
 
     def _user_said(self, start_ms: float, end_ms: float, now_ms: float) -> None:
@@ -262,8 +245,8 @@ class LiveServerSession:
         return lambda: {"type": kind, "delta": text, "start_ms": int(round(start_ms)),
                         "end_ms": int(round(max(start_ms, end_ms)))}
 
-    def _emit(self, at_ms: float, make: Callable[[], Optional[dict]], output: bool = False) -> None:
-        heapq.heappush(self._outbox, _Scheduled(at_ms, next(self._seq), make, output))
+    def _emit(self, at_ms: float, make: Make, output: bool = False) -> None:
+        self._outbox.put(at_ms, make, output)
 
     def _resource(self) -> dict:
         return {"id": self.session_id, "object": "live.session", "model": self.model, "status": "active",

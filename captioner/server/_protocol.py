@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import heapq
 import itertools
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Optional
+from typing import Any, Callable, Literal, NamedTuple, Optional
 
 import numpy as np
 
@@ -33,6 +32,7 @@ from captioner.core.wire._audio import (
     encode_base64,
     parse_format,
 )
+from captioner.server._outbox import Make, Outbox
 from captioner.server._schema import ClientError, parse, validate
 from captioner.server._script import Script
 from captioner.server._speech import normalise, time_tokens, tokenize
@@ -87,14 +87,11 @@ class SpeechRequest:
 Kind = Literal["start", "delta", "finish", "other"]
 
 
-@dataclass(order=True)
-class _Scheduled:
-    at_ms: float
-    seq: int
-    make: Callable[[], Optional[dict]] = field(compare=False)
-    kind: Kind = field(default="other", compare=False)
-    response_id: Optional[str] = field(default=None, compare=False)
-    item_id: Optional[str] = field(default=None, compare=False)
+class _Tag(NamedTuple):
+    """What a scheduled event belongs to, so a cancel or truncate can withdraw it."""
+    kind: Kind
+    response_id: Optional[str]
+    item_id: Optional[str]
 
 
 @dataclass
@@ -145,8 +142,7 @@ class RealtimeSession:
         self.beta = beta
         self.model = model
         self._ids = itertools.count(1)
-        self._seq = itertools.count()
-        self._outbox: list[_Scheduled] = []
+        self._outbox = Outbox()
         self._speech_requests: list[SpeechRequest] = []
         self.session_id = self._new_id("sess")
         self.conversation_id = self._new_id("conv")
@@ -237,15 +233,12 @@ class RealtimeSession:
             self._schedule_finish(resp, now_ms)
 
     def next_due_ms(self) -> Optional[float]:
-        return self._outbox[0].at_ms if self._outbox else None
+        return self._outbox.next_due_ms()
 
     def pop_due(self, now_ms: float) -> list[dict]:
         """Server events due at ``now_ms``, in order, with event ids; marks them as sent."""
         out = []
-        while self._outbox and self._outbox[0].at_ms <= now_ms:
-            event = heapq.heappop(self._outbox).make()
-            if event is None:
-                continue
+        for event in self._outbox.pop_due(now_ms):
             if self.beta:
                 if event["type"] in _GA_ONLY:
                     continue
@@ -580,18 +573,14 @@ class RealtimeSession:
 
     # ---- helpers -----------------------------------------------------------------------
 
-    def _emit(self, at_ms: float, make: Callable[[], Optional[dict]], kind: Kind = "other",
-              resp: Optional[_Response] = None) -> None:
-        heapq.heappush(self._outbox, _Scheduled(at_ms, next(self._seq), make, kind,
-                                                resp.id if resp else None, resp.item.id if resp else None))
+    def _emit(self, at_ms: float, make: Make, kind: Kind = "other", resp: Optional[_Response] = None) -> None:
+        self._outbox.put(at_ms, make, _Tag(kind, resp.id if resp else None, resp.item.id if resp else None))
 
     def _drop(self, response_id: str, kinds: tuple[Kind, ...]) -> None:
-        self._outbox = [s for s in self._outbox if not (s.response_id == response_id and s.kind in kinds)]
-        heapq.heapify(self._outbox)
+        self._outbox.withdraw(lambda tag: tag.response_id == response_id and tag.kind in kinds)
 
     def _drop_item_deltas(self, item_id: str) -> None:
-        self._outbox = [s for s in self._outbox if not (s.item_id == item_id and s.kind == "delta")]
-        heapq.heapify(self._outbox)
+        self._outbox.withdraw(lambda tag: tag.item_id == item_id and tag.kind == "delta")
 
     def _add_to_conversation(self, item: _Item, now_ms: float, prev: Optional[str], done: bool = True) -> None:
         if prev in (None, "root") or prev not in self.conversation:
