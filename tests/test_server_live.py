@@ -4,39 +4,21 @@ times on the session timeline, barge-in withdraws what is not sent."""
 from __future__ import annotations
 
 import base64
-import json
 
 import numpy as np
 
 from captioner.server import LiveServerSession, Script, ServerOptions
 from captioner.server import espeak as tts
-from tests.test_server_protocol import MS_PER_WORD, fake_speech, needs_espeak
+from tests.test_server_protocol import MS_PER_WORD, SessionDriver, needs_espeak
 
 START = {"type": "session.start", "event_id": "c1",
          "session": {"model": "gpt-live-1", "audio": {"format": {"type": "audio/pcm", "rate": 24000}}}}
 
 
-class LiveDriver:
+class LiveDriver(SessionDriver):
     def __init__(self, **opts) -> None:
         self.s = LiveServerSession(ServerOptions(**opts), Script(("Hello there, wonderful world.",)))
         self.now = 0.0
-
-    def send(self, event) -> list[dict]:
-        self.s.receive(json.dumps(event), self.now)
-        return self.run(self.now)
-
-    def run(self, until: float) -> list[dict]:
-        out: list[dict] = []
-        while True:
-            for req in self.s.take_speech_requests():
-                self.s.speech_ready(req.response_id, fake_speech(req.text, req.sample_rate), self.now)
-            due = self.s.next_due_ms()
-            if due is None or due > until:
-                break
-            self.now = max(self.now, due)
-            out += self.s.pop_due(self.now)
-        self.now = max(self.now, until)
-        return out
 
 
 def _audio_ms(events) -> float:

@@ -31,13 +31,11 @@ def fake_speech(text: str, sample_rate: int) -> Speech:
     return Speech(np.full(per * max(1, len(starts)), 1000, np.int16), sample_rate, marks)
 
 
-class Driver:
-    """Runs a session on a virtual clock, synthesising with ``fake_speech``."""
+class SessionDriver:
+    """Runs a server session (``self.s``) on a virtual clock, synthesising with ``fake_speech``."""
 
-    def __init__(self, beta: bool = False, lines=("Hello there, wonderful world.",), **opts) -> None:
-        self.s = RealtimeSession(ServerOptions(**opts), Script(tuple(lines)), beta=beta)
-        self.now = 0.0
-        self.s.start(0.0)
+    s: RealtimeSession
+    now = 0.0
 
     def send(self, event) -> list[dict]:
         self.s.receive(json.dumps(event) if not isinstance(event, (str, bytes)) else event, self.now)
@@ -59,6 +57,13 @@ class Driver:
 
     def run_all(self) -> list[dict]:
         return self.run(float("inf"))
+
+
+class Driver(SessionDriver):
+    def __init__(self, beta: bool = False, lines=("Hello there, wonderful world.",), **opts) -> None:
+        self.s = RealtimeSession(ServerOptions(**opts), Script(tuple(lines)), beta=beta)
+        self.now = 0.0
+        self.s.start(0.0)
 
 
 def types(events) -> list[str]:

@@ -179,31 +179,35 @@ TMUX_SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_tmux_pane_shows_rollup_and_truncation(tmp_path: Path):
-    if shutil.which("tmux") is None:
-        pytest.skip("tmux is not installed (Makefile APT_PACKAGES installs it)")
-    times = [1000.0, 2400.0, 2600.0]
+def _panes_at_steps(tmp_path: Path, script_text: str, times: list[float], step_timeout: float) -> list[str]:
+    """Runs a driver script in an 80x12 tmux pane; at each of its steps (it touches
+    ``shown-N`` and waits for ``go-N``) captures what the pane shows."""
     script = tmp_path / "drive.py"
-    script.write_text(TMUX_SCRIPT.format(tests=str(Path(__file__).parent), work=str(tmp_path), times=times))
+    script.write_text(script_text.format(tests=str(Path(__file__).parent), work=str(tmp_path), times=times))
     session = f"captioner-test-{time.monotonic_ns()}"
-    sock = str(tmp_path / "tmux.sock")
-    tmux = ["tmux", "-S", sock]
+    tmux = ["tmux", "-S", str(tmp_path / "tmux.sock")]
     subprocess.run(tmux + ["new-session", "-d", "-s", session, "-x", "80", "-y", "12",
                            f"{sys.executable} {script}; sleep 30"], check=True)
     panes = []
     try:
         for step in range(len(times)):
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + step_timeout
             while not (tmp_path / f"shown-{step}").exists():
                 assert time.monotonic() < deadline, "driver script did not reach step %d" % step
                 time.sleep(0.02)
             time.sleep(0.1)  # let tmux process the output
-            pane = subprocess.run(tmux + ["capture-pane", "-p", "-t", session], check=True,
-                                  capture_output=True, text=True).stdout
-            panes.append(pane)
+            panes.append(_pane(tmux, session))
             (tmp_path / f"go-{step}").touch()
     finally:
         subprocess.run(tmux + ["kill-server"], check=False)
+    return panes
+
+
+def test_tmux_pane_shows_rollup_and_truncation(tmp_path: Path):
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed (Makefile APT_PACKAGES installs it)")
+    times = [1000.0, 2400.0, 2600.0]
+    panes = _panes_at_steps(tmp_path, TMUX_SCRIPT, times, step_timeout=30)
     art = Path(__file__).resolve().parents[1] / "test-artifacts" / "terminal"
     art.mkdir(parents=True, exist_ok=True)
     for step, pane in enumerate(panes):
@@ -296,26 +300,7 @@ def test_tmux_pane_in_the_first_second_of_an_estimated_answer_shows_the_words_sp
     from test_live_view import example_records as example_log, spoken_by
 
     times = [900.0, 1400.0]  # the answer's audio starts at 400 ms
-    script = tmp_path / "drive.py"
-    script.write_text(TMUX_LIVE_SCRIPT.format(tests=str(Path(__file__).parent), work=str(tmp_path), times=times))
-    session = f"captioner-test-{time.monotonic_ns()}"
-    sock = str(tmp_path / "tmux.sock")
-    tmux = ["tmux", "-S", sock]
-    subprocess.run(tmux + ["new-session", "-d", "-s", session, "-x", "80", "-y", "12",
-                           f"{sys.executable} {script}; sleep 30"], check=True)
-    panes = []
-    try:
-        for step in range(len(times)):
-            deadline = time.monotonic() + 120
-            while not (tmp_path / f"shown-{step}").exists():
-                assert time.monotonic() < deadline, "driver script did not reach step %d" % step
-                time.sleep(0.02)
-            time.sleep(0.1)
-            panes.append(subprocess.run(tmux + ["capture-pane", "-p", "-t", session], check=True,
-                                        capture_output=True, text=True).stdout)
-            (tmp_path / f"go-{step}").touch()
-    finally:
-        subprocess.run(tmux + ["kill-server"], check=False)
+    panes = _panes_at_steps(tmp_path, TMUX_LIVE_SCRIPT, times, step_timeout=120)
     art = Path(__file__).resolve().parents[1] / "test-artifacts" / "terminal"
     art.mkdir(parents=True, exist_ok=True)
     for t, pane in zip(times, panes):
