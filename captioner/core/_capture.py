@@ -44,7 +44,7 @@ import logging
 import math
 import re
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, Optional
 
 import numpy as np
@@ -75,6 +75,17 @@ _PACE_MS_PER_UNIT = 150.0  # spoken pace for text with no audio and no marks
 # word's lead-in joins it), and a caption ahead of the voice is what viewers notice
 # (the assistant's live view leans late for the same reason, SHOW_DELAY_MS).
 ALIGNED_LEAN_MS = 40.0
+# Trimming a marked turn's window (the prefix padding and trailing silence the marks
+# include) to what may hold speech: 10 ms frames more than _SPEECH_DB above the window's
+# noise floor (its quietest 5 %: the padding and silence make sure that is no speech),
+# or inside the span the server heard speech in, and _SPEECH_MARGIN_MS around them:
+# a weak onset (/h/, /f/, /th/, breathy voicing) below the threshold, the silence the
+# aligner's filler model and the onset snap need before a word, and the frames of
+# context its features span.
+_SPEECH_DB = 6.0
+_SPEECH_MARGIN_MS = 200.0
+_FLOOR_PERCENTILE = 5.0
+_FLOOR_FRAMES = 10
 
 
 def words_of(text: str) -> list[str]:
@@ -151,6 +162,7 @@ class UserTurn:
     audio: list[np.ndarray] = field(default_factory=list)
     audio_samples: int = 0
     audio_done: bool = False
+    streaming: bool = False  # its text came while audio still arrived: the captions get audio as it comes
     audio_dropped: bool = False  # settled and superseded: only word times are kept
     spoken: Optional[Span] = None  # item ms from its first word to its last, once dropped
     dropped_source: Optional[str] = None  # whose words were aligned before the audio went
@@ -300,7 +312,17 @@ class Capture:
         start = max(start_ms, self.clock.ms(self.clock.kept_from), self.clock.start_ms)
         turn.window, turn.rate = (start, end_ms), self.clock.rate
         self._rebuild(turn)
+        self._stream(turn)
         self._feed(turn)
+
+    def _stream(self, turn: UserTurn) -> None:
+        """Words to show while the turn is still said: its captions get its audio as it
+        comes from now on (not only once it is complete, trimmed)."""
+        if turn.streaming or not turn.window_open or turn.shown is None:
+            return
+        turn.streaming = True
+        for pcm in turn.audio:
+            turn.item.captions.add_audio(pcm, samples_to_ms(len(pcm), turn.rate))
 
     def _feed(self, turn: UserTurn) -> None:
         assert turn.window is not None
@@ -311,7 +333,8 @@ class Capture:
         if len(pcm):
             turn.audio.append(pcm)
             turn.audio_samples += len(pcm)
-            turn.item.captions.add_audio(pcm, samples_to_ms(len(pcm), turn.rate))
+            if turn.streaming:
+                turn.item.captions.add_audio(pcm, samples_to_ms(len(pcm), turn.rate))
         if math.isfinite(turn.window[1]) and self.clock.total >= self.clock.sample(turn.window[1]):
             self._audio_complete(turn)
 
@@ -319,8 +342,41 @@ class Capture:
         if turn.window is not None and not turn.audio_done:
             end = turn.window[0] + samples_to_ms(turn.audio_samples, turn.rate)
             turn.window = (turn.window[0], end)
+            if not turn.streaming:  # the captions get the audio now, all of it that may hold speech
+                self._trim(turn)
+                for pcm in turn.audio:
+                    turn.item.captions.add_audio(pcm, samples_to_ms(len(pcm), turn.rate))
         turn.audio_done = True
         turn.item.captions.finish_audio()
+
+    def _trim(self, turn: UserTurn) -> None:
+        """Narrow a marked turn's window to the audio that may hold speech (see module doc):
+        the aligner's work is in proportion to the audio it is given."""
+        assert turn.window is not None
+        if turn.start_ms is None or turn.end_ms is None or not turn.audio:
+            return
+        pcm = np.concatenate(turn.audio) if len(turn.audio) > 1 else turn.audio[0]
+        hop = max(1, turn.rate // 100)
+        n = len(pcm) // hop
+        if n < 2 * _FLOOR_FRAMES:
+            return
+        frames = pcm[: n * hop].astype(np.float32).reshape(n, hop)
+        db = 10.0 * np.log10(np.mean(frames * frames, axis=1) + 1.0)
+        floor = float(np.percentile(db, _FLOOR_PERCENTILE))
+        loud = np.flatnonzero(db > floor + _SPEECH_DB)
+        # where the server heard speech: its onset (after the prefix padding) to the start
+        # of the silence that ended the turn
+        heard_from = turn.start_ms + min(self.prefix_padding_ms, turn.end_ms - turn.start_ms) - turn.window[0]
+        heard_to = max(heard_from, turn.end_ms - self.silence_ms - turn.window[0])
+        first = min(heard_from, loud[0] * 10.0 if len(loud) else math.inf) - _SPEECH_MARGIN_MS
+        last = max(heard_to, (loud[-1] + 1) * 10.0 if len(loud) else -math.inf) + _SPEECH_MARGIN_MS
+        a = max(0, int(round(ms_to_samples(first, turn.rate))))
+        b = min(len(pcm), int(round(ms_to_samples(last, turn.rate))))
+        if a == 0 and b == len(pcm) or b <= a:
+            return
+        start = turn.window[0] + samples_to_ms(a, turn.rate)
+        turn.window = (start, start + samples_to_ms(b - a, turn.rate))
+        turn.audio, turn.audio_samples = [pcm[a:b]], b - a
 
     # --- transcripts -------------------------------------------------------------------
     def input_delta(self, item: Item, delta: Delta) -> None:
@@ -367,8 +423,14 @@ class Capture:
     def _text_changed(self, turn: UserTurn, source: str, new: list[Delta]) -> None:
         wanted = self._source(turn)
         if wanted != turn.shown:
+            first = turn.shown is None and not turn.item.captions.deltas and not turn.item.captions.text_complete
             turn.shown = wanted
-            self._rebuild(turn)
+            if first:  # the captions lack only text: no new estimator, no audio fed twice
+                for delta in self._deltas(turn):
+                    self._add_words(turn, delta)
+            else:
+                self._rebuild(turn)
+            self._stream(turn)
         elif source == turn.shown:
             for delta in new:
                 self._add_words(turn, delta)
@@ -383,18 +445,24 @@ class Capture:
         return turn.oob if turn.shown == "oob" else turn.asr
 
     def _add_words(self, turn: UserTurn, delta: Delta) -> None:
+        for piece in self._pieces(turn, delta):
+            turn.item.captions.add_delta(piece)
+
+    def _pieces(self, turn: UserTurn, delta: Delta) -> list[Delta]:
         """One delta as word pieces (a segment's words share its span by spoken weight)."""
         pieces = words_of(delta.text) or [delta.text]
         spans: list[Optional[Span]] = [None] * len(pieces)
         if delta.span is not None:
             offset = self._start_offset(turn)
             spans = list(weighted_spread(pieces, delta.span[0] + offset, delta.span[1] + offset))
+        out = []
         for piece, span in zip(pieces, spans):
             duration = None
             if delta.duration_ms is not None:
                 duration = delta.duration_ms * max(text_weight(piece), 0.05) / \
                     sum(max(text_weight(p), 0.05) for p in pieces)
-            turn.item.captions.add_delta(Delta(piece, delta.arrived_ms, duration, span))
+            out.append(Delta(piece, delta.arrived_ms, duration, span))
+        return out
 
     def _start_offset(self, turn: UserTurn) -> float:
         """Item ms of the start mark (item ms 0 is the window start when there is audio)."""
@@ -402,25 +470,28 @@ class Capture:
             return turn.start_ms - turn.window[0]
         return 0.0
 
-    def _rebuild(self, turn: UserTurn) -> None:
-        """Fresh captions for the turn's words and audio (its text source changed, or its
-        audio window opened): the estimator comes from the engine's factory."""
+    def _rebuild(self, turn: UserTurn, pieces: Optional[list[Delta]] = None) -> None:
+        """Fresh captions for the turn's words and audio (its text source changed, its
+        audio window opened, or its audio went: ``pieces`` then holds its words pinned
+        where they were heard). The estimator comes from the engine's factory."""
         old = turn.item.captions
         estimator = self.estimator_factory(turn.rate) if turn.window is not None and not turn.audio_dropped \
             else None
         captions = ItemCaptions(turn.item.item_id, estimator)
         turn.item.captions = captions
-        for pcm in turn.audio:
-            captions.add_audio(pcm, samples_to_ms(len(pcm), turn.rate))
+        if turn.streaming or turn.audio_done:
+            for pcm in turn.audio:
+                captions.add_audio(pcm, samples_to_ms(len(pcm), turn.rate))
         if turn.audio_dropped and turn.window is not None:
             captions.audio_ms = turn.window[1] - turn.window[0]
-        for delta in self._deltas(turn):
-            self._add_words(turn, delta)
-        if turn.audio_dropped and turn.spoken is not None and captions.deltas:
-            # the audio is gone: the new words share the time the old ones were heard in
-            spread_ = weighted_spread([d.text for d in captions.deltas], *turn.spoken)
-            for delta, span in zip(captions.deltas, spread_):
-                delta.span = span
+        if pieces is None:
+            pieces = [p for delta in self._deltas(turn) for p in self._pieces(turn, delta)]
+            if turn.audio_dropped and turn.spoken is not None and pieces:
+                # the audio is gone: the new words share the time the old ones were heard in
+                spread_ = weighted_spread([p.text for p in pieces], *turn.spoken)
+                pieces = [replace(p, span=span) for p, span in zip(pieces, spread_)]
+        for piece in pieces:
+            captions.add_delta(piece)
         if turn.audio_done:
             captions.finish_audio()
         if (turn.shown == "oob" and turn.oob_done) or (turn.shown == "asr" and turn.asr_done) \
@@ -443,13 +514,11 @@ class Capture:
             if turn.audio_dropped or not turn.audio or not captions.final or not captions.settled:
                 continue
             spans = captions.spans()
-            for delta, span in zip(captions.deltas, spans):
-                delta.span = span  # the word times stay; the estimator and its audio go
-            captions.estimator = None
-            captions.estimate_changed()
             turn.audio, turn.audio_dropped = [], True
             turn.spoken = (spans[0][0], spans[-1][1]) if spans else None
             turn.dropped_source = turn.shown
+            # the word times stay, pinned; the estimator and its audio go
+            self._rebuild(turn, [replace(d, span=span) for d, span in zip(captions.deltas, spans)])
 
     # --- answers -------------------------------------------------------------------------
     def timing(self, turn: UserTurn) -> Timing:
