@@ -53,6 +53,7 @@ from captioner.core._items import Item
 from captioner.core._model import Caption, ItemRecord
 from captioner.core._timeline import Delta, ItemCaptions, weighted_spread
 from captioner.core.estimators._base import EstimatorFactory, Span, pace
+from captioner.core.estimators._sphinx import ALIGN_RATE
 from captioner.core.estimators._text import text_weight
 from captioner.core.wire._audio import PCM16, AudioFormat, ms_to_samples, samples_to_ms
 
@@ -86,6 +87,7 @@ _SPEECH_DB = 6.0
 _SPEECH_MARGIN_MS = 200.0
 _FLOOR_PERCENTILE = 5.0
 _FLOOR_FRAMES = 10
+_JOIN_FRAMES = 15  # 150 ms: a quiet run this long is a pause, not a stop closure inside speech
 
 
 def words_of(text: str) -> list[str]:
@@ -98,6 +100,20 @@ def words_of(text: str) -> list[str]:
     if tail:
         pieces[-1] += text[-tail:]
     return pieces
+
+
+def _joined(loud: np.ndarray, frame: int, step: int) -> int:
+    """The farthest loud frame from ``frame`` on (towards ``step``) with no quiet run of
+    _JOIN_FRAMES between: the sound joined to it (``frame`` itself when there is none)."""
+    last, quiet = frame, 0
+    i = min(max(frame, 0), len(loud) - 1)
+    while 0 <= i < len(loud) and quiet < _JOIN_FRAMES:
+        if loud[i]:
+            last, quiet = i, 0
+        else:
+            quiet += 1
+        i += step
+    return last
 
 
 class CaptureClock:
@@ -201,6 +217,7 @@ class Capture:
         self.silence_ms = DEFAULT_SILENCE_MS
         self.turns: dict[str, UserTurn] = {}
         self._order: list[str] = []
+        self._open: list[UserTurn] = []  # turns whose window was open when last looked at
 
     # --- configuration -------------------------------------------------------------
     def set_format(self, fmt: AudioFormat) -> None:
@@ -229,14 +246,18 @@ class Capture:
         if self.origin_ms is None:
             self.origin_ms = at_ms - samples_to_ms(len(pcm), self.clock.rate)
         self.clock.append(pcm)
-        for turn in self.turns.values():
-            if turn.window_open:
-                self._feed(turn)
+        for turn in self._open_turns():
+            self._feed(turn)
         keep = self.clock.total - int(ms_to_samples(PRE_ROLL_MS, self.clock.rate))
-        for turn in self.turns.values():
-            if turn.window_open and turn.window is not None:
-                keep = min(keep, self.clock.sample(turn.window[0]) + turn.audio_samples)
+        for turn in self._open_turns():
+            assert turn.window is not None
+            keep = min(keep, self.clock.sample(turn.window[0]) + turn.audio_samples)
         self.clock.release(keep)
+
+    def _open_turns(self) -> list[UserTurn]:
+        """Turns whose audio window is still open (a session's turns pile up; few are open)."""
+        self._open = [turn for turn in self._open if turn.window_open]
+        return self._open
 
     def client_restart(self, commit: bool) -> None:
         """The client sent a commit or a clear: the server's buffer restarts exactly here
@@ -279,7 +300,7 @@ class Capture:
     def speech_started(self, item: Item, audio_start_ms: float) -> None:
         turn = self.turn(item)
         turn.start_ms = self._locate(audio_start_ms)
-        for other in self.turns.values():  # a new turn: earlier ones got all their audio
+        for other in self._open_turns():  # a new turn: earlier ones got all their audio
             if other is not turn and other.window_open and other.end_ms is not None:
                 self._audio_complete(other)
         self._open_window(turn, turn.start_ms - WIDEN_MS, math.inf)
@@ -311,6 +332,7 @@ class Capture:
             return  # no input audio seen at all: the marks are all there is
         start = max(start_ms, self.clock.ms(self.clock.kept_from), self.clock.start_ms)
         turn.window, turn.rate = (start, end_ms), self.clock.rate
+        self._open.append(turn)
         self._rebuild(turn)
         self._stream(turn)
         self._feed(turn)
@@ -342,12 +364,25 @@ class Capture:
         if turn.window is not None and not turn.audio_done:
             end = turn.window[0] + samples_to_ms(turn.audio_samples, turn.rate)
             turn.window = (turn.window[0], end)
-            if not turn.streaming:  # the captions get the audio now, all of it that may hold speech
+            if not turn.streaming:  # the captions get the audio now: what may hold speech, at the aligner's rate
                 self._trim(turn)
+                self._to_align_rate(turn)
                 for pcm in turn.audio:
                     turn.item.captions.add_audio(pcm, samples_to_ms(len(pcm), turn.rate))
         turn.audio_done = True
         turn.item.captions.finish_audio()
+
+    def _to_align_rate(self, turn: UserTurn) -> None:
+        """The whole turn resampled once to the rate the aligner listens at (its captions
+        hold no audio yet: they are made again for that rate)."""
+        if turn.rate == ALIGN_RATE or not turn.audio:
+            return
+        import soxr
+
+        pcm = np.concatenate(turn.audio) if len(turn.audio) > 1 else turn.audio[0]
+        turn.audio = [soxr.resample(pcm, turn.rate, ALIGN_RATE).astype(np.int16)]
+        turn.audio_samples, turn.rate = len(turn.audio[0]), ALIGN_RATE
+        self._rebuild(turn)
 
     def _trim(self, turn: UserTurn) -> None:
         """Narrow a marked turn's window to the audio that may hold speech (see module doc):
@@ -362,14 +397,13 @@ class Capture:
             return
         frames = pcm[: n * hop].astype(np.float32).reshape(n, hop)
         db = 10.0 * np.log10(np.mean(frames * frames, axis=1) + 1.0)
-        floor = float(np.percentile(db, _FLOOR_PERCENTILE))
-        loud = np.flatnonzero(db > floor + _SPEECH_DB)
+        loud = db > float(np.percentile(db, _FLOOR_PERCENTILE)) + _SPEECH_DB
         # where the server heard speech: its onset (after the prefix padding) to the start
-        # of the silence that ended the turn
+        # of the silence that ended the turn; widened to the sound joined to it
         heard_from = turn.start_ms + min(self.prefix_padding_ms, turn.end_ms - turn.start_ms) - turn.window[0]
         heard_to = max(heard_from, turn.end_ms - self.silence_ms - turn.window[0])
-        first = min(heard_from, loud[0] * 10.0 if len(loud) else math.inf) - _SPEECH_MARGIN_MS
-        last = max(heard_to, (loud[-1] + 1) * 10.0 if len(loud) else -math.inf) + _SPEECH_MARGIN_MS
+        first = min(heard_from, 10.0 * _joined(loud, int(heard_from // 10), -1)) - _SPEECH_MARGIN_MS
+        last = max(heard_to, 10.0 * (_joined(loud, int(heard_to // 10), 1) + 1)) + _SPEECH_MARGIN_MS
         a = max(0, int(round(ms_to_samples(first, turn.rate))))
         b = min(len(pcm), int(round(ms_to_samples(last, turn.rate))))
         if a == 0 and b == len(pcm) or b <= a:
