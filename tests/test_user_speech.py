@@ -12,7 +12,7 @@ from captioner.core import CaptionEngine
 from captioner.core.estimators import DeferredEstimator
 from captioner.core.render import FORMATS, export_captions
 from captioner.core.render import LayoutRules
-from captioner.core.wire import PCM16, PCMU, AudioFormat, encode_base64
+from captioner.core.wire import PCM16, PCMA, PCMU, AudioFormat, encode_base64
 from captioner.server import espeak as tts
 from tests.sessions import pcm_b64
 
@@ -443,3 +443,28 @@ def test_out_of_band_metadata_naming_no_item_goes_to_the_turn_it_was_asked_after
     assert "".join(c.text for c in engine.captions() if c.item_id == "u1") == "first turn words"
     assert not [c for c in engine.captions() if c.item_id in ("u2", "x", "no_such_item")]
     assert "no_such_item" not in engine.item_ids() and not engine.problems
+
+
+@pytest.mark.parametrize("fmt", [PCMU, PCMA])
+def test_g711_audio_is_put_back_in_its_cells_for_the_aligner(fmt):
+    """Quiet microphone noise decodes to digital silence in G.711; the aligner hears each
+    sample somewhere in its cell instead: the noise floor back, the same codes, fixed
+    by the samples' place on the capture clock however the audio was cut."""
+    from captioner.core._capture import heard
+    from captioner.core.wire import decode_bytes, encode_samples
+
+    rng = np.random.default_rng(5)
+    sent = np.concatenate([rng.normal(0, 3, 4000), rng.normal(0, 3000, 4000)]).clip(-32768, 32767).astype(np.int16)
+    codes = encode_samples(sent, fmt)
+    decoded = decode_bytes(codes, fmt)
+    back = heard(decoded, fmt, 1000)
+    quiet = slice(0, 4000)
+    if fmt == PCMU:
+        assert np.mean(decoded[quiet] == 0) > 0.5  # mostly digital silence as decoded
+    assert np.mean(back[quiet] == 0) < 0.2 and back[quiet].std() > 1.0
+    same = decode_bytes(encode_samples(back, fmt), fmt) == decoded
+    assert same.mean() > 0.95  # each sample stays in its cell (ties at a cell's edge aside)
+    assert np.abs(back.astype(float) - sent).mean() < 2 * np.abs(decoded.astype(float) - sent).mean()
+    pieces = np.concatenate([heard(decoded[:333], fmt, 1000), heard(decoded[333:], fmt, 1333)])
+    assert np.array_equal(pieces, back)
+    assert np.array_equal(heard(sent, PCM16, 0), sent)  # pcm16 is what was captured

@@ -40,6 +40,7 @@ still replace its text), then only its word times.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -55,7 +56,7 @@ from captioner.core._timeline import Delta, ItemCaptions, weighted_spread
 from captioner.core.estimators._base import EstimatorFactory, Span, pace
 from captioner.core.estimators._sphinx import ALIGN_RATE
 from captioner.core.estimators._text import text_weight
-from captioner.core.wire._audio import PCM16, AudioFormat, ms_to_samples, samples_to_ms
+from captioner.core.wire._audio import PCM16, AudioFormat, decode_bytes, ms_to_samples, samples_to_ms
 
 __all__ = ["Capture", "CaptureClock", "CaptureOrigin", "TranscriptPreference", "UserTurn", "words_of"]
 
@@ -88,6 +89,35 @@ _SPEECH_MARGIN_MS = 200.0
 _FLOOR_PERCENTILE = 5.0
 _FLOOR_FRAMES = 10
 _JOIN_FRAMES = 15  # 150 ms: a quiet run this long is a pause, not a stop closure inside speech
+
+
+_IN_CELL = np.random.default_rng(0).random(1 << 16)  # where in its cell a sample goes back (by position)
+
+
+@functools.lru_cache(maxsize=None)
+def _cells(fmt: AudioFormat) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The levels a companded format decodes to, and the cell of input values each stands for."""
+    levels = np.unique(decode_bytes(bytes(range(256)), fmt).astype(np.float64))
+    mids = (levels[1:] + levels[:-1]) / 2
+    return levels, np.concatenate([levels[:1], mids]), np.concatenate([mids, levels[-1:]])
+
+
+def heard(pcm: np.ndarray, fmt: AudioFormat, first: int) -> np.ndarray:
+    """Microphone audio as the aligner should hear it. G.711 keeps one level per cell of
+    input values and decodes to the level; quiet noise (under 4 of 32768 for mu-law) all
+    decodes to 0: digital silence, which no microphone gives, and which the aligner's
+    noise floor, its onset snap and its acoustic model's silence read as something else
+    (more words placed early than with the same audio in pcm16). Each sample is put
+    back anywhere in its cell (uniformly: all that is known of it), so the audio has the
+    statistics of what was sent again: its noise floor, and the quantisation noise of
+    its louder parts. Fixed by the sample's place on the capture clock (``first``: that
+    of pcm[0]): the same audio, the same result."""
+    if fmt.encoding == "pcm16" or not len(pcm):
+        return pcm
+    levels, low, high = _cells(fmt)
+    i = np.searchsorted(levels, pcm)
+    where = _IN_CELL[(np.arange(len(pcm)) + first) % len(_IN_CELL)]
+    return np.clip(np.round(low[i] + where * (high[i] - low[i])), -32768, 32767).astype(np.int16)
 
 
 def words_of(text: str) -> list[str]:
@@ -351,7 +381,7 @@ class Capture:
         first = self.clock.sample(turn.window[0]) + turn.audio_samples
         stop = min(self.clock.total, self.clock.sample(turn.window[1]) if math.isfinite(turn.window[1])
                    else self.clock.total)
-        pcm = self.clock.audio(first, stop)
+        pcm = heard(self.clock.audio(first, stop), self.clock.format, first)
         if len(pcm):
             turn.audio.append(pcm)
             turn.audio_samples += len(pcm)
@@ -374,13 +404,27 @@ class Capture:
 
     def _to_align_rate(self, turn: UserTurn) -> None:
         """The whole turn resampled once to the rate the aligner listens at (its captions
-        hold no audio yet: they are made again for that rate)."""
+        hold no audio yet: they are made again for that rate).
+
+        Narrow-band audio (G.711: 8 kHz, nothing above 4 kHz) is doubled by putting a zero
+        between samples (and twice the value in the others), with no filter: 0-4 kHz mirrors into 4-8 kHz (spectral folding,
+        the simplest bandwidth extension). The acoustic model is wideband and finds
+        /s/, /sh/, /f/ by their energy above 4 kHz; with the band empty it hears them as
+        silence, starting those words late and the words after them early. Folded, a
+        fricative's energy near 4 kHz lands in 4-5.5 kHz where the model looks for it,
+        while the strong low-frequency energy of voiced sounds mirrors to 7-8 kHz, above
+        the model's filterbank (it ends at 6.8 kHz)."""
         if turn.rate == ALIGN_RATE or not turn.audio:
             return
-        import soxr
-
         pcm = np.concatenate(turn.audio) if len(turn.audio) > 1 else turn.audio[0]
-        turn.audio = [soxr.resample(pcm, turn.rate, ALIGN_RATE).astype(np.int16)]
+        if 2 * turn.rate == ALIGN_RATE:
+            folded = np.zeros(2 * len(pcm), np.int16)  # x2: the 0-4 kHz band keeps its level
+            folded[0::2] = np.clip(2 * pcm.astype(np.int32), -32768, 32767)
+            turn.audio = [folded]
+        else:
+            import soxr
+
+            turn.audio = [soxr.resample(pcm, turn.rate, ALIGN_RATE).astype(np.int16)]
         turn.audio_samples, turn.rate = len(turn.audio[0]), ALIGN_RATE
         self._rebuild(turn)
 
