@@ -24,6 +24,16 @@ unless the audio says otherwise: a mark that, counted from the session, falls in
 already committed or cleared is counted from the buffer; once seen, the server is
 taken to count that way for the rest of the session.
 
+What the aligner is given: a turn's audio goes to its captions once the turn is complete
+(its transcript comes after speech stopped), narrowed to what may hold speech: the span
+the server heard speech in (its onset after the prefix padding to the start of the
+trailing silence), widened to the sound joined to it (10 ms frames above the window's
+noise floor, no 150 ms pause between) and a 200 ms margin either side; the padding and
+silence around it are a quarter of a turn's audio, and alignment costs in proportion
+to the audio. Then it is resampled once to the aligner's rate (G.711: see ``heard`` and
+``_to_align_rate``). Words that come while the turn is still said get its audio as it
+comes instead, untrimmed, so they can be followed live.
+
 How a turn is timed (``timing`` in the timeline JSON):
   * "aligned"  - forced alignment of its words to its captured audio;
   * "provider" - the server's own times (``.segment`` start/end, ``duration_ms``);
@@ -78,12 +88,12 @@ _PACE_MS_PER_UNIT = 150.0  # spoken pace for text with no audio and no marks
 # (the assistant's live view leans late for the same reason, SHOW_DELAY_MS).
 ALIGNED_LEAN_MS = 40.0
 # Trimming a marked turn's window (the prefix padding and trailing silence the marks
-# include) to what may hold speech: 10 ms frames more than _SPEECH_DB above the window's
-# noise floor (its quietest 5 %: the padding and silence make sure that is no speech),
-# or inside the span the server heard speech in, and _SPEECH_MARGIN_MS around them:
-# a weak onset (/h/, /f/, /th/, breathy voicing) below the threshold, the silence the
-# aligner's filler model and the onset snap need before a word, and the frames of
-# context its features span.
+# include) to what may hold speech: the span the server heard speech in, widened over
+# 10 ms frames more than _SPEECH_DB above the window's noise floor (its quietest 5 %:
+# the padding and silence make sure that is no speech) joined to it, and
+# _SPEECH_MARGIN_MS around that: a weak onset (/h/, /f/, /th/, breathy voicing) below
+# the threshold, the silence the aligner's filler model and the onset snap need before
+# a word, and the frames of context its features span.
 _SPEECH_DB = 6.0
 _SPEECH_MARGIN_MS = 200.0
 _FLOOR_PERCENTILE = 5.0
