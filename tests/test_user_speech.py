@@ -12,7 +12,7 @@ from captioner.core import CaptionEngine
 from captioner.core.estimators import DeferredEstimator
 from captioner.core.render import FORMATS, export_captions
 from captioner.core.render import LayoutRules
-from captioner.core.wire import PCM16, PCMU, AudioFormat, encode_base64
+from captioner.core.wire import PCM16, PCMA, PCMU, AudioFormat, encode_base64
 from captioner.server import espeak as tts
 from tests.sessions import pcm_b64
 
@@ -31,17 +31,17 @@ def _speech(text: str = SAID, voice: str = "en-us"):
 
 
 def _mic(turns: list[np.ndarray]) -> tuple[np.ndarray, list[tuple[float, float]]]:
-    """Utterances apart, with quiet noise between them; each one's (start, end) ms."""
+    """Utterances apart, over a microphone's quiet noise; each one's (start, end) ms."""
     rng = np.random.default_rng(3)
     parts, spans, pos = [], [], 0.0
     for samples in turns:
-        lead = int(RATE * LEAD_MS / 1000)
-        parts += [rng.normal(0, 30, lead).astype(np.int16), samples]
+        parts += [np.zeros(int(RATE * LEAD_MS / 1000)), samples]
         start = pos + LEAD_MS
         spans.append((start, start + len(samples) * 1000.0 / RATE))
         pos = spans[-1][1]
-    parts.append(rng.normal(0, 30, int(RATE * TAIL_MS / 1000)).astype(np.int16))
-    return np.concatenate(parts), spans
+    parts.append(np.zeros(int(RATE * TAIL_MS / 1000)))
+    mic = np.concatenate(parts).astype(np.float64)
+    return np.clip(mic + rng.normal(0, 30, len(mic)), -32768, 32767).astype(np.int16), spans
 
 
 def _send_mic(engine: CaptionEngine, mic: np.ndarray, upto_ms: float, sent: int,
@@ -331,3 +331,140 @@ def test_live_user_alignment_goes_through_the_estimator_factory_and_audio_is_rel
     assert kept <= 5000 + 20  # the clock keeps a pre-roll, not the session
     assert [capture.turns[f"u{k}"].audio_dropped for k in range(3)] == [True, True, False]
     assert len([c for c in engine.captions() if c.role == "user"]) == 6
+
+
+def test_released_turns_keep_the_times_their_words_were_aligned_to():
+    """Once a turn is settled and a later one began, its audio goes; its words stay where
+    the alignment put them (not spread over the window)."""
+    samples, onsets = _speech()
+    mic, spans = _mic([samples, samples, samples])
+    engine = CaptionEngine()
+    sent = 0
+    for k, span in enumerate(spans):
+        sent = _user_turn(engine, mic, span, f"u{k}", sent)
+        _whole_turn_transcript(engine, f"u{k}", span[1] + 700)
+        engine.step(None)
+    _send_mic(engine, mic, 1e9, sent)
+    engine.finish(spans[-1][1] + 2000)
+    engine.settle()
+    capture = engine._capture
+    assert [capture.turns[f"u{k}"].audio_dropped for k in range(3)] == [True, True, False]
+    for k, span in enumerate(spans):
+        caps = [c for c in engine.captions() if c.item_id == f"u{k}"]
+        assert len(caps) == len(onsets)
+        errors = [c.start_ms - (span[0] + t) for c, t in zip(caps, onsets)]
+        assert max(abs(e) for e in errors) < 120, (k, errors)
+    assert {i.item_id: i.timing for i in engine.timeline().items} == {f"u{k}": "aligned" for k in range(3)}
+
+
+def test_the_aligner_gets_the_speech_not_the_padding_and_trailing_silence():
+    samples, onsets = _speech()
+    mic, (span,) = _mic([samples])
+    engine = CaptionEngine()
+    sent = _user_turn(engine, mic, span, "u1", 0)
+    turn = engine._capture.turns["u1"]
+    start_mark, end_mark = span[0] - 300.0, span[1] + 500.0
+    assert turn.audio_done and turn.window[0] > start_mark and turn.window[1] < end_mark  # trimmed ...
+    assert turn.window[0] <= span[0] - 100 and turn.window[1] >= span[1] + 100  # ... with a margin
+    assert turn.rate == 16000 and engine.item_spans("u1") == []
+    _whole_turn_transcript(engine, "u1", span[1] + 900)
+    _send_mic(engine, mic, 1e9, sent)
+    engine.finish(span[1] + 2000)
+    engine.settle()
+    caps = engine.captions()
+    assert max(abs(c.start_ms - (span[0] + t)) for c, t in zip(caps, onsets)) < 120
+
+
+def test_speech_before_the_servers_onset_is_kept_for_the_aligner():
+    """A server that reports the onset late (a soft start it missed, less padding than
+    assumed): what sounds before its onset, joined to the speech, is still aligned."""
+    samples, onsets = _speech()
+    mic, (span,) = _mic([samples])
+    engine = CaptionEngine()
+    late = 250.0  # the server heard the first word 250 ms late; its marks still carry 300 ms of padding
+    sent = _user_turn(engine, mic, (span[0] + late, span[1]), "u1", 0)
+    turn = engine._capture.turns["u1"]
+    assert turn.window[0] <= span[0] - 100
+    _whole_turn_transcript(engine, "u1", span[1] + 900)
+    _send_mic(engine, mic, 1e9, sent)
+    engine.finish(span[1] + 2000)
+    engine.settle()
+    caps = engine.captions()
+    assert max(abs(c.start_ms - (span[0] + t)) for c, t in zip(caps, onsets)) < 120
+
+
+def test_a_transcript_streaming_while_the_user_speaks_is_aligned_as_the_audio_comes():
+    samples, onsets = _speech()
+    mic, (span,) = _mic([samples])
+    engine = CaptionEngine()
+    start_mark, end_mark = span[0] - 300.0, span[1] + 500.0
+    sent = _send_mic(engine, mic, start_mark + 400, 0)
+    engine.receive({"type": "input_audio_buffer.speech_started", "item_id": "u1",
+                    "audio_start_ms": int(start_mark)}, start_mark + 420)
+    words = SAID.split(" ")
+    middle = (span[0] + span[1]) / 2
+    sent = _send_mic(engine, mic, middle, sent)
+    for i, w in enumerate(words[:3]):  # a live ASR's first words, while the person talks
+        engine.receive({"type": "conversation.item.input_audio_transcription.delta", "item_id": "u1",
+                        "delta": ("" if i == 0 else " ") + w}, middle + i)
+    turn = engine._capture.turns["u1"]
+    held = engine._items["u1"].captions.audio_ms
+    assert turn.streaming and held > 0  # the words' captions have the audio so far ...
+    sent = _send_mic(engine, mic, middle + 200, sent)
+    assert engine._items["u1"].captions.audio_ms > held  # ... and get the rest as it comes
+    for i, w in enumerate(words[3:], start=3):
+        engine.receive({"type": "conversation.item.input_audio_transcription.delta", "item_id": "u1",
+                        "delta": " " + w}, middle + 200 + i)
+    sent = _send_mic(engine, mic, end_mark + 20, sent)
+    engine.receive({"type": "input_audio_buffer.speech_stopped", "item_id": "u1",
+                    "audio_end_ms": int(end_mark)}, end_mark + 40)
+    engine.receive({"type": "conversation.item.input_audio_transcription.completed", "item_id": "u1",
+                    "transcript": SAID}, end_mark + 300)
+    _send_mic(engine, mic, 1e9, sent)
+    engine.finish(span[1] + 2000)
+    engine.settle()
+    caps = engine.captions()
+    assert "".join(c.text for c in caps) == SAID and engine.timeline().items[0].timing == "aligned"
+    assert max(abs(c.start_ms - (span[0] + t)) for c, t in zip(caps, onsets)) < 120
+
+
+def test_out_of_band_metadata_naming_no_item_goes_to_the_turn_it_was_asked_after():
+    engine = CaptionEngine()
+    engine.receive({"type": "input_audio_buffer.speech_started", "item_id": "u1", "audio_start_ms": 0}, 500)
+    engine.receive({"type": "input_audio_buffer.speech_stopped", "item_id": "u1", "audio_end_ms": 2000}, 2000)
+    engine.sent({"type": "response.create", "response": {
+        "conversation": "none", "metadata": {"user_item": "no_such_item", "purpose": "transcribe"}}}, 2010)
+    engine.receive({"type": "input_audio_buffer.speech_started", "item_id": "u2", "audio_start_ms": 3000}, 3100)
+    engine.receive({"type": "response.created", "response": {
+        "id": "oob", "conversation_id": None,
+        "metadata": {"user_item": "no_such_item", "purpose": "transcribe"}}}, 3200)
+    engine.receive({"type": "response.output_text.done", "response_id": "oob", "item_id": "x",
+                    "text": "first turn words"}, 3300)
+    assert "".join(c.text for c in engine.captions() if c.item_id == "u1") == "first turn words"
+    assert not [c for c in engine.captions() if c.item_id in ("u2", "x", "no_such_item")]
+    assert "no_such_item" not in engine.item_ids() and not engine.problems
+
+
+@pytest.mark.parametrize("fmt", [PCMU, PCMA])
+def test_g711_audio_is_put_back_in_its_cells_for_the_aligner(fmt):
+    """Quiet microphone noise decodes to digital silence in G.711; the aligner hears each
+    sample somewhere in its cell instead: the noise floor back, the same codes, fixed
+    by the samples' place on the capture clock however the audio was cut."""
+    from captioner.core._capture import heard
+    from captioner.core.wire import decode_bytes, encode_samples
+
+    rng = np.random.default_rng(5)
+    sent = np.concatenate([rng.normal(0, 3, 4000), rng.normal(0, 3000, 4000)]).clip(-32768, 32767).astype(np.int16)
+    codes = encode_samples(sent, fmt)
+    decoded = decode_bytes(codes, fmt)
+    back = heard(decoded, fmt, 1000)
+    quiet = slice(0, 4000)
+    if fmt == PCMU:
+        assert np.mean(decoded[quiet] == 0) > 0.5  # mostly digital silence as decoded
+    assert np.mean(back[quiet] == 0) < 0.2 and back[quiet].std() > 1.0
+    same = decode_bytes(encode_samples(back, fmt), fmt) == decoded
+    assert same.mean() > 0.95  # each sample stays in its cell (ties at a cell's edge aside)
+    assert np.abs(back.astype(float) - sent).mean() < 2 * np.abs(decoded.astype(float) - sent).mean()
+    pieces = np.concatenate([heard(decoded[:333], fmt, 1000), heard(decoded[333:], fmt, 1333)])
+    assert np.array_equal(pieces, back)
+    assert np.array_equal(heard(sent, PCM16, 0), sent)  # pcm16 is what was captured

@@ -24,6 +24,16 @@ unless the audio says otherwise: a mark that, counted from the session, falls in
 already committed or cleared is counted from the buffer; once seen, the server is
 taken to count that way for the rest of the session.
 
+What the aligner is given: a turn's audio goes to its captions once the turn is complete
+(its transcript comes after speech stopped), narrowed to what may hold speech: the span
+the server heard speech in (its onset after the prefix padding to the start of the
+trailing silence), widened to the sound joined to it (10 ms frames above the window's
+noise floor, no 150 ms pause between) and a 200 ms margin either side; the padding and
+silence around it are a quarter of a turn's audio, and alignment costs in proportion
+to the audio. Then it is resampled once to the aligner's rate (G.711: see ``heard`` and
+``_to_align_rate``). Words that come while the turn is still said get its audio as it
+comes instead, untrimmed, so they can be followed live.
+
 How a turn is timed (``timing`` in the timeline JSON):
   * "aligned"  - forced alignment of its words to its captured audio;
   * "provider" - the server's own times (``.segment`` start/end, ``duration_ms``);
@@ -40,11 +50,12 @@ still replace its text), then only its word times.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, Optional
 
 import numpy as np
@@ -53,8 +64,9 @@ from captioner.core._items import Item
 from captioner.core._model import Caption, ItemRecord
 from captioner.core._timeline import Delta, ItemCaptions, weighted_spread
 from captioner.core.estimators._base import EstimatorFactory, Span, pace
+from captioner.core.estimators._sphinx import ALIGN_RATE
 from captioner.core.estimators._text import text_weight
-from captioner.core.wire._audio import PCM16, AudioFormat, ms_to_samples, samples_to_ms
+from captioner.core.wire._audio import PCM16, AudioFormat, decode_bytes, ms_to_samples, samples_to_ms
 
 __all__ = ["Capture", "CaptureClock", "CaptureOrigin", "TranscriptPreference", "UserTurn", "words_of"]
 
@@ -75,6 +87,47 @@ _PACE_MS_PER_UNIT = 150.0  # spoken pace for text with no audio and no marks
 # word's lead-in joins it), and a caption ahead of the voice is what viewers notice
 # (the assistant's live view leans late for the same reason, SHOW_DELAY_MS).
 ALIGNED_LEAN_MS = 40.0
+# Trimming a marked turn's window (the prefix padding and trailing silence the marks
+# include) to what may hold speech: the span the server heard speech in, widened over
+# 10 ms frames more than _SPEECH_DB above the window's noise floor (its quietest 5 %:
+# the padding and silence make sure that is no speech) joined to it, and
+# _SPEECH_MARGIN_MS around that: a weak onset (/h/, /f/, /th/, breathy voicing) below
+# the threshold, the silence the aligner's filler model and the onset snap need before
+# a word, and the frames of context its features span.
+_SPEECH_DB = 6.0
+_SPEECH_MARGIN_MS = 200.0
+_FLOOR_PERCENTILE = 5.0
+_FLOOR_FRAMES = 10
+_JOIN_FRAMES = 15  # 150 ms: a quiet run this long is a pause, not a stop closure inside speech
+
+
+_IN_CELL = np.random.default_rng(0).random(1 << 16)  # where in its cell a sample goes back (by position)
+
+
+@functools.lru_cache(maxsize=None)
+def _cells(fmt: AudioFormat) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The levels a companded format decodes to, and the cell of input values each stands for."""
+    levels = np.unique(decode_bytes(bytes(range(256)), fmt).astype(np.float64))
+    mids = (levels[1:] + levels[:-1]) / 2
+    return levels, np.concatenate([levels[:1], mids]), np.concatenate([mids, levels[-1:]])
+
+
+def heard(pcm: np.ndarray, fmt: AudioFormat, first: int) -> np.ndarray:
+    """Microphone audio as the aligner should hear it. G.711 keeps one level per cell of
+    input values and decodes to the level; quiet noise (under 4 of 32768 for mu-law) all
+    decodes to 0: digital silence, which no microphone gives, and which the aligner's
+    noise floor, its onset snap and its acoustic model's silence read as something else
+    (more words placed early than with the same audio in pcm16). Each sample is put
+    back anywhere in its cell (uniformly: all that is known of it), so the audio has the
+    statistics of what was sent again: its noise floor, and the quantisation noise of
+    its louder parts. Fixed by the sample's place on the capture clock (``first``: that
+    of pcm[0]): the same audio, the same result."""
+    if fmt.encoding == "pcm16" or not len(pcm):
+        return pcm
+    levels, low, high = _cells(fmt)
+    i = np.searchsorted(levels, pcm)
+    where = _IN_CELL[(np.arange(len(pcm)) + first) % len(_IN_CELL)]
+    return np.clip(np.round(low[i] + where * (high[i] - low[i])), -32768, 32767).astype(np.int16)
 
 
 def words_of(text: str) -> list[str]:
@@ -87,6 +140,20 @@ def words_of(text: str) -> list[str]:
     if tail:
         pieces[-1] += text[-tail:]
     return pieces
+
+
+def _joined(loud: np.ndarray, frame: int, step: int) -> int:
+    """The farthest loud frame from ``frame`` on (towards ``step``) with no quiet run of
+    _JOIN_FRAMES between: the sound joined to it (``frame`` itself when there is none)."""
+    last, quiet = frame, 0
+    i = min(max(frame, 0), len(loud) - 1)
+    while 0 <= i < len(loud) and quiet < _JOIN_FRAMES:
+        if loud[i]:
+            last, quiet = i, 0
+        else:
+            quiet += 1
+        i += step
+    return last
 
 
 class CaptureClock:
@@ -151,6 +218,7 @@ class UserTurn:
     audio: list[np.ndarray] = field(default_factory=list)
     audio_samples: int = 0
     audio_done: bool = False
+    streaming: bool = False  # its text came while audio still arrived: the captions get audio as it comes
     audio_dropped: bool = False  # settled and superseded: only word times are kept
     spoken: Optional[Span] = None  # item ms from its first word to its last, once dropped
     dropped_source: Optional[str] = None  # whose words were aligned before the audio went
@@ -189,6 +257,7 @@ class Capture:
         self.silence_ms = DEFAULT_SILENCE_MS
         self.turns: dict[str, UserTurn] = {}
         self._order: list[str] = []
+        self._open: list[UserTurn] = []  # turns whose window was open when last looked at
 
     # --- configuration -------------------------------------------------------------
     def set_format(self, fmt: AudioFormat) -> None:
@@ -217,14 +286,18 @@ class Capture:
         if self.origin_ms is None:
             self.origin_ms = at_ms - samples_to_ms(len(pcm), self.clock.rate)
         self.clock.append(pcm)
-        for turn in self.turns.values():
-            if turn.window_open:
-                self._feed(turn)
+        for turn in self._open_turns():
+            self._feed(turn)
         keep = self.clock.total - int(ms_to_samples(PRE_ROLL_MS, self.clock.rate))
-        for turn in self.turns.values():
-            if turn.window_open and turn.window is not None:
-                keep = min(keep, self.clock.sample(turn.window[0]) + turn.audio_samples)
+        for turn in self._open_turns():
+            assert turn.window is not None
+            keep = min(keep, self.clock.sample(turn.window[0]) + turn.audio_samples)
         self.clock.release(keep)
+
+    def _open_turns(self) -> list[UserTurn]:
+        """Turns whose audio window is still open (a session's turns pile up; few are open)."""
+        self._open = [turn for turn in self._open if turn.window_open]
+        return self._open
 
     def client_restart(self, commit: bool) -> None:
         """The client sent a commit or a clear: the server's buffer restarts exactly here
@@ -267,7 +340,7 @@ class Capture:
     def speech_started(self, item: Item, audio_start_ms: float) -> None:
         turn = self.turn(item)
         turn.start_ms = self._locate(audio_start_ms)
-        for other in self.turns.values():  # a new turn: earlier ones got all their audio
+        for other in self._open_turns():  # a new turn: earlier ones got all their audio
             if other is not turn and other.window_open and other.end_ms is not None:
                 self._audio_complete(other)
         self._open_window(turn, turn.start_ms - WIDEN_MS, math.inf)
@@ -299,19 +372,31 @@ class Capture:
             return  # no input audio seen at all: the marks are all there is
         start = max(start_ms, self.clock.ms(self.clock.kept_from), self.clock.start_ms)
         turn.window, turn.rate = (start, end_ms), self.clock.rate
+        self._open.append(turn)
         self._rebuild(turn)
+        self._stream(turn)
         self._feed(turn)
+
+    def _stream(self, turn: UserTurn) -> None:
+        """Words to show while the turn is still said: its captions get its audio as it
+        comes from now on (not only once it is complete, trimmed)."""
+        if turn.streaming or not turn.window_open or turn.shown is None:
+            return
+        turn.streaming = True
+        for pcm in turn.audio:
+            turn.item.captions.add_audio(pcm, samples_to_ms(len(pcm), turn.rate))
 
     def _feed(self, turn: UserTurn) -> None:
         assert turn.window is not None
         first = self.clock.sample(turn.window[0]) + turn.audio_samples
         stop = min(self.clock.total, self.clock.sample(turn.window[1]) if math.isfinite(turn.window[1])
                    else self.clock.total)
-        pcm = self.clock.audio(first, stop)
+        pcm = heard(self.clock.audio(first, stop), self.clock.format, first)
         if len(pcm):
             turn.audio.append(pcm)
             turn.audio_samples += len(pcm)
-            turn.item.captions.add_audio(pcm, samples_to_ms(len(pcm), turn.rate))
+            if turn.streaming:
+                turn.item.captions.add_audio(pcm, samples_to_ms(len(pcm), turn.rate))
         if math.isfinite(turn.window[1]) and self.clock.total >= self.clock.sample(turn.window[1]):
             self._audio_complete(turn)
 
@@ -319,8 +404,67 @@ class Capture:
         if turn.window is not None and not turn.audio_done:
             end = turn.window[0] + samples_to_ms(turn.audio_samples, turn.rate)
             turn.window = (turn.window[0], end)
+            if not turn.streaming:  # the captions get the audio now: what may hold speech, at the aligner's rate
+                self._trim(turn)
+                self._to_align_rate(turn)
+                for pcm in turn.audio:
+                    turn.item.captions.add_audio(pcm, samples_to_ms(len(pcm), turn.rate))
         turn.audio_done = True
         turn.item.captions.finish_audio()
+
+    def _to_align_rate(self, turn: UserTurn) -> None:
+        """The whole turn resampled once to the rate the aligner listens at (its captions
+        hold no audio yet: they are made again for that rate).
+
+        Narrow-band audio (G.711: 8 kHz, nothing above 4 kHz) is doubled by putting a zero
+        between samples (and twice the value in the others), with no filter: 0-4 kHz mirrors into 4-8 kHz (spectral folding,
+        the simplest bandwidth extension). The acoustic model is wideband and finds
+        /s/, /sh/, /f/ by their energy above 4 kHz; with the band empty it hears them as
+        silence, starting those words late and the words after them early. Folded, a
+        fricative's energy near 4 kHz lands in 4-5.5 kHz where the model looks for it,
+        while the strong low-frequency energy of voiced sounds mirrors to 7-8 kHz, above
+        the model's filterbank (it ends at 6.8 kHz)."""
+        if turn.rate == ALIGN_RATE or not turn.audio:
+            return
+        pcm = np.concatenate(turn.audio) if len(turn.audio) > 1 else turn.audio[0]
+        if 2 * turn.rate == ALIGN_RATE:
+            folded = np.zeros(2 * len(pcm), np.int16)  # x2: the 0-4 kHz band keeps its level
+            folded[0::2] = np.clip(2 * pcm.astype(np.int32), -32768, 32767)
+            turn.audio = [folded]
+        else:
+            import soxr
+
+            turn.audio = [soxr.resample(pcm, turn.rate, ALIGN_RATE).astype(np.int16)]
+        turn.audio_samples, turn.rate = len(turn.audio[0]), ALIGN_RATE
+        self._rebuild(turn)
+
+    def _trim(self, turn: UserTurn) -> None:
+        """Narrow a marked turn's window to the audio that may hold speech (see module doc):
+        the aligner's work is in proportion to the audio it is given."""
+        assert turn.window is not None
+        if turn.start_ms is None or turn.end_ms is None or not turn.audio:
+            return
+        pcm = np.concatenate(turn.audio) if len(turn.audio) > 1 else turn.audio[0]
+        hop = max(1, turn.rate // 100)
+        n = len(pcm) // hop
+        if n < 2 * _FLOOR_FRAMES:
+            return
+        frames = pcm[: n * hop].astype(np.float32).reshape(n, hop)
+        db = 10.0 * np.log10(np.mean(frames * frames, axis=1) + 1.0)
+        loud = db > float(np.percentile(db, _FLOOR_PERCENTILE)) + _SPEECH_DB
+        # where the server heard speech: its onset (after the prefix padding) to the start
+        # of the silence that ended the turn; widened to the sound joined to it
+        heard_from = turn.start_ms + min(self.prefix_padding_ms, turn.end_ms - turn.start_ms) - turn.window[0]
+        heard_to = max(heard_from, turn.end_ms - self.silence_ms - turn.window[0])
+        first = min(heard_from, 10.0 * _joined(loud, int(heard_from // 10), -1)) - _SPEECH_MARGIN_MS
+        last = max(heard_to, 10.0 * (_joined(loud, int(heard_to // 10), 1) + 1)) + _SPEECH_MARGIN_MS
+        a = max(0, int(round(ms_to_samples(first, turn.rate))))
+        b = min(len(pcm), int(round(ms_to_samples(last, turn.rate))))
+        if a == 0 and b == len(pcm) or b <= a:
+            return
+        start = turn.window[0] + samples_to_ms(a, turn.rate)
+        turn.window = (start, start + samples_to_ms(b - a, turn.rate))
+        turn.audio, turn.audio_samples = [pcm[a:b]], b - a
 
     # --- transcripts -------------------------------------------------------------------
     def input_delta(self, item: Item, delta: Delta) -> None:
@@ -367,8 +511,14 @@ class Capture:
     def _text_changed(self, turn: UserTurn, source: str, new: list[Delta]) -> None:
         wanted = self._source(turn)
         if wanted != turn.shown:
+            first = turn.shown is None and not turn.item.captions.deltas and not turn.item.captions.text_complete
             turn.shown = wanted
-            self._rebuild(turn)
+            if first:  # the captions lack only text: no new estimator, no audio fed twice
+                for delta in self._deltas(turn):
+                    self._add_words(turn, delta)
+            else:
+                self._rebuild(turn)
+            self._stream(turn)
         elif source == turn.shown:
             for delta in new:
                 self._add_words(turn, delta)
@@ -383,18 +533,24 @@ class Capture:
         return turn.oob if turn.shown == "oob" else turn.asr
 
     def _add_words(self, turn: UserTurn, delta: Delta) -> None:
+        for piece in self._pieces(turn, delta):
+            turn.item.captions.add_delta(piece)
+
+    def _pieces(self, turn: UserTurn, delta: Delta) -> list[Delta]:
         """One delta as word pieces (a segment's words share its span by spoken weight)."""
         pieces = words_of(delta.text) or [delta.text]
         spans: list[Optional[Span]] = [None] * len(pieces)
         if delta.span is not None:
             offset = self._start_offset(turn)
             spans = list(weighted_spread(pieces, delta.span[0] + offset, delta.span[1] + offset))
+        out = []
         for piece, span in zip(pieces, spans):
             duration = None
             if delta.duration_ms is not None:
                 duration = delta.duration_ms * max(text_weight(piece), 0.05) / \
                     sum(max(text_weight(p), 0.05) for p in pieces)
-            turn.item.captions.add_delta(Delta(piece, delta.arrived_ms, duration, span))
+            out.append(Delta(piece, delta.arrived_ms, duration, span))
+        return out
 
     def _start_offset(self, turn: UserTurn) -> float:
         """Item ms of the start mark (item ms 0 is the window start when there is audio)."""
@@ -402,25 +558,28 @@ class Capture:
             return turn.start_ms - turn.window[0]
         return 0.0
 
-    def _rebuild(self, turn: UserTurn) -> None:
-        """Fresh captions for the turn's words and audio (its text source changed, or its
-        audio window opened): the estimator comes from the engine's factory."""
+    def _rebuild(self, turn: UserTurn, pieces: Optional[list[Delta]] = None) -> None:
+        """Fresh captions for the turn's words and audio (its text source changed, its
+        audio window opened, or its audio went: ``pieces`` then holds its words pinned
+        where they were heard). The estimator comes from the engine's factory."""
         old = turn.item.captions
         estimator = self.estimator_factory(turn.rate) if turn.window is not None and not turn.audio_dropped \
             else None
         captions = ItemCaptions(turn.item.item_id, estimator)
         turn.item.captions = captions
-        for pcm in turn.audio:
-            captions.add_audio(pcm, samples_to_ms(len(pcm), turn.rate))
+        if turn.streaming or turn.audio_done:
+            for pcm in turn.audio:
+                captions.add_audio(pcm, samples_to_ms(len(pcm), turn.rate))
         if turn.audio_dropped and turn.window is not None:
             captions.audio_ms = turn.window[1] - turn.window[0]
-        for delta in self._deltas(turn):
-            self._add_words(turn, delta)
-        if turn.audio_dropped and turn.spoken is not None and captions.deltas:
-            # the audio is gone: the new words share the time the old ones were heard in
-            spread_ = weighted_spread([d.text for d in captions.deltas], *turn.spoken)
-            for delta, span in zip(captions.deltas, spread_):
-                delta.span = span
+        if pieces is None:
+            pieces = [p for delta in self._deltas(turn) for p in self._pieces(turn, delta)]
+            if turn.audio_dropped and turn.spoken is not None and pieces:
+                # the audio is gone: the new words share the time the old ones were heard in
+                spread_ = weighted_spread([p.text for p in pieces], *turn.spoken)
+                pieces = [replace(p, span=span) for p, span in zip(pieces, spread_)]
+        for piece in pieces:
+            captions.add_delta(piece)
         if turn.audio_done:
             captions.finish_audio()
         if (turn.shown == "oob" and turn.oob_done) or (turn.shown == "asr" and turn.asr_done) \
@@ -443,13 +602,11 @@ class Capture:
             if turn.audio_dropped or not turn.audio or not captions.final or not captions.settled:
                 continue
             spans = captions.spans()
-            for delta, span in zip(captions.deltas, spans):
-                delta.span = span  # the word times stay; the estimator and its audio go
-            captions.estimator = None
-            captions.estimate_changed()
             turn.audio, turn.audio_dropped = [], True
             turn.spoken = (spans[0][0], spans[-1][1]) if spans else None
             turn.dropped_source = turn.shown
+            # the word times stay, pinned; the estimator and its audio go
+            self._rebuild(turn, [replace(d, span=span) for d, span in zip(captions.deltas, spans)])
 
     # --- answers -------------------------------------------------------------------------
     def timing(self, turn: UserTurn) -> Timing:
