@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 import numpy as np
-import soxr
 
+from captioner.core.wire import resample
 from captioner.server import espeak as tts
 
 log = logging.getLogger(__name__)
@@ -211,7 +211,7 @@ def _timit_item(path: Path) -> tuple[str, np.ndarray, list[tuple[int, int]], lis
     with wave.open(str(path.with_suffix(".wav"))) as w:
         rate = w.getframerate()
         raw = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
-    audio = soxr.resample(raw, rate, SAMPLE_RATE)
+    audio = resample(raw, rate, SAMPLE_RATE)
     text = " ".join(w["word"] for w in meta["words"])
     word_starts, pos = [], 0
     for w in meta["words"]:

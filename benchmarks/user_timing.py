@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-import soxr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -48,7 +47,7 @@ from perf import EvenSpread  # noqa: E402
 from captioner.core import CaptionEngine  # noqa: E402
 from captioner.core._timeline import weighted_spread  # noqa: E402
 from captioner.core.estimators import EstimatorFactory  # noqa: E402
-from captioner.core.wire import PCM16, PCMU, AudioFormat, encode_base64  # noqa: E402
+from captioner.core.wire import PCM16, PCMU, AudioFormat, encode_base64, resample  # noqa: E402
 from captioner.server._vad import ServerVad  # noqa: E402
 
 RATE = 24000
@@ -74,12 +73,12 @@ def _utterance(path: Path) -> tuple[np.ndarray, list[str], list[float]]:
     with wave.open(str(path.with_suffix(".wav"))) as w:
         raw = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
         rate = w.getframerate()
-    audio = soxr.resample(raw, rate, RATE).astype(np.int16)
+    audio = resample(raw, rate, RATE)
     return audio, [w["word"] for w in meta["words"]], [float(w["start_ms"]) for w in meta["words"]]
 
 
 def _resampled(pcm: np.ndarray, rate: int) -> np.ndarray:
-    return pcm if rate == RATE else soxr.resample(pcm, RATE, rate).astype(np.int16)
+    return resample(pcm, RATE, rate)
 
 
 def _asr_text(words: list[str]) -> str:
@@ -108,8 +107,7 @@ def turns_in(mic: np.ndarray, said: list[tuple[str, float]]) -> list[Turn]:
     """The server VAD's turns, each holding the words whose true onset is inside its marks
     (what a server's ASR would transcribe for that turn; a pause may split an utterance)."""
     vad = ServerVad(prefix_padding_ms=300.0, silence_duration_ms=500.0)
-    # at webrtcvad's own rate, resampled once: soxr's output for inputs under ~1000 samples
-    # (one 20 ms block at 24 kHz) varies from call to call by an LSB or two
+    # at webrtcvad's own rate, resampled once for the whole microphone stream
     pcm = _resampled(mic, VAD_RATE)
     block = VAD_RATE * BLOCK_MS // 1000
     marks: list[list[float]] = []

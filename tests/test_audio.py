@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from captioner.core.wire import (PCM16, PCMA, PCMU, AudioFormat, AudioFormatError, decode_base64,
-                                  decode_bytes, encode_base64, encode_samples, parse_format)
+                                  decode_bytes, encode_base64, encode_samples, parse_format, resample, Resampler)
 
 
 def test_format_descriptors_ga_and_beta():
@@ -62,3 +62,19 @@ def test_base64_roundtrip_and_bad_input():
 def test_ms_sample_conversion():
     fmt = AudioFormat("pcmu", 8000)
     assert fmt.ms_to_samples(125) == 1000 and fmt.samples_to_ms(8) == 1.0
+
+
+def test_resample_gives_the_same_samples_for_the_same_audio():
+    """libsoxr's int16 path dithers with a time-seeded generator (a 30 ms block came out
+    9 ways in 300 calls); timing must depend on the audio only."""
+    x = (np.random.default_rng(1).standard_normal(720) * 3000).astype(np.int16)
+    outs = {resample(x, 24000, 16000).tobytes() for _ in range(100)}
+    assert len(outs) == 1
+    streamed = {Resampler(24000, 16000).feed(x, last=True).tobytes() for _ in range(100)}
+    assert len(streamed) == 1
+    y = resample(x, 24000, 16000)
+    assert y.dtype == np.int16 and abs(len(y) - 480) <= 1
+    # the same band-limited signal: a 440 Hz tone keeps its level
+    t = np.arange(24000) / 24000
+    tone = (10000 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)
+    assert abs(np.abs(resample(tone, 24000, 16000)[1000:-1000]).max() - 10000) < 50

@@ -12,7 +12,7 @@ from captioner.core import CaptionEngine
 from captioner.core.estimators import DeferredEstimator
 from captioner.core.render import FORMATS, export_captions
 from captioner.core.render import LayoutRules
-from captioner.core.wire import PCM16, PCMA, PCMU, AudioFormat, encode_base64
+from captioner.core.wire import PCM16, PCMA, PCMU, AudioFormat, encode_base64, resample
 from captioner.server import espeak as tts
 from tests.sessions import pcm_b64
 
@@ -47,12 +47,10 @@ def _mic(turns: list[np.ndarray]) -> tuple[np.ndarray, list[tuple[float, float]]
 def _send_mic(engine: CaptionEngine, mic: np.ndarray, upto_ms: float, sent: int,
               fmt: AudioFormat = PCM16) -> int:
     """Append the microphone's 20 ms blocks captured by ``upto_ms`` (from block ``sent``)."""
-    import soxr
-
     while (sent + 1) * BLOCK <= len(mic) and (sent + 1) * 20.0 <= upto_ms:
         block = mic[sent * BLOCK:(sent + 1) * BLOCK]
         if fmt.sample_rate != RATE:
-            block = soxr.resample(block, RATE, fmt.sample_rate).astype(np.int16)
+            block = resample(block, RATE, fmt.sample_rate)
         engine.sent({"type": "input_audio_buffer.append", "audio": encode_base64(block, fmt)}, (sent + 1) * 20.0)
         sent += 1
     return sent

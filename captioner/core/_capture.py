@@ -66,7 +66,7 @@ from captioner.core._timeline import Delta, ItemCaptions, weighted_spread
 from captioner.core.estimators._base import EstimatorFactory, Span, pace
 from captioner.core.estimators._sphinx import ALIGN_RATE
 from captioner.core.estimators._text import text_weight
-from captioner.core.wire._audio import PCM16, AudioFormat, decode_bytes, ms_to_samples, samples_to_ms
+from captioner.core.wire._audio import PCM16, AudioFormat, decode_bytes, ms_to_samples, resample, samples_to_ms
 
 __all__ = ["Capture", "CaptureClock", "CaptureOrigin", "TranscriptPreference", "UserTurn", "words_of"]
 
@@ -432,9 +432,7 @@ class Capture:
             folded[0::2] = np.clip(2 * pcm.astype(np.int32), -32768, 32767)
             turn.audio = [folded]
         else:
-            import soxr
-
-            turn.audio = [soxr.resample(pcm, turn.rate, ALIGN_RATE).astype(np.int16)]
+            turn.audio = [resample(pcm, turn.rate, ALIGN_RATE)]
         turn.audio_samples, turn.rate = len(turn.audio[0]), ALIGN_RATE
         self._rebuild(turn)
 

@@ -2,7 +2,7 @@
 
 Server VAD only reports speech after a network round trip; a local detector lets the
 assistant stop the moment the user starts talking over it. webrtcvad accepts 8/16/32/48
-kHz frames of 10/20/30 ms, so 24 kHz input is resampled to 16 kHz. A turn starts after
+kHz frames of 10/20/30 ms, so 24 kHz input is resampled (as one stream) to 16 kHz. A turn starts after
 ``start_ms`` of voiced frames within the last ``window_ms`` and stops after
 ``stop_ms`` of unvoiced ones (hysteresis, as in webrtcvad's own example).
 """
@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-import soxr
 import webrtcvad
+
+from captioner.core.wire import Resampler
 
 
 _VAD_RATE = 16000
@@ -42,7 +43,9 @@ class SpeechDetector:
     _vad: webrtcvad.Vad = field(init=False, repr=False)
     _pending: np.ndarray = field(init=False, repr=False)
     _window: deque = field(init=False, repr=False)
-    _consumed: int = field(init=False, default=0)  # input samples turned into frames
+    _resampler: Resampler = field(init=False, repr=False)
+    _rate: int = field(init=False, default=_VAD_RATE)  # what webrtcvad is given
+    _consumed: int = field(init=False, default=0)  # samples (at the detector's rate) turned into frames
     _silent_frames: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
@@ -51,39 +54,28 @@ class SpeechDetector:
         self._vad = webrtcvad.Vad(self.aggressiveness)
         self._pending = np.zeros(0, np.int16)
         self._window = deque(maxlen=max(1, self.window_ms // self.frame_ms))
-
-    @property
-    def _frame_in(self) -> int:
-        return self.sample_rate * self.frame_ms // 1000
-
-    def _is_speech(self, frame: np.ndarray) -> bool:
-        if self.sample_rate in (8000, 16000, 32000, 48000):
-            pcm = frame
-        else:
-            pcm = soxr.resample(frame, self.sample_rate, _VAD_RATE)
-            pcm = np.pad(pcm, (0, max(0, _VAD_RATE * self.frame_ms // 1000 - len(pcm))))
-            pcm = pcm[: _VAD_RATE * self.frame_ms // 1000]
-        rate = self.sample_rate if pcm is frame else _VAD_RATE
-        return self._vad.is_speech(pcm.astype("<i2").tobytes(), rate)
+        native = self.sample_rate in (8000, 16000, 32000, 48000)
+        self._rate = self.sample_rate if native else _VAD_RATE
+        self._resampler = Resampler(self.sample_rate, self._rate)
 
     def feed(self, pcm: np.ndarray) -> list[VadEvent]:
         """Feed any number of int16 samples; returns the turn starts/stops they complete."""
-        self._pending = np.concatenate([self._pending, np.asarray(pcm, np.int16).ravel()])
+        self._pending = np.concatenate([self._pending, self._resampler.feed(pcm)])
         events: list[VadEvent] = []
-        n = self._frame_in
+        n = self._rate * self.frame_ms // 1000
         while len(self._pending) >= n:
             frame, self._pending = self._pending[:n], self._pending[n:]
             self._consumed += n
-            voiced = self._is_speech(frame)
+            voiced = self._vad.is_speech(frame.astype("<i2").tobytes(), self._rate)
             self._window.append(voiced)
             if not self.speaking:
                 if sum(self._window) * self.frame_ms >= self.start_ms:
                     self.speaking, self._silent_frames = True, 0
-                    events.append(VadEvent("started", self._consumed * 1000.0 / self.sample_rate))
+                    events.append(VadEvent("started", self._consumed * 1000.0 / self._rate))
             else:
                 self._silent_frames = 0 if voiced else self._silent_frames + 1
                 if self._silent_frames * self.frame_ms >= self.stop_ms:
                     self.speaking = False
                     self._window.clear()
-                    events.append(VadEvent("stopped", self._consumed * 1000.0 / self.sample_rate))
+                    events.append(VadEvent("stopped", self._consumed * 1000.0 / self._rate))
         return events

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from typing import Any, Optional, Protocol, Sequence
 
 import numpy as np
-import soxr
 
+from captioner.core.wire import resample
 from captioner.server import espeak
 from captioner.server.espeak import Speech, WordMark
 
@@ -169,9 +169,9 @@ class PiperVoice:
             log.warning("Piper voice %s gave no alignments (onnx missing?): word times are estimated", self.label)
         audio = np.concatenate([c.audio_float_array for c in chunks]) if chunks else np.zeros(0, np.float32)
         native = voice.config.sample_rate
-        if native != sample_rate and len(audio):
-            audio = soxr.resample(audio, native, sample_rate)
         pcm = np.clip(np.round(audio * 32767.0), -32768, 32767).astype(np.int16)
+        if native != sample_rate and len(pcm):
+            pcm = resample(pcm, native, sample_rate)
         marks: list[WordMark] = []
         for (a, b), s in zip(words, word_marks(isolated, phonemes, starts)):
             if s is not None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
-import soxr
+from captioner.core.wire import resample
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _EVENT_WORD = 1
@@ -165,10 +165,4 @@ def synthesize(
         if words and (mark.text_start < words[-1].text_start or mark.sample < words[-1].sample):
             continue
         words.append(mark)
-    return Speech(_resample(audio, engine.native_rate, sample_rate), sample_rate, words)
-
-
-def _resample(samples: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
-    if src_rate == dst_rate or len(samples) == 0:
-        return np.asarray(samples, np.int16)
-    return soxr.resample(np.asarray(samples, np.int16), src_rate, dst_rate)
+    return Speech(resample(audio, engine.native_rate, sample_rate) if len(audio) else audio, sample_rate, words)

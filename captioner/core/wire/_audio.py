@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+import soxr
 
 Encoding = Literal["pcm16", "pcmu", "pcma"]
 
@@ -156,3 +157,36 @@ def decode_base64(delta: str, fmt: AudioFormat) -> np.ndarray:
 
 def encode_base64(pcm: np.ndarray, fmt: AudioFormat) -> str:
     return base64.b64encode(encode_samples(pcm, fmt)).decode("ascii")
+
+
+def _to_int16(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(x), -32768, 32767).astype(np.int16)
+
+
+def resample(pcm: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
+    """int16 audio at another rate (soxr, high quality), the same output for the same input.
+
+    libsoxr dithers int16 output with a seed taken from the time and a pointer, so its
+    int16 path gives different samples on every call; the float path does not, so audio
+    goes through float32 and is rounded here.
+    """
+    pcm = np.asarray(pcm, np.int16).ravel()
+    if src_rate == dst_rate:
+        return pcm.copy()
+    return _to_int16(soxr.resample(pcm.astype(np.float32), src_rate, dst_rate))
+
+
+class Resampler:
+    """Streaming :func:`resample`: feed blocks, get what is ready; ``last=True`` flushes.
+    (The output still depends on how the input was cut into blocks, by an LSB or two:
+    callers that need the same samples for the same audio feed fixed blocks.)"""
+
+    def __init__(self, src_rate: int, dst_rate: int) -> None:
+        self.src_rate, self.dst_rate = src_rate, dst_rate
+        self._stream = soxr.ResampleStream(src_rate, dst_rate, 1, dtype="float32") if src_rate != dst_rate else None
+
+    def feed(self, pcm: np.ndarray, last: bool = False) -> np.ndarray:
+        pcm = np.asarray(pcm, np.int16).ravel()
+        if self._stream is None:
+            return pcm.copy()
+        return _to_int16(self._stream.resample_chunk(pcm.astype(np.float32), last=last))
