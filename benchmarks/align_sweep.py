@@ -1,0 +1,170 @@
+"""Forced-alignment decoder settings: cost against final timing accuracy, one run.
+
+Replays a subset of the corpus (``corpus.py``: espeak sessions and TIMIT sessions) with
+the default estimator under each pocketsphinx setting given, and prints per setting the
+CPU of the offline replay (the final pass, what ``captioner replay`` does) as % of a core
+per audio s and as a ratio to the first setting, optionally the live cost (a step after
+every event, as ``timing.py``'s estimator cost), the decodes per item, and the final
+onset error (median / p95 abs ms) on espeak and on TIMIT. Choose from the Pareto front
+with the accuracy unchanged (within run-to-run noise) on both::
+
+    python benchmarks/align_sweep.py [--sessions 8] [--timit 6] [--live] [--repeats 1]
+        [--set NAME:key=value,key=value ...]
+
+Without ``--set`` it sweeps a built-in grid around the shipped settings
+(``_sphinx.DECODER_OPTIONS``); each ``--set`` is applied on top of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import corpus  # noqa: E402
+import timing  # noqa: E402
+
+from captioner.core.estimators import ForcedAlignEstimator  # noqa: E402
+from captioner.core.estimators import _sphinx  # noqa: E402
+
+# name -> changes to the shipped settings
+GRID: dict[str, dict] = {
+    "shipped": {},
+    "topn=2": dict(topn=2),
+    "ds=2": dict(ds=2),
+    "pl_window=0": dict(pl_window=0),
+    "maxhmmpf=3000": dict(maxhmmpf=3000),
+    "maxhmmpf=1500": dict(maxhmmpf=1500),
+    "beam=1e-40": dict(beam=1e-40, pbeam=1e-40),
+    "beam=1e-30": dict(beam=1e-30, pbeam=1e-30, wbeam=1e-25),
+    "beam=1e-20": dict(beam=1e-20, pbeam=1e-20, wbeam=1e-15),
+}
+
+
+def _value(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def parse_set(spec: str) -> tuple[str, dict]:
+    name, _, body = spec.partition(":")
+    changes = dict(kv.split("=", 1) for kv in body.split(",") if kv) if body else {}
+    return name, {k: _value(v) for k, v in changes.items()}
+
+
+class Counting:
+    """Counts the aligner's decodes (utterances started, by kind) and audio fed."""
+
+    def __init__(self) -> None:
+        self.counts: collections.Counter = collections.Counter()
+        self._start, self._cmn, self._feed = _sphinx.Aligner.start, _sphinx.Aligner.measure_cmn, _sphinx.Aligner.feed
+        counts, start, cmn, feed = self.counts, self._start, self._cmn, self._feed
+
+        def counted_start(aligner, words, offset_ms=0.0, **how):
+            kind = ",".join(f"{k}={v}" for k, v in sorted(how.items()) if k != "cmn") or "default"
+            counts["decode " + kind] += 1
+            return start(aligner, words, offset_ms, **how)
+
+        def counted_cmn(aligner, pcm):
+            counts["cmn measurement"] += 1
+            counts["samples fed"] += len(pcm)
+            return cmn(aligner, pcm)
+
+        def counted_feed(aligner, pcm):
+            counts["samples fed"] += len(pcm)
+            return feed(aligner, pcm)
+
+        _sphinx.Aligner.start, _sphinx.Aligner.measure_cmn, _sphinx.Aligner.feed = counted_start, counted_cmn, counted_feed
+
+    def close(self) -> None:
+        _sphinx.Aligner.start, _sphinx.Aligner.measure_cmn, _sphinx.Aligner.feed = self._start, self._cmn, self._feed
+
+
+def use(options: dict) -> None:
+    """Aligners made from now on use ``options`` (the pool's idle ones are dropped)."""
+    _sphinx.DECODER_OPTIONS.clear()
+    _sphinx.DECODER_OPTIONS.update(options)
+    _sphinx.ALIGNERS._idle.clear()
+    _sphinx.ALIGNERS.give(_sphinx.ALIGNERS.take())  # loading the model is not per-item cost
+
+
+def measure(sessions: list[corpus.Session], live: bool, repeats: int) -> dict:
+    audio_s = sum(i.audio_ms for s in sessions for i in s.items) / 1000
+    n_items = sum(len(s.items) for s in sessions)
+    errs: dict[str, list[float]] = collections.defaultdict(list)
+    cpus = []
+    counter = Counting()
+    try:
+        for r in range(repeats):
+            t0 = time.process_time()
+            for s in sessions:
+                final, _ = timing.run_engine(s, ForcedAlignEstimator, live=False)
+                if r:
+                    continue
+                for item in s.items:
+                    for d in item.deltas:
+                        key = (item.item_id, d.index)
+                        if d.onset_ms is not None and key in final:
+                            errs[s.kind].append(abs(final[key] - d.onset_ms))
+            cpus.append(time.process_time() - t0)
+        decodes = {k: v / n_items / repeats for k, v in counter.counts.items()}
+    finally:
+        counter.close()
+    out = dict(cpu=statistics.median(cpus) / audio_s, decodes=decodes, errs=errs)
+    if live:
+        out["live"] = timing.estimator_cost(sessions, ForcedAlignEstimator)[0]
+    return out
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sessions", type=int, default=8, help="espeak sessions (default 8)")
+    p.add_argument("--timit", type=int, default=6, help="TIMIT sessions of 4 utterances (default 6)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--live", action="store_true", help="also the live cost (a step after every event)")
+    p.add_argument("--repeats", type=int, default=1, help="offline replays per setting (median CPU)")
+    p.add_argument("--set", action="append", default=[], metavar="NAME:key=value,...",
+                   help="a setting to try, as changes to the shipped ones (repeatable)")
+    args = p.parse_args(argv)
+    sessions = list(corpus.generate(args.seed, args.sessions, timit=args.timit > 0))
+    sessions = [s for s in sessions if s.kind == "espeak"] + [s for s in sessions if s.kind == "timit"][: args.timit]
+    shipped = dict(_sphinx.DECODER_OPTIONS)
+    grid = dict(parse_set(s) for s in args.set) if args.set else GRID
+    audio_s = sum(i.audio_ms for s in sessions for i in s.items) / 1000
+    kinds = sorted({s.kind for s in sessions})
+    print(f"{len(sessions)} sessions ({', '.join(f'{sum(s.kind == k for s in sessions)} {k}' for k in kinds)}), "
+          f"{audio_s:.0f} s of audio; shipped settings {shipped}")
+    print()
+    cols = " | ".join(f"{k} median / p95 abs ms" for k in kinds)
+    print(f"| setting | offline % core | vs first |{' live % core |' if args.live else ''} decodes per item | {cols} |")
+    print("|---|---|---|" + ("---|" if args.live else "") + "---|" + "---|" * len(kinds))
+    first = None
+    try:
+        for name, changes in grid.items():
+            use({**shipped, **changes})
+            m = measure(sessions, args.live, args.repeats)
+            first = first or m["cpu"]
+            dec = ", ".join(f"{k} {v:.2f}" for k, v in sorted(m["decodes"].items()) if k != "samples fed")
+            fed = m["decodes"].get("samples fed", 0)
+            acc = " | ".join(f"{np.median(m['errs'][k]):.1f} / {np.percentile(m['errs'][k], 95):.0f}" for k in kinds)
+            live = f" {100 * m['live']:.2f} |" if args.live else ""
+            print(f"| {name} | {100 * m['cpu']:.2f} | {m['cpu'] / first:.2f}x |{live} {dec}; "
+                  f"fed {fed / _sphinx.ALIGN_RATE:.1f} s/item | {acc} |", flush=True)
+    finally:
+        use(shipped)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
