@@ -28,7 +28,13 @@ log = logging.getLogger(__name__)
 ALIGN_RATE = 16000  # the acoustic model's sample rate
 # No dither here: pocketsphinx draws it from one random stream per decoder, so a pooled
 # decoder's history would change its alignments; callers dither with ``dither()``.
-DECODER_OPTIONS: dict = {"beam": 1e-60, "wbeam": 1e-40, "pbeam": 1e-60, "dither": False}
+# Chosen with benchmarks/align_sweep.py (6 espeak + 4 TIMIT sessions, final onset error
+# against offline CPU): nearly all the CPU is the acoustic model's Gaussians (42 codebooks
+# of 128, every frame), not the search, so beams and maxhmmpf barely change it; narrower
+# beams (1e-45) lose words and fall back more often. topn=2 (best Gaussians kept per
+# codebook) costs ~0.9x topn=4 at the same error; topn=1 and ds=2 (scoring every other
+# frame, ~0.7x) move onsets (espeak median +1 ms, TIMIT p95 up) and fall back more.
+DECODER_OPTIONS: dict = {"beam": 1e-60, "wbeam": 1e-40, "pbeam": 1e-60, "topn": 2, "dither": False}
 _DITHER = (np.random.default_rng(0).random(1 << 16) < 0.25).astype(np.int16)
 _SKIP_PROB = 0.01
 # Longer unknown "words" are not pronounced from pieces (the search is quadratic in length
@@ -116,7 +122,8 @@ class Lexicon:
 
 
 class Aligner:
-    """One pocketsphinx decoder; aligns 16 kHz int16 audio to spoken words.
+    """A pocketsphinx decoder (and a cheap one to measure means); aligns 16 kHz int16
+    audio to spoken words.
 
     Not thread-safe; :data:`ALIGNERS` lends them out one user at a time.
     """
