@@ -28,13 +28,14 @@ log = logging.getLogger(__name__)
 ALIGN_RATE = 16000  # the acoustic model's sample rate
 # No dither here: pocketsphinx draws it from one random stream per decoder, so a pooled
 # decoder's history would change its alignments; callers dither with ``dither()``.
-# Chosen with benchmarks/align_sweep.py (6 espeak + 4 TIMIT sessions, final onset error
-# against offline CPU): nearly all the CPU is the acoustic model's Gaussians (42 codebooks
-# of 128, every frame), not the search, so beams and maxhmmpf barely change it; narrower
-# beams (1e-45) lose words and fall back more often. topn=2 (best Gaussians kept per
-# codebook) costs ~0.9x topn=4 at the same error; topn=1 and ds=2 (scoring every other
-# frame, ~0.7x) move onsets (espeak median +1 ms, TIMIT p95 up) and fall back more.
-DECODER_OPTIONS: dict = {"beam": 1e-60, "wbeam": 1e-40, "pbeam": 1e-60, "topn": 2, "dither": False}
+# Chosen with benchmarks/align_sweep.py (final onset error against offline CPU): nearly
+# all the CPU is the acoustic model's Gaussians (42 codebooks of 128, every frame), not
+# the search, so beams and maxhmmpf barely change it, and narrower beams (1e-45) lose
+# words and fall back more often. Fewer Gaussians per codebook or frames scored (topn 3
+# or 2: ~0.95x, 0.9x; ds=2: ~0.7x) each put some words far off (on the corpus' 24 espeak
+# sessions the p95 error goes from 89 ms to 116 with topn=3, 232 with topn=2), and
+# topn=2 loses a whole item when its starting mean is off: pocketsphinx's own stay.
+DECODER_OPTIONS: dict = {"beam": 1e-60, "wbeam": 1e-40, "pbeam": 1e-60, "dither": False}
 _DITHER = (np.random.default_rng(0).random(1 << 16) < 0.25).astype(np.int16)
 _SKIP_PROB = 0.01
 # Longer unknown "words" are not pronounced from pieces (the search is quadratic in length
