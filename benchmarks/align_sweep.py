@@ -4,8 +4,9 @@ Replays a subset of the corpus (``corpus.py``: espeak sessions and TIMIT session
 the default estimator under each pocketsphinx setting given, and prints per setting the
 CPU of the offline replay (the final pass, what ``captioner replay`` does) as % of a core
 per audio s and as a ratio to the first setting, optionally the live cost (a step after
-every event, as ``timing.py``'s estimator cost), the decodes per item, and the final
-onset error (median / p95 abs ms) on espeak and on TIMIT. Choose from the Pareto front
+every event, as ``timing.py``'s estimator cost), the decodes per item, the final onset
+error (median / p95 abs ms) on espeak and on TIMIT, and where the CPU goes (resampling,
+dither, mean measurement, each kind of decode, best path, the rest). Choose from the Pareto front
 with the accuracy unchanged (within run-to-run noise) on both::
 
     python benchmarks/align_sweep.py [--sessions 8] [--timit 6] [--live] [--repeats 1]
@@ -25,13 +26,14 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
+import soxr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpus  # noqa: E402
 import timing  # noqa: E402
 
 from captioner.core.estimators import ForcedAlignEstimator  # noqa: E402
-from captioner.core.estimators import _sphinx  # noqa: E402
+from captioner.core.estimators import _forced, _sphinx  # noqa: E402
 
 # name -> changes to the shipped settings
 GRID: dict[str, dict] = {
@@ -61,32 +63,58 @@ def parse_set(spec: str) -> tuple[str, dict]:
     return name, {k: _value(v) for k, v in changes.items()}
 
 
-class Counting:
-    """Counts the aligner's decodes (utterances started, by kind) and audio fed."""
+class Tally:
+    """While in use: the aligner's decodes per kind (utterances started, by their
+    options; mean measurements), samples fed, and CPU s per part of the work."""
 
     def __init__(self) -> None:
         self.counts: collections.Counter = collections.Counter()
-        self._start, self._cmn, self._feed = _sphinx.Aligner.start, _sphinx.Aligner.measure_cmn, _sphinx.Aligner.feed
-        counts, start, cmn, feed = self.counts, self._start, self._cmn, self._feed
+        self.cpu: collections.Counter = collections.Counter()
+        self._saved = [(owner, name, getattr(owner, name)) for owner, name in (
+            (_sphinx.Aligner, "start"), (_sphinx.Aligner, "measure_cmn"), (_sphinx.Aligner, "feed"),
+            (_sphinx.Aligner, "finish"), (_forced, "dither"), (soxr.ResampleStream, "resample_chunk"))]
+        original = {name: fn for _, name, fn in self._saved}
+        counts, cpu = self.counts, self.cpu
 
-        def counted_start(aligner, words, offset_ms=0.0, **how):
+        def timed(part, fn, *args, **kwargs):
+            t0 = time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                cpu[part] += time.process_time() - t0
+
+        def start(aligner, words, offset_ms=0.0, **how):
             kind = ",".join(f"{k}={v}" for k, v in sorted(how.items()) if k != "cmn") or "default"
-            counts["decode " + kind] += 1
-            return start(aligner, words, offset_ms, **how)
+            aligner.tally_kind = "decode " + kind
+            counts[aligner.tally_kind] += 1
+            return timed("grammar", original["start"], aligner, words, offset_ms, **how)
 
-        def counted_cmn(aligner, pcm):
-            counts["cmn measurement"] += 1
+        def measure_cmn(aligner, pcm):
+            counts["mean measurement"] += 1
             counts["samples fed"] += len(pcm)
-            return cmn(aligner, pcm)
+            return timed("mean measurement (front end)", original["measure_cmn"], aligner, pcm)
 
-        def counted_feed(aligner, pcm):
+        def feed(aligner, pcm):
             counts["samples fed"] += len(pcm)
-            return feed(aligner, pcm)
+            return timed(getattr(aligner, "tally_kind", "decode"), original["feed"], aligner, pcm)
 
-        _sphinx.Aligner.start, _sphinx.Aligner.measure_cmn, _sphinx.Aligner.feed = counted_start, counted_cmn, counted_feed
+        def finish(aligner):
+            return timed("best path", original["finish"], aligner)
+
+        def dither(pcm, first):
+            return timed("dither", original["dither"], pcm, first)
+
+        def resample_chunk(stream, x, last=False):
+            return timed("resampling", original["resample_chunk"], stream, x, last)
+
+        patched = dict(start=start, measure_cmn=measure_cmn, feed=feed, finish=finish, dither=dither,
+                       resample_chunk=resample_chunk)
+        for owner, name, _ in self._saved:
+            setattr(owner, name, patched[name])
 
     def close(self) -> None:
-        _sphinx.Aligner.start, _sphinx.Aligner.measure_cmn, _sphinx.Aligner.feed = self._start, self._cmn, self._feed
+        for owner, name, fn in self._saved:
+            setattr(owner, name, fn)
 
 
 def use(options: dict) -> None:
@@ -102,7 +130,7 @@ def measure(sessions: list[corpus.Session], live: bool, repeats: int) -> dict:
     n_items = sum(len(s.items) for s in sessions)
     errs: dict[str, list[float]] = collections.defaultdict(list)
     cpu = 0.0
-    counter = Counting()
+    tally = Tally()
     try:
         for s in sessions:
             times = []
@@ -116,10 +144,11 @@ def measure(sessions: list[corpus.Session], live: bool, repeats: int) -> dict:
                     key = (item.item_id, d.index)
                     if d.onset_ms is not None and key in final:
                         errs[s.kind].append(abs(final[key] - d.onset_ms))
-        decodes = {k: v / n_items / repeats for k, v in counter.counts.items()}
+        decodes = {k: v / n_items / repeats for k, v in tally.counts.items()}
+        split = {k: v / repeats / audio_s for k, v in tally.cpu.items()}
     finally:
-        counter.close()
-    out = dict(cpu=cpu / audio_s, decodes=decodes, errs=errs)
+        tally.close()
+    out = dict(cpu=cpu / audio_s, decodes=decodes, errs=errs, split=split)
     if live:
         out["live"] = timing.estimator_cost(sessions, ForcedAlignEstimator)[0]
     return out
@@ -148,6 +177,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     print(f"| setting | offline % core | vs first |{' live % core |' if args.live else ''} decodes per item | {cols} |")
     print("|---|---|---|" + ("---|" if args.live else "") + "---|" + "---|" * len(kinds))
     first = None
+    splits = {}
     try:
         for name, changes in grid.items():
             use({**shipped, **changes})
@@ -159,8 +189,14 @@ def main(argv: Optional[list[str]] = None) -> int:
             live = f" {100 * m['live']:.2f} |" if args.live else ""
             print(f"| {name} | {100 * m['cpu']:.2f} | {m['cpu'] / first:.2f}x |{live} {dec}; "
                   f"fed {fed / _sphinx.ALIGN_RATE:.1f} s/item | {acc} |", flush=True)
+            splits[name] = {**m["split"], "rest (parsing, engine, energy estimate, bookkeeping)":
+                            m["cpu"] - sum(m["split"].values())}
     finally:
         use(shipped)
+    print("\nCPU of the offline replay by part, % of a core per audio s (least-CPU replay of each session; "
+          "a decode's share is its front end, Gaussians and search):")
+    for name, split in splits.items():
+        print(f"  {name}: " + ", ".join(f"{k} {100 * v:.2f}" for k, v in sorted(split.items(), key=lambda kv: -kv[1])))
     return 0
 
 
