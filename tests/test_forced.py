@@ -255,3 +255,31 @@ def test_means_measured_from_the_front_end_alone_match_the_aligners():
         own = aligner._decoder.get_cmn(True)
         aligner.abandon()
         assert aligner.measure_cmn(pcm[:n]) == own
+
+
+def test_final_pass_finishes_the_live_decode_when_it_is_that_decode(monkeypatch):
+    """Text ahead of 16 kHz audio: the live utterance already aligns every word from the
+    item's own mean (its first 2 s), so the final pass feeds it the rest instead of
+    decoding again, and gives what a fresh one-go alignment gives."""
+    from soxr import resample
+
+    text = "Sure, I can help with that."
+    audio = resample(_speech(text)[0], RATE, 16000)
+    live, at_once = ForcedAlignEstimator(16000), ForcedAlignEstimator(16000)
+    for d in _deltas(text):
+        live.add_text(d)
+    live.add_audio(audio)
+    ask(live, False, False)  # the live pass: all but the last partial block, from the item's mean
+    starts = []
+    original = Aligner.start
+    monkeypatch.setattr(Aligner, "start", lambda self, *a, **k: starts.append(k) or original(self, *a, **k))
+    ask(live, True, True)
+    settle(live)
+    assert starts == []  # the live decode was the final one
+    monkeypatch.undo()
+    at_once.add_audio(audio)
+    for d in _deltas(text):
+        at_once.add_text(d)
+    ask(at_once, True, True)
+    settle(at_once)
+    assert ask(live, True, True) == ask(at_once, True, True)
