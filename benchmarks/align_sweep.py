@@ -6,10 +6,10 @@ CPU of the offline replay (the final pass, what ``captioner replay`` does) as % 
 per audio s and as a ratio to the first setting, optionally the live cost (a step after
 every event, as ``timing.py``'s estimator cost), the decodes per item, the final onset
 error (median / p95 abs ms) on espeak and on TIMIT, and where the CPU goes (resampling,
-dither, mean measurement, each kind of decode, best path, the rest). Choose from the Pareto front
-with the accuracy unchanged (within run-to-run noise) on both::
+dither, mean measurement, each kind of decode, best path, the rest). Choose from the
+Pareto front with the accuracy unchanged (within run-to-run noise) on both::
 
-    python benchmarks/align_sweep.py [--sessions 8] [--timit 6] [--live] [--repeats 1]
+    python benchmarks/align_sweep.py [--sessions 8] [--timit 6] [--live] [--repeats 3]
         [--set NAME:key=value,key=value ...]
 
 Without ``--set`` it sweeps a built-in grid around the shipped settings
