@@ -409,10 +409,14 @@ class ForcedAlignEstimator:
     def _finishing(self) -> Iterator[int]:
         """Align the whole text to the whole audio; None when it cannot be followed.
 
-        The live pass is finished when it is the first of these decodes (every word from
-        the first, from the same mean, the same options); otherwise the item is aligned
+        The live pass is finished when it is one of these decodes (every word from the
+        first, from the same mean, the same options); otherwise the item is aligned
         afresh. If the voice read something differently than written, any word may go
-        unheard; if the audio stops early (an interrupted item), the text may end anywhere.
+        unheard; if the audio stops early (an interrupted item), the text may end
+        anywhere. A fallback first re-decodes only from where the previous decode went
+        wrong (a pause hiding speech, or the words no longer heard), keeping its words
+        before that; the whole item only if that does not get through either. Each
+        decode depends on the item's audio and text only, so the final timing does too.
         """
         words = speakable(self._all_words(), self.fallback.audio_ms)
         if not words:
@@ -423,31 +427,51 @@ class ForcedAlignEstimator:
         try:
             cmn = self._item_cmn(final=True)
             best: Optional[list[Optional[WordTiming]]] = None
+            last: Optional[list[Optional[WordTiming]]] = None  # the previous attempt's
             for attempt in _FINAL_ATTEMPTS:
-                if not self._aligner.decoding(words, cmn=cmn, **attempt) and not self._restart(words, 0, **attempt):
-                    continue
-                yield from self._feeding()
-                timings = self._aligner.finish()
-                if timings is None:
-                    continue
-                if _reached_end(words, timings) and not self._swallowed(timings):
-                    return timings
-                if best is None or _heard(timings) > _heard(best):
-                    best = timings
+                anchor = self._unsettled(words, last) if last is not None else 0
+                for start in dict.fromkeys((anchor, 0)):  # from the trouble on, else all of it
+                    if not (start == 0 and self._aligner.decoding(words, cmn=cmn, **attempt)) \
+                            and not self._restart(words, start, last, **attempt):
+                        continue
+                    yield from self._feeding()
+                    own = self._aligner.finish()
+                    if own is None:
+                        continue
+                    timings = self._frozen + own
+                    if _reached_end(words, timings) and self._swallowed(timings) is None:
+                        return timings
+                    if best is None or _heard(timings) > _heard(best):
+                        best = timings
+                    if start == 0:
+                        last = timings
             return best if best is not None and _heard(best) else None
         finally:
             self._give_back()
 
-    def _swallowed(self, timings: list[Optional[WordTiming]]) -> bool:
-        """Did a pause between words hide speech? (The silence model sometimes takes a
-        stretch of loud audio, and the words around it get squeezed.)"""
+    def _unsettled(self, words: list[SpokenWord], timings: list[Optional[WordTiming]]) -> int:
+        """The word a fallback re-decodes from: the heard word before the first pause that
+        hid speech, or before the last heard word when the text was not got through."""
+        trouble = self._swallowed(timings)
+        if trouble is None and not _reached_end(words, timings):
+            heard = [i for i, t in enumerate(timings) if t is not None]
+            trouble = heard[-1] if heard else None
+        if trouble is None:
+            return 0
+        before = [i for i, t in enumerate(timings[:trouble]) if t is not None]
+        return before[-1] if before else 0
+
+    def _swallowed(self, timings: list[Optional[WordTiming]]) -> Optional[int]:
+        """Where a pause between words hid speech: the word before the first such pause,
+        None if none did. (The silence model sometimes takes a stretch of loud audio, and
+        the words around it get squeezed.)"""
         energy, floor = self.fallback.energy()
-        for a, b in zip(timings, timings[1:]):  # neighbours both heard (a skipped number is no pause)
+        for i, (a, b) in enumerate(zip(timings, timings[1:])):  # neighbours both heard (a skipped number is no pause)
             if a is not None and b is not None and b.start_ms - a.end_ms >= _SWALLOW_MIN_MS:
                 gap = energy[int(a.end_ms // 10) : int(b.start_ms // 10)]
                 if len(gap) and np.mean(gap > floor + _LOUD_DB) > 0.5:
-                    return True
-        return False
+                    return i
+        return None
 
     def _take_aligner(self) -> None:
         self._aligner = ALIGNERS.take()
