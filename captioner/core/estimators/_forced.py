@@ -439,7 +439,7 @@ class ForcedAlignEstimator:
                     if own is None:
                         continue
                     timings = self._frozen + own
-                    if _reached_end(words, timings) and self._swallowed(timings) is None:
+                    if _reached_end(words, timings) and not self._swallowed(timings):
                         return timings
                     if best is None or _heard(timings) > _heard(best):
                         best = timings
@@ -452,7 +452,7 @@ class ForcedAlignEstimator:
     def _unsettled(self, words: list[SpokenWord], timings: list[Optional[WordTiming]]) -> int:
         """The word a fallback re-decodes from: the heard word before the first pause that
         hid speech, or before the last heard word when the text was not got through."""
-        trouble = self._swallowed(timings)
+        trouble = self._swallowed_at(timings)
         if trouble is None and not _reached_end(words, timings):
             heard = [i for i, t in enumerate(timings) if t is not None]
             trouble = heard[-1] if heard else None
@@ -461,10 +461,13 @@ class ForcedAlignEstimator:
         before = [i for i, t in enumerate(timings[:trouble]) if t is not None]
         return before[-1] if before else 0
 
-    def _swallowed(self, timings: list[Optional[WordTiming]]) -> Optional[int]:
-        """Where a pause between words hid speech: the word before the first such pause,
-        None if none did. (The silence model sometimes takes a stretch of loud audio, and
-        the words around it get squeezed.)"""
+    def _swallowed(self, timings: list[Optional[WordTiming]]) -> bool:
+        """Did a pause between words hide speech? (The silence model sometimes takes a
+        stretch of loud audio, and the words around it get squeezed.)"""
+        return self._swallowed_at(timings) is not None
+
+    def _swallowed_at(self, timings: list[Optional[WordTiming]]) -> Optional[int]:
+        """The word before the first pause that hid speech (see _swallowed), if any."""
         energy, floor = self.fallback.energy()
         for i, (a, b) in enumerate(zip(timings, timings[1:])):  # neighbours both heard (a skipped number is no pause)
             if a is not None and b is not None and b.start_ms - a.end_ms >= _SWALLOW_MIN_MS:
