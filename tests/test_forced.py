@@ -216,3 +216,70 @@ def test_show_delay_only_for_estimated_timing():
         assert c.shown_ms == max(c.start_ms + SHOW_DELAY_MS, c.arrived_ms)
     for c in run(True):
         assert c.shown_ms == max(c.start_ms, c.arrived_ms)
+
+
+def test_live_pass_taken_as_final_only_when_it_is_that_decode():
+    """An item's final timing is its data's, however it streamed: the live utterance is
+    finished as the final decode only when it is exactly that decode (found by
+    hypothesis: tone bursts, " e.g." before most of the audio, "," after it)."""
+    from tests.test_estimate import _speechlike
+
+    audio = _speechlike(np.random.default_rng(0), 750)
+    streamed = ForcedAlignEstimator(RATE)
+    for kind, value in [("a", audio[:1]), ("t", " e.g."), ("a", audio[1:]), ("t", ",")]:
+        streamed.add_audio(value) if kind == "a" else streamed.add_text(value)
+        ask(streamed, False, False)
+    ask(streamed, True, True)
+    settle(streamed)
+    at_once = ForcedAlignEstimator(RATE)
+    at_once.add_audio(audio)
+    for d in (" e.g.", ","):
+        at_once.add_text(d)
+    ask(at_once, True, True)
+    settle(at_once)
+    assert ask(streamed, True, True) == ask(at_once, True, True)
+
+
+def test_means_measured_from_the_front_end_alone_match_the_aligners():
+    """The cheap mean-measuring decoder reads the same front end as the aligner's own: a
+    decode started from its mean is the decode started from one the aligner measured."""
+    from soxr import resample
+
+    audio, _ = _speech("Sure, I can help with that.")
+    pcm = resample(audio, RATE, 16000)
+    aligner = Aligner()
+    words = spoken_words("Sure, I can help with that.")
+    for n in (800, 16000, len(pcm)):
+        aligner.start(words, cmn=aligner._cmn_start)  # a fresh front end from the model's mean
+        aligner.feed(pcm[:n])
+        own = aligner._decoder.get_cmn(True)
+        aligner.abandon()
+        assert aligner.measure_cmn(pcm[:n]) == own
+
+
+def test_final_pass_finishes_the_live_decode_when_it_is_that_decode(monkeypatch):
+    """Text ahead of 16 kHz audio: the live utterance already aligns every word from the
+    item's own mean (its first 2 s), so the final pass feeds it the rest instead of
+    decoding again, and gives what a fresh one-go alignment gives."""
+    from soxr import resample
+
+    text = "Sure, I can help with that."
+    audio = resample(_speech(text)[0], RATE, 16000)
+    live, at_once = ForcedAlignEstimator(16000), ForcedAlignEstimator(16000)
+    for d in _deltas(text):
+        live.add_text(d)
+    live.add_audio(audio)
+    ask(live, False, False)  # the live pass: all but the last partial block, from the item's mean
+    starts = []
+    original = Aligner.start
+    monkeypatch.setattr(Aligner, "start", lambda self, *a, **k: starts.append(k) or original(self, *a, **k))
+    ask(live, True, True)
+    settle(live)
+    assert starts == []  # the live decode was the final one
+    monkeypatch.undo()
+    at_once.add_audio(audio)
+    for d in _deltas(text):
+        at_once.add_text(d)
+    ask(at_once, True, True)
+    settle(at_once)
+    assert ask(live, True, True) == ask(at_once, True, True)

@@ -50,8 +50,7 @@ _ANCHOR_LEAD_MS = 30.0  # audio kept before the anchor word when restarting
 _PACE_MS_PER_UNIT = 150.0
 # Ways to finish an item, best first (see Aligner.start): pauses between words, else
 # words absorbing them, then any word allowed unheard, then the text may end early.
-_FINAL_ATTEMPTS: tuple[Optional[dict], ...] = (
-    None,
+_FINAL_ATTEMPTS: tuple[dict, ...] = (
     dict(pauses=True),
     dict(pauses=False),
     dict(pauses=False, lenient=True),
@@ -333,13 +332,14 @@ class ForcedAlignEstimator:
 
     def _item_cmn(self, final: bool = False) -> Optional[str]:
         """This item's cepstral mean, measured again only when there is twice the audio
-        it was measured on (up to the first 2 s): a few short decodes per item. The
+        it was measured on, or the first 2 s: a few front-end passes per item. The
         ``final`` one is measured on exactly the first 2 s (or all of a shorter item),
-        so an item's final timing depends on its audio only, not on when it was asked."""
+        so an item's final timing depends on its audio only, not on when it was asked;
+        a live utterance started from that mean can be the final decode."""
         assert self._aligner is not None
         have = min(self._pcm.n, _CMN_SAMPLES)
         measured, mean = self._cmn
-        if have and (mean is None or (measured < _CMN_SAMPLES and have >= 2 * measured)
+        if have and (mean is None or (measured < _CMN_SAMPLES and have >= min(2 * measured, _CMN_SAMPLES))
                      or (final and measured != have)):
             self._cmn = (have, self._aligner.measure_cmn(self._pcm.view(0, have)))
         return self._cmn[1]
@@ -409,10 +409,14 @@ class ForcedAlignEstimator:
     def _finishing(self) -> Iterator[int]:
         """Align the whole text to the whole audio; None when it cannot be followed.
 
-        The live pass is finished when it covers every word from the first; otherwise
-        (it restarted, or text came after the audio) the item is aligned afresh. If the
-        voice read something differently than written, any word may go unheard; if the
-        audio stops early (an interrupted item), the text may end anywhere.
+        The live pass is finished when it is one of these decodes (every word from the
+        first, from the same mean, the same options); otherwise the item is aligned
+        afresh. If the voice read something differently than written, any word may go
+        unheard; if the audio stops early (an interrupted item), the text may end
+        anywhere. A fallback first re-decodes only from where the previous decode went
+        wrong (a pause hiding speech, or the words no longer heard), keeping its words
+        before that; the whole item only if that does not get through either. Each
+        decode depends on the item's audio and text only, so the final timing does too.
         """
         words = speakable(self._all_words(), self.fallback.audio_ms)
         if not words:
@@ -421,41 +425,56 @@ class ForcedAlignEstimator:
             self._take_aligner()
         assert self._aligner is not None
         try:
-            utt = self._utt
             cmn = self._item_cmn(final=True)
-            reused = False
             best: Optional[list[Optional[WordTiming]]] = None
+            last: Optional[list[Optional[WordTiming]]] = None  # the previous attempt's
             for attempt in _FINAL_ATTEMPTS:
-                if attempt is None:  # the live pass, when it is the next attempt's decode
-                    if utt is None or utt.first != 0 or utt.count != len(words) or utt.cmn != cmn:
+                anchor = self._unsettled(words, last) if last is not None else 0
+                for start in dict.fromkeys((anchor, 0)):  # from the trouble on, else all of it
+                    if not (start == 0 and self._aligner.decoding(words, cmn=cmn, **attempt)) \
+                            and not self._restart(words, start, last, **attempt):
                         continue
-                    reused = True
-                elif attempt == _FINAL_ATTEMPTS[1] and reused:
-                    continue  # that decode was the live pass
-                elif not self._restart(words, 0, **attempt):
-                    continue
-                yield from self._feeding()
-                timings = self._aligner.finish()
-                if timings is None:
-                    continue
-                if _reached_end(words, timings) and not self._swallowed(timings):
-                    return timings
-                if best is None or _heard(timings) > _heard(best):
-                    best = timings
+                    yield from self._feeding()
+                    own = self._aligner.finish()
+                    if own is None:
+                        continue
+                    timings = self._frozen + own
+                    if _reached_end(words, timings) and not self._swallowed(timings):
+                        return timings
+                    if best is None or _heard(timings) > _heard(best):
+                        best = timings
+                    if start == 0:
+                        last = timings
             return best if best is not None and _heard(best) else None
         finally:
             self._give_back()
 
+    def _unsettled(self, words: list[SpokenWord], timings: list[Optional[WordTiming]]) -> int:
+        """The word a fallback re-decodes from: the heard word before the first pause that
+        hid speech, or before the last heard word when the text was not got through."""
+        trouble = self._swallowed_at(timings)
+        if trouble is None and not _reached_end(words, timings):
+            heard = [i for i, t in enumerate(timings) if t is not None]
+            trouble = heard[-1] if heard else None
+        if trouble is None:
+            return 0
+        before = [i for i, t in enumerate(timings[:trouble]) if t is not None]
+        return before[-1] if before else 0
+
     def _swallowed(self, timings: list[Optional[WordTiming]]) -> bool:
         """Did a pause between words hide speech? (The silence model sometimes takes a
         stretch of loud audio, and the words around it get squeezed.)"""
+        return self._swallowed_at(timings) is not None
+
+    def _swallowed_at(self, timings: list[Optional[WordTiming]]) -> Optional[int]:
+        """The word before the first pause that hid speech (see _swallowed), if any."""
         energy, floor = self.fallback.energy()
-        for a, b in zip(timings, timings[1:]):  # neighbours both heard (a skipped number is no pause)
+        for i, (a, b) in enumerate(zip(timings, timings[1:])):  # neighbours both heard (a skipped number is no pause)
             if a is not None and b is not None and b.start_ms - a.end_ms >= _SWALLOW_MIN_MS:
                 gap = energy[int(a.end_ms // 10) : int(b.start_ms // 10)]
                 if len(gap) and np.mean(gap > floor + _LOUD_DB) > 0.5:
-                    return True
-        return False
+                    return i
+        return None
 
     def _take_aligner(self) -> None:
         self._aligner = ALIGNERS.take()

@@ -28,13 +28,22 @@ log = logging.getLogger(__name__)
 ALIGN_RATE = 16000  # the acoustic model's sample rate
 # No dither here: pocketsphinx draws it from one random stream per decoder, so a pooled
 # decoder's history would change its alignments; callers dither with ``dither()``.
-_OPTIONS: dict = {"beam": 1e-60, "wbeam": 1e-40, "pbeam": 1e-60, "dither": False}
+# Chosen with benchmarks/align_sweep.py (final onset error against offline CPU): nearly
+# all the CPU is the acoustic model's Gaussians (42 codebooks of 128, every frame), not
+# the search, so beams and maxhmmpf barely change it, and narrower beams (1e-45) lose
+# words and fall back more often. Fewer Gaussians per codebook or frames scored (topn 3
+# or 2: ~0.95x, 0.9x; ds=2: ~0.7x) each put some words far off (on the corpus' 24 espeak
+# sessions the p95 error goes from 89 ms to 116 with topn=3, 232 with topn=2), and
+# topn=2 loses a whole item when its starting mean is off: pocketsphinx's own stay.
+DECODER_OPTIONS: dict = {"beam": 1e-60, "wbeam": 1e-40, "pbeam": 1e-60, "dither": False}
 _DITHER = (np.random.default_rng(0).random(1 << 16) < 0.25).astype(np.int16)
 _SKIP_PROB = 0.01
 # Longer unknown "words" are not pronounced from pieces (the search is quadratic in length
 # and English words are far shorter: a URL or a base64 blob is not read out letter by letter).
 MAX_PIECED_LETTERS = 40
-_CMN_BEAMS = ("beam", "pbeam", "wbeam", "lpbeam", "lponlybeam")
+# The mean-measuring decoder (see Aligner.__init__).
+_METER: dict = {"beam": 1e-2, "pbeam": 1e-2, "wbeam": 1e-2, "lpbeam": 1e-2, "lponlybeam": 1e-2,
+                "bestpath": False, "fsgusefiller": False, "maxhmmpf": 10, "ds": 10, "topn": 1}
 FRAME_MS = 10.0
 _FILLER = re.compile(r"^(<.*>|\[.*\]|\+\+.*\+\+|\(NULL\))$")  # (NULL): a null transition of the grammar
 _ALT = re.compile(r"\(\d+\)$")
@@ -114,7 +123,8 @@ class Lexicon:
 
 
 class Aligner:
-    """One pocketsphinx decoder; aligns 16 kHz int16 audio to spoken words.
+    """A pocketsphinx decoder (and a cheap one to measure means); aligns 16 kHz int16
+    audio to spoken words.
 
     Not thread-safe; :data:`ALIGNERS` lends them out one user at a time.
     """
@@ -122,25 +132,23 @@ class Aligner:
     def __init__(self) -> None:
         from pocketsphinx import Decoder  # heavy import, only when aligning
 
-        self._decoder = Decoder(samprate=ALIGN_RATE, lm=None, loglevel="FATAL", **_OPTIONS)
+        self._decoder = Decoder(samprate=ALIGN_RATE, lm=None, loglevel="FATAL", **DECODER_OPTIONS)
         self.lexicon = Lexicon(self._decoder.lookup_word)
-        self._cmn_start = self._decoder.get_cmn()  # the model's starting cepstral mean
-        # A one-word grammar to measure a mean with. Its search result is never used (the
-        # mean comes from the front end), so it runs with beams that keep almost nothing
-        # and no best-path pass: measured, that halves what a measurement costs.
-        config = self._decoder.config
-        kept = {k: config[k] for k in (*_CMN_BEAMS, "bestpath")}
-        for k in _CMN_BEAMS:
-            config[k] = 1e-2
-        config["bestpath"] = False
-        self._decoder.add_fsg("cmn", self._decoder.create_fsg("cmn", 0, 1, [(0, 1, 1.0, "the")]))
-        for k, v in kept.items():
-            config[k] = v
+        # Measuring a mean (see measure_cmn) needs the front end only: a second decoder
+        # with the same front end, whose search keeps almost nothing and scores a frame
+        # in ten, with a one-word dictionary (the full one is most of a decoder's 28 MB).
+        # Measured, its means are the aligner's to the digit at a fifth of the CPU and 6 MB.
+        self._meter = Decoder(samprate=ALIGN_RATE, lm=None, dict=None, loglevel="FATAL", **{**DECODER_OPTIONS, **_METER})
+        self._meter.add_word("the", "DH AH", True)
+        self._meter.add_fsg("cmn", self._meter.create_fsg("cmn", 0, 1, [(0, 1, 1.0, "the")]))
+        self._meter.activate_search("cmn")
+        self._cmn_start = self._meter.get_cmn()  # the model's starting cepstral mean
         self._added: set[str] = set()
         self._fsg_id = 0
         self._in_utt = False
         self._groups: list[list[Reading]] = []
         self._offset_ms = 0.0
+        self._started: tuple = ()  # the arguments of the utterance under way
 
     # -- one utterance at a time: start, feed, ask, finish
     def start(self, words: Sequence[SpokenWord], offset_ms: float = 0.0, prefix: bool = False,
@@ -158,6 +166,7 @@ class Aligner:
         when no word can be pronounced.
         """
         self.abandon()
+        started = (tuple(words), offset_ms, prefix, lenient, pauses, cmn)
         groups = [self._pronounceable(w.readings, lenient or not w.literal) for w in words]
         if not any(any(r) for g in groups for r in g):
             return False
@@ -203,22 +212,28 @@ class Aligner:
         if cmn is not None:
             self._decoder.set_cmn(cmn)
         self._decoder.start_utt()
-        self._in_utt = True
+        self._in_utt, self._started = True, started
         return True
+
+    def decoding(self, words: Sequence[SpokenWord], offset_ms: float = 0.0, prefix: bool = False,
+                 lenient: bool = False, pauses: bool = True, cmn: Optional[str] = None) -> bool:
+        """Is the utterance under way the one ``start`` with these arguments begins? (Then
+        feeding it the rest of the audio is that decode: no need to start it again.)"""
+        return self._in_utt and self._started == (tuple(words), offset_ms, prefix, lenient, pauses, cmn)
 
     def measure_cmn(self, pcm16k: np.ndarray) -> str:
         """The cepstral mean of ``pcm16k`` (an item's own audio), from the model's
         starting mean: alignments started from it do not depend on what this pooled
         decoder heard before, and start better adapted than from the model's mean."""
-        self.abandon()
-        self._decoder.activate_search("cmn")
-        self._decoder.reinit_feat()
-        self._decoder.set_cmn(self._cmn_start)
-        self._decoder.start_utt()
-        self.feed(pcm16k)
-        mean = self._decoder.get_cmn(True)
+        meter = self._meter
+        meter.reinit_feat()
+        meter.set_cmn(self._cmn_start)
+        meter.start_utt()
+        if len(pcm16k):
+            meter.process_raw(np.ascontiguousarray(pcm16k, dtype=np.int16).tobytes(), False, False)
+        mean = meter.get_cmn(True)
         try:
-            self._decoder.end_utt()
+            meter.end_utt()
         except RuntimeError:  # pragma: no cover - the search may not finish; the mean is kept
             pass
         return mean
