@@ -42,6 +42,8 @@ import corpus  # noqa: E402
 import timing  # noqa: E402
 
 from captioner.core.estimators import ForcedAlignEstimator  # noqa: E402
+from captioner.core.estimators._marks import marks_spans  # noqa: E402
+from captioner.core.estimators._text import spoken_words  # noqa: E402
 
 TRACK_EVENT = "captioner.track_audio.delta"
 CHUNK_MS = 35.0
@@ -187,6 +189,65 @@ def by_rate(results: list[tuple[corpus.Session, dict, dict]]) -> None:
         print(f"| {kind} | {label} {errs.row()}")
 
 
+def speech_span(pcm: np.ndarray, rate: int = corpus.SAMPLE_RATE) -> tuple[float, float]:
+    """First and last ms of an item's audio louder than 40 dB below its loudest 10 ms."""
+    hop = rate // 100
+    frames = pcm[: len(pcm) // hop * hop].astype(np.float64).reshape(-1, hop)
+    level = np.sqrt(np.mean(frames ** 2, axis=1))
+    loud = np.flatnonzero(level > max(level.max() * 0.01, 30.0))
+    return (10.0 * loud[0], 10.0 * (loud[-1] + 1)) if len(loud) else (0.0, len(pcm) * 1000.0 / rate)
+
+
+def oracle_onsets(session: corpus.Session) -> dict[tuple[str, int], float]:
+    """The marks-only estimate told what no log says: where each item's speech truly starts
+    (its first word) and ends (its audio) - the floor of any text-only timeline scaled to a
+    span with one tempo; what is left is speaking-rate changes and word weights."""
+    audio: dict[str, list[np.ndarray]] = {}
+    for line in session.log:
+        e = line["event"]
+        if e.get("type") in AUDIO_TYPES:
+            audio.setdefault(e["item_id"], []).append(_pcm(e["delta"]))
+    out = {}
+    for item in session.items:
+        text = "".join(d.text for d in item.deltas)
+        starts = list(np.cumsum([0] + [len(d.text) for d in item.deltas])[:-1])
+        first = next(d.onset_item_ms for d in item.deltas if d.onset_item_ms is not None)
+        end = speech_span(np.concatenate(audio[item.item_id]))[1]
+        spans = marks_spans(text, starts, spoken_words(text), item.audio_ms, True, speech=(first, end))
+        out.update({(item.item_id, d.index): item.start_ms + a for d, (a, _) in zip(item.deltas, spans)})
+    return out
+
+
+def decompose(runs: dict[str, list[tuple[corpus.Session, dict, dict]]]) -> None:
+    """Per item, onset error = offset + scale + local: offset is the error at the item's first
+    word (where its speech is put against the marks), scale grows linearly from there to the
+    error at its last word (the tempo: where the speech is put to end), local is the rest
+    (word weights, pauses, and speed changes inside the item that no one tempo follows)."""
+    print("| speech | method | total median / p95 | offset | scale | local |")
+    print("|---|---|---|---|---|---|")
+    kinds = sorted({s.kind for results in runs.values() for s, _, _ in results})
+    for kind in kinds:
+        for name, results in runs.items():
+            parts: dict[str, list[float]] = {"total": [], "offset": [], "scale": [], "local": []}
+            for s, fin, _ in results:
+                if s.kind != kind:
+                    continue
+                for item in s.items:
+                    pts = [(d.onset_ms, fin[(item.item_id, d.index)] - d.onset_ms)
+                           for d in item.deltas if d.onset_ms is not None and (item.item_id, d.index) in fin]
+                    if not pts:
+                        continue
+                    x, e = (np.array(v) for v in zip(*pts))
+                    span = x[-1] - x[0]
+                    line = e[0] + (e[-1] - e[0]) * ((x - x[0]) / span if span > 0 else 0.0)
+                    parts["total"] += list(e)
+                    parts["offset"] += [e[0]] * len(x)
+                    parts["scale"] += list(line - e[0])
+                    parts["local"] += list(e - line)
+            cells = [f"{np.median(np.abs(v)):.0f} / {np.percentile(np.abs(v), 95):.0f}" for v in parts.values()]
+            print(f"| {kind} | {name} | " + " | ".join(cells) + " |")
+
+
 # ---------------------------------------------------------------- loopback interruption
 
 def _item_audio(records, item_id: str) -> np.ndarray:
@@ -293,6 +354,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--no-live", action="store_true", help="skip the live view (faster)")
     p.add_argument("--loopback", type=int, default=0, help="interrupted loopback WebRTC runs (default 0)")
     p.add_argument("--loopback-only", action="store_true", help="only the loopback interruption runs")
+    p.add_argument("--no-track", action="store_true", help="marks only: skip the WebSocket and track runs")
     args = p.parse_args(argv)
     live = not args.no_live
     if args.loopback_only:
@@ -304,10 +366,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     runs: dict[str, list] = {"websocket (audio events)": [], "webrtc (track audio)": []}
     marks: dict[str, list] = {"marks only": [], "baseline: on arrival": [], "baseline: 3.83 syl/s": []}
     lead_runs: dict[str, list] = {"marks only": [], "baseline: on arrival": [], "baseline: 3.83 syl/s": []}
+    oracle: list = []
     for s in sessions:
-        runs["websocket (audio events)"].append((s, *timing.run_engine(s, factory, live)))
-        rtc = dataclasses.replace(s, log=webrtc_log(s, rng, track=True))
-        runs["webrtc (track audio)"].append((s, *timing.run_engine(rtc, factory, live)))
+        rtc = dataclasses.replace(s, log=webrtc_log(s, rng, track=True))  # (the same draws either way)
+        if not args.no_track:
+            runs["websocket (audio events)"].append((s, *timing.run_engine(s, factory, live)))
+            runs["webrtc (track audio)"].append((s, *timing.run_engine(rtc, factory, live)))
         only = dataclasses.replace(s, log=webrtc_log(s, rng, track=False))
         result = (s, *timing.run_engine(only, factory, live))
         for name in marks:
@@ -318,20 +382,27 @@ def main(argv: Optional[list[str]] = None) -> int:
         result = (led, *timing.run_engine(led, factory, live))
         for name in lead_runs:
             lead_runs[name].append(result)
+        oracle.append((s, oracle_onsets(s), {}))
 
     n = {k: sum(s.kind == k for s in sessions) for k in {s.kind for s in sessions}}
     print(f"corpus: seed {args.seed}, sessions {n}; estimator: {factory.__name__}")
-    print("\n## WebRTC with the track vs WebSocket (same speech)\n")
-    score(sessions, runs, live)
+    if not args.no_track:
+        print("\n## WebRTC with the track vs WebSocket (same speech)\n")
+        score(sessions, runs, live)
     print("\n## Marks only (no audio), corpus arrival patterns\n")
-    score(sessions, marks, live)
+    score(sessions, {**marks, "floor: oracle span": oracle}, live)
     print("\n## Marks only, text leading playback by 0.5-3 s\n")
     score(sessions, lead_runs, live)
     print("\n### final timeline by arrival pattern\n")
     both = {name: marks[name] + lead_runs[name] for name in marks}
-    by_pattern({**runs, **both}, ["websocket (audio events)", "webrtc (track audio)", "marks only"])
+    by_pattern({**runs, **both}, [*([] if args.no_track else list(runs)), "marks only"])
     print("\n### marks only, final timeline, by speaking rate inside items\n")
+    print("marks only:\n")
     by_rate(both["marks only"])
+    print("\noracle span (the true start and end of each item's speech given; no log has them):\n")
+    by_rate(oracle)
+    print("\n### marks only: where the error comes from (per item: offset + scale + local)\n")
+    decompose({"marks only": marks["marks only"], "oracle span": oracle})
     if args.loopback:
         _print_loopback(args.loopback)
     return 0

@@ -90,22 +90,25 @@ def speech_edges(length_ms: Optional[float]) -> tuple[float, Optional[float]]:
 
 
 def marks_spans(text: str, delta_starts: Sequence[int], words: Sequence[SpokenWord],
-                length_ms: Optional[float], text_complete: bool) -> list[Span]:
+                length_ms: Optional[float], text_complete: bool,
+                speech: Optional[tuple[float, float]] = None) -> list[Span]:
     """One item-relative span per delta (delta k starts at character ``delta_starts[k]`` of
-    ``text``) from text alone; ``length_ms``: the item's marked length, None while unknown."""
+    ``text``) from text alone; ``length_ms``: the item's marked length, None while unknown.
+    ``speech``: where the speech starts and ends if known otherwise (default: from the
+    marks, :func:`speech_edges`; benchmarks give the true span to measure the rest)."""
     if not delta_starts:
         return []
     starts, ends, total = word_times(words)
-    lead, end_ms = speech_edges(length_ms)
+    lead, end_ms = speech if speech is not None else speech_edges(length_ms)
     tempo = 1.0
     if end_ms is not None:
-        speech = end_ms - lead
+        room = end_ms - lead
         if total > 0:
-            fit = speech / total
+            fit = room / total
             # all the text is known to fill the span: scale to it; text still coming: never
             # slower than the prior, but no slower than fits either
             tempo = fit if text_complete else min(1.0, fit)
-            tempo = min(max(tempo, MIN_TEMPO), MAX_TEMPO) if speech > 0 else MIN_TEMPO
+            tempo = min(max(tempo, MIN_TEMPO), MAX_TEMPO) if room > 0 else MIN_TEMPO
     word_starts = [lead + tempo * s for s in starts]
     word_ends = [lead + tempo * e for e in ends]
     speech_end = lead + tempo * total
