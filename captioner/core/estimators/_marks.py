@@ -33,7 +33,8 @@ from typing import Optional, Sequence
 from captioner.core.estimators._base import Span, ordered
 from captioner.core.estimators._text import SpokenWord
 
-__all__ = ["MEDIA_LAG_MS", "PHONE_MS", "marks_spans", "pause_ms", "speech_edges", "word_times"]
+__all__ = ["LEAD_SILENCE_MS", "MEDIA_LAG_MS", "PHONE_MS", "TRAIL_SILENCE_MS", "marks_spans", "pause_ms", "speech_edges",
+           "word_ms", "word_times"]
 
 # Segment durations of conversational English (pauses excluded): a consonant ~60 ms, a
 # vowel ~100 ms, hence ~60 ms a sound and ~40 ms more a syllable: ~200 ms a syllable of
