@@ -61,9 +61,13 @@ def _b64(samples: np.ndarray) -> str:
 
 
 def webrtc_log(session: corpus.Session, rng: random.Random, track: bool,
-               text_lead_s: Optional[tuple[float, float]] = None) -> list[dict]:
+               text_lead_s: Optional[tuple[float, float]] = None,
+               cuts: Optional[dict[str, float]] = None) -> list[dict]:
     """The session as a WebRTC client logs it (see module doc). ``text_lead_s``: re-time the
-    transcript deltas to lead their true onset by a per-item lead drawn from this range."""
+    transcript deltas to lead their true onset by a per-item lead drawn from this range.
+    ``cuts``: item id -> session ms where the listener interrupted it: the client clears
+    the output buffer then, and ``output_audio_buffer.cleared`` comes back 20-60 ms later
+    instead of ``.stopped`` (its text still arrives in full)."""
     rate = corpus.SAMPLE_RATE
     audio: dict[str, list[np.ndarray]] = {}
     out: list[tuple[float, int, dict]] = []
@@ -89,8 +93,12 @@ def webrtc_log(session: corpus.Session, rng: random.Random, track: bool,
         end = item.start_ms + item.audio_ms
         emit(item.start_ms - rng.uniform(*MARK_LEAD_MS), {"type": "output_audio_buffer.started",
                                                           "response_id": response_id})
-        emit(end - rng.uniform(*MARK_LEAD_MS), {"type": "output_audio_buffer.stopped",
-                                                "response_id": response_id})
+        if cuts is not None and item.item_id in cuts:
+            emit(cuts[item.item_id] + rng.uniform(20.0, 60.0), {"type": "output_audio_buffer.cleared",
+                                                               "response_id": response_id})
+        else:
+            emit(end - rng.uniform(*MARK_LEAD_MS), {"type": "output_audio_buffer.stopped",
+                                                    "response_id": response_id})
         end_ms = max(end_ms, end)
         if text_lead_s is not None:
             lead = rng.uniform(*text_lead_s) * 1000.0
@@ -153,6 +161,72 @@ def score(sessions: list[corpus.Session], runs: dict[str, list[tuple[corpus.Sess
             print(f"| {k} | {name} | final {final.row()}")
             if live:
                 print(f"| {k} | {name} | live {shown.row()}")
+
+
+def lost_items(runs: dict[str, list[tuple[corpus.Session, dict, dict]]], names: list[str],
+               lost_ms: float = 300.0) -> None:
+    """The tail of an audio-timed column is whole items the aligner lost (one word off by
+    more than ``lost_ms``), not a spread over all words: which items, in each column, and
+    the error over the items both columns kept (the transport's own share)."""
+    print(f"| speech | method | items lost (a word > {lost_ms:.0f} ms off) | words in them "
+          "| median / p95 over items no column lost |")
+    print("|---|---|---|---|---|")
+    errs: dict[str, dict[str, list[float]]] = {}
+    for name in names:
+        for s, fin, _ in runs[name]:
+            for item in s.items:
+                errs.setdefault(name, {})[item.item_id] = [
+                    fin[(item.item_id, d.index)] - d.onset_ms for d in item.deltas
+                    if d.onset_ms is not None and (item.item_id, d.index) in fin]
+    kind_of = {item.item_id: s.kind for s, _, _ in runs[names[0]] for item in s.items}
+    lost = {name: {i for i, e in errs[name].items() if e and max(map(abs, e)) > lost_ms} for name in names}
+    for kind in sorted(set(kind_of.values())):
+        for name in names:
+            mine = sorted(i for i in lost[name] if kind_of[i] == kind)
+            kept = [abs(x) for i, e in errs[name].items() if kind_of[i] == kind
+                    and not any(i in lost[n] for n in names) for x in e]
+            words = sum(len(errs[name][i]) for i in mine)
+            print(f"| {kind} | {name} | {len(mine)}: {' '.join(i.replace('item_', '') for i in mine) or '-'} | {words} "
+                  f"| {np.median(kept):.0f} / {np.percentile(kept, 95):.0f} |")
+
+
+def cut_marks(session: corpus.Session, rng: random.Random) -> tuple[corpus.Session, dict[str, float]]:
+    """The session without audio, every item interrupted 30-80 % into its audio."""
+    cuts = {item.item_id: item.start_ms + rng.uniform(0.3, 0.8) * item.audio_ms for item in session.items}
+    return dataclasses.replace(session, log=webrtc_log(session, rng, track=False, cuts=cuts)), cuts
+
+
+def score_cuts(results: list[tuple[corpus.Session, dict, dict]], cuts: dict[str, float]) -> None:
+    """Marks only, interrupted items: no caption may start after the cleared mark (the
+    client's log has no earlier sign of the cut); the words spoken before the interruption
+    are timed at the prior pace from the started mark (no length is known)."""
+    print("| speech | captions starting after the interruption / after the cleared mark "
+          "| words spoken before the interruption that are shown | their median abs err ms | p95 abs err ms |")
+    print("|---|---|---|---|---|")
+    for kind in sorted({s.kind for s, _, _ in results}):
+        after, after_mark, before, shown, errs = 0, 0, 0, 0, []
+        for s, fin, _ in results:
+            if s.kind != kind:
+                continue
+            cleared = {}
+            for line in s.log:
+                if line["event"]["type"] == "output_audio_buffer.cleared":
+                    cleared[line["event"]["response_id"]] = line["t"] * 1000.0
+            for item in s.items:
+                cut = cuts[item.item_id]
+                mark = cleared[item.item_id.replace("item_", "resp_")]
+                after += sum(1 for (i, _k), t in fin.items() if i == item.item_id and t >= cut)
+                after_mark += sum(1 for (i, _k), t in fin.items() if i == item.item_id and t >= mark)
+                for d in item.deltas:
+                    if d.onset_ms is None or d.onset_ms >= cut:
+                        continue
+                    before += 1
+                    if (item.item_id, d.index) in fin:
+                        shown += 1
+                        errs.append(abs(fin[(item.item_id, d.index)] - d.onset_ms))
+        e = np.array(errs) if errs else np.zeros(1)
+        print(f"| {kind} | {after} / {after_mark} | {shown} / {before} | {np.median(e):.0f} "
+              f"| {np.percentile(e, 95):.0f} |")
 
 
 def by_pattern(runs: dict[str, list[tuple[corpus.Session, dict, dict]]], names: list[str]) -> None:
@@ -367,6 +441,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     marks: dict[str, list] = {"marks only": [], "baseline: on arrival": [], "baseline: 3.83 syl/s": []}
     lead_runs: dict[str, list] = {"marks only": [], "baseline: on arrival": [], "baseline: 3.83 syl/s": []}
     oracle: list = []
+    cut_runs: list = []
+    cuts: dict[str, float] = {}
+    cut_rng = random.Random(args.seed * 104729)  # its own draws: the other runs stay as they were
     for s in sessions:
         rtc = dataclasses.replace(s, log=webrtc_log(s, rng, track=True))  # (the same draws either way)
         if not args.no_track:
@@ -383,12 +460,17 @@ def main(argv: Optional[list[str]] = None) -> int:
         for name in lead_runs:
             lead_runs[name].append(result)
         oracle.append((s, oracle_onsets(s), {}))
+        cut, at = cut_marks(s, cut_rng)
+        cuts.update(at)
+        cut_runs.append((cut, *timing.run_engine(cut, factory, False)))
 
     n = {k: sum(s.kind == k for s in sessions) for k in {s.kind for s in sessions}}
     print(f"corpus: seed {args.seed}, sessions {n}; estimator: {factory.__name__}")
     if not args.no_track:
         print("\n## WebRTC with the track vs WebSocket (same speech)\n")
         score(sessions, runs, live)
+        print()
+        lost_items(runs, list(runs))
     print("\n## Marks only (no audio), corpus arrival patterns\n")
     score(sessions, {**marks, "floor: oracle span": oracle}, live)
     print("\n## Marks only, text leading playback by 0.5-3 s\n")
@@ -401,6 +483,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     by_rate(both["marks only"])
     print("\noracle span (the true start and end of each item's speech given; no log has them):\n")
     by_rate(oracle)
+    print("\n### marks only, every item interrupted 30-80 % into its audio (final timeline)\n")
+    score_cuts(cut_runs, cuts)
     print("\n### marks only: where the error comes from (per item: offset + scale + local)\n")
     decompose({"marks only": marks["marks only"], "oracle span": oracle})
     if args.loopback:
