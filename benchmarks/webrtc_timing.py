@@ -8,7 +8,9 @@ TIMIT speech whose true word onsets are known) and scores caption onsets as
   in real time (silence between answers, a little noise throughout, as a decoded Opus
   track has), ``output_audio_buffer.started`` / ``.stopped`` leading the audio they mark by
   60-150 ms, no audio events; transcript deltas in the corpus's arrival patterns. Scored
-  beside the WebSocket log of the same session (same speech, same estimator).
+  beside the WebSocket log of the same session (same speech, same estimator), and again
+  with the track through Opus the way the embedded server and the client pass it
+  (soxr to 48 kHz, aiortc's Opus encoder and decoder, the client's ``TrackAudio``).
 * **marks only**: the same logs without any audio (what a browser records), with the
   corpus's arrival patterns and with text leading playback by 0.5-3 s; beside the text-only
   baselines of timing.py (shown on arrival, 3.83 syllables/s from the true audio start).
@@ -62,12 +64,13 @@ def _b64(samples: np.ndarray) -> str:
 
 def webrtc_log(session: corpus.Session, rng: random.Random, track: bool,
                text_lead_s: Optional[tuple[float, float]] = None,
-               cuts: Optional[dict[str, float]] = None) -> list[dict]:
+               cuts: Optional[dict[str, float]] = None, opus: bool = False) -> list[dict]:
     """The session as a WebRTC client logs it (see module doc). ``text_lead_s``: re-time the
     transcript deltas to lead their true onset by a per-item lead drawn from this range.
     ``cuts``: item id -> session ms where the listener interrupted it: the client clears
     the output buffer then, and ``output_audio_buffer.cleared`` comes back 20-60 ms later
-    instead of ``.stopped`` (its text still arrives in full)."""
+    instead of ``.stopped`` (its text still arrives in full). ``opus``: the track goes the
+    way a real one does (see :func:`opus_track`) instead of as the raw samples."""
     rate = corpus.SAMPLE_RATE
     audio: dict[str, list[np.ndarray]] = {}
     out: list[tuple[float, int, dict]] = []
@@ -125,10 +128,60 @@ def webrtc_log(session: corpus.Session, rng: random.Random, track: bool,
         stream = np.clip(stream + noise, -32768, 32767).astype(np.int16)
         step = int(CHUNK_MS * rate / 1000.0)
         t0 = min(item.start_ms for item in session.items) - 1000.0
-        for first in range(max(0, int(t0 * rate / 1000.0)), len(stream), step):
-            emit(first * 1000.0 / rate, {"type": TRACK_EVENT, "delta": _b64(stream[first:first + step])})
+        first = max(0, int(t0 * rate / 1000.0))
+        if opus:
+            for at_ms, pcm in opus_track(stream[first:], rate):
+                if first * 1000.0 / rate + at_ms >= 0.0:  # (the session clock starts at 0)
+                    emit(first * 1000.0 / rate + at_ms, {"type": TRACK_EVENT, "delta": _b64(pcm)})
+        else:
+            for first in range(first, len(stream), step):
+                emit(first * 1000.0 / rate, {"type": TRACK_EVENT, "delta": _b64(stream[first:first + step])})
     out.sort(key=lambda x: (x[0], x[1]))
     return [{"t": round(t / 1000.0, 6), "from": "server", "event": e} for t, _, e in out]
+
+
+def _opus_chunks(pcm: np.ndarray, rate: int) -> list[np.ndarray]:
+    """``pcm`` the way the voice reaches the engine over WebRTC: the server's streaming soxr to
+    48 kHz, 20 ms frames through aiortc's Opus encoder and decoder, the client's
+    :class:`TrackAudio` (its streaming soxr back to ``rate``): one chunk per decoded frame."""
+    import fractions
+
+    import av
+    import soxr
+    from aiortc.codecs.opus import OpusDecoder, OpusEncoder
+    from aiortc.jitterbuffer import JitterFrame
+
+    from captioner.edges.webrtc import TRACK_RATE, TrackAudio
+
+    up = soxr.ResampleStream(rate, TRACK_RATE, 1, dtype="int16")
+    wide = np.concatenate([up.resample_chunk(pcm), up.resample_chunk(np.zeros(0, np.int16), last=True)])
+    encoder, decoder, client = OpusEncoder(), OpusDecoder(), TrackAudio(rate)
+    frame_n = TRACK_RATE // 50
+    out = []
+    for k in range(0, len(wide) - frame_n + 1, frame_n):
+        frame = av.AudioFrame.from_ndarray(wide[k:k + frame_n].reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = TRACK_RATE, k, fractions.Fraction(1, TRACK_RATE)
+        payloads, timestamp = encoder.encode(frame)
+        for payload in payloads:
+            out += [client.convert(decoded) for decoded in decoder.decode(JitterFrame(payload, timestamp))]
+    return out
+
+
+def opus_track(pcm: np.ndarray, rate: int) -> list[tuple[float, np.ndarray]]:
+    """(ms from the start of ``pcm``, chunk) of ``pcm`` through Opus (:func:`_opus_chunks`),
+    played back to back. The codec and resamplers delay the voice by a few ms, as they do
+    the voice a listener hears: measured here on a click and taken off, so the truth (what
+    the listener hears) and the marks stay where they were."""
+    click = np.zeros(rate // 5, np.int16)
+    click[rate // 10: rate // 10 + 24] = 16000
+    heard = np.concatenate(_opus_chunks(click, rate))
+    delay_ms = 1000.0 * (int(np.argmax(np.abs(heard.astype(np.int32)))) - rate // 10) / rate
+    out, at = [], -delay_ms
+    for chunk in _opus_chunks(pcm, rate):
+        if len(chunk):
+            out.append((at, chunk))
+            at += 1000.0 * len(chunk) / rate
+    return out
 
 
 def score(sessions: list[corpus.Session], runs: dict[str, list[tuple[corpus.Session, dict, dict]]],
@@ -437,7 +490,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     sessions = list(corpus.generate(args.seed, args.sessions, timit=not args.no_timit))
     rng = random.Random(args.seed * 7919)
     factory = ForcedAlignEstimator
-    runs: dict[str, list] = {"websocket (audio events)": [], "webrtc (track audio)": []}
+    runs: dict[str, list] = {"websocket (audio events)": [], "webrtc (track audio)": [],
+                             "webrtc (track audio through Opus)": []}
     marks: dict[str, list] = {"marks only": [], "baseline: on arrival": [], "baseline: 3.83 syl/s": []}
     lead_runs: dict[str, list] = {"marks only": [], "baseline: on arrival": [], "baseline: 3.83 syl/s": []}
     oracle: list = []
@@ -445,10 +499,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     cuts: dict[str, float] = {}
     cut_rng = random.Random(args.seed * 104729)  # its own draws: the other runs stay as they were
     for s in sessions:
+        same = random.Random()
+        same.setstate(rng.getstate())  # the Opus track: the same marks and noise
         rtc = dataclasses.replace(s, log=webrtc_log(s, rng, track=True))  # (the same draws either way)
         if not args.no_track:
             runs["websocket (audio events)"].append((s, *timing.run_engine(s, factory, live)))
             runs["webrtc (track audio)"].append((s, *timing.run_engine(rtc, factory, live)))
+            rtc = dataclasses.replace(s, log=webrtc_log(s, same, track=True, opus=True))
+            runs["webrtc (track audio through Opus)"].append((s, *timing.run_engine(rtc, factory, live)))
         only = dataclasses.replace(s, log=webrtc_log(s, rng, track=False))
         result = (s, *timing.run_engine(only, factory, live))
         for name in marks:
