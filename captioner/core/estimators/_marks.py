@@ -22,7 +22,7 @@ then timed from speech-rate priors (phonetics, not any corpus):
   pauses).
 
 A cut item (``.cleared``, a truncate) has no known length: its text is paced at the
-prior rate from the start and the cut keeps what fits before it.
+prior rate from where its speech starts and the cut keeps what fits before it.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from typing import Optional, Sequence
 from captioner.core.estimators._base import Span, ordered
 from captioner.core.estimators._text import SpokenWord
 
-__all__ = ["LEAD_SILENCE_MS", "MEDIA_LAG_MS", "PHONE_MS", "TRAIL_SILENCE_MS", "marks_spans", "pause_ms", "speech_edges",
-           "word_ms", "word_times"]
+__all__ = ["LEAD_SILENCE_MS", "MEDIA_LAG_MS", "PHONE_MS", "TRAIL_SILENCE_MS", "marks_spans", "pause_ms",
+           "speech_edges", "word_ms", "word_times"]
 
 # Segment durations of conversational English (pauses excluded): a consonant ~60 ms, a
 # vowel ~100 ms, hence ~60 ms a sound and ~40 ms more a syllable: ~200 ms a syllable of
@@ -44,8 +44,9 @@ SYLLABLE_MS = 40.0
 SENTENCE_PAUSE_MS = 450.0  # silent pause at a sentence end (read and synthetic speech: 300-700 ms)
 FINAL_LENGTHENING_MS = 70.0  # a phrase's last syllable is 30-50 % longer
 MEDIA_LAG_MS = 100.0  # the voice's media path (jitter buffer, decoder) behind the data channel
-# An utterance's edges: trimmed synthesis has no leading silence, studio recordings
-# ~150 ms (halfway); a voice releases its last sound and falls silent ~150-300 ms.
+# An utterance's edges: trimmed synthesis has no leading silence, a neural voice (Piper)
+# ~50 ms, studio recordings ~150 ms (halfway); a voice releases its last sound and falls
+# silent ~150-300 ms.
 LEAD_SILENCE_MS = 70.0
 TRAIL_SILENCE_MS = 220.0
 MIN_TEMPO, MAX_TEMPO = 0.4, 2.5  # a known length never implies speech 2.5x faster/slower
