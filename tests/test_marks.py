@@ -129,3 +129,39 @@ def test_seed001_as_marks_only_spreads_the_story_and_ends_at_the_cut():
     for c in caps:
         if c.index in ws_onsets and c.text.strip(" ,."):
             assert abs((c.start_ms - started) - ws_onsets[c.index]) < 400.0
+
+
+def test_a_word_lasts_as_long_as_its_sounds():
+    # "strengths" is one syllable of seven sounds, "idea" two syllables of three: said, the
+    # first takes longer (a syllable count alone has it the other way round)
+    long = _spans([" I", " strengths", " go"], 3000.0, True)
+    short = _spans([" I", " idea", " go"], 3000.0, True)
+    assert long[2][0] - long[1][0] > short[2][0] - short[1][0]
+    # a written number lasts as long as it is read out
+    money = _spans([" Pay", " $3,482.50", " now"])
+    cash = _spans([" Pay", " cash", " now"])
+    assert money[2][0] - money[1][0] > 4 * (cash[2][0] - cash[1][0])
+
+
+def test_usual_reading_spells_an_acronym_and_counts_its_sounds():
+    from captioner.core.estimators._text import reading_phones, spoken_words
+    fbi, nasa = spoken_words("FBI NASA")
+    assert fbi.syllables == 3 and fbi.phones == 5  # "eff bee eye"
+    assert nasa.syllables == 2 and nasa.phones == 4  # said as a word
+    assert reading_phones(("the",)) == 2 and reading_phones(("tone",)) == 3  # silent e
+    assert reading_phones(("strengths",)) > reading_phones(("idea",))
+
+
+def test_the_media_lag_moves_both_marks_alike():
+    from captioner.core.estimators._marks import LEAD_SILENCE_MS, MEDIA_LAG_MS, TRAIL_SILENCE_MS, speech_edges
+    start, end = speech_edges(4000.0)
+    # both marks come ahead of the voice by the media path's lag: the speech starts that much
+    # plus its leading silence after the started mark, and lasts the marked span less the
+    # voice's own silences (the lag is no silence)
+    assert start == pytest.approx(MEDIA_LAG_MS + LEAD_SILENCE_MS)
+    assert end - start == pytest.approx(4000.0 - LEAD_SILENCE_MS - TRAIL_SILENCE_MS)
+    spans = _spans([" The", " light", "house", " keeper", " climbed", " the", " stairs", "."], 4000.0, True)
+    assert spans[0][0] == pytest.approx(start)
+    assert spans[-1][0] <= end + 1e-6  # the final "." marks the end of the last word
+    short_start, short_end = speech_edges(300.0)  # a blip: silences shrink, speech stays inside
+    assert 0.0 < short_start < short_end <= 300.0

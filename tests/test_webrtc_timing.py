@@ -20,7 +20,7 @@ from captioner.server import espeak as tts
 from captioner.server._webrtc import serve_webrtc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from webrtc_timing import _lag, last_played  # noqa: E402  (one implementation for test and benchmark)
+from webrtc_timing import _lag, last_played, opus_track  # noqa: E402  (one implementation for test and benchmark)
 
 needs_voice = pytest.mark.skipif(not tts.available(), reason="libespeak-ng not installed")
 
@@ -100,3 +100,21 @@ def test_interrupted_over_webrtc_captions_end_where_the_player_stopped(tmp_path)
     assert caps[-1].end_ms == pytest.approx(end, abs=1.0)
     assert all(c.start_ms < end for c in caps)
     assert json.dumps(result.timeline.items[0].truncated_at_ms) == str(truncate.audio_end_ms)
+
+
+def test_the_benchmarks_opus_track_keeps_the_voice_where_the_listener_hears_it():
+    # bursts of noise (speech-like onsets) through soxr, Opus and the client's TrackAudio
+    rng = np.random.default_rng(3)
+    envelope = np.repeat(rng.random(40) > 0.5, RATE // 20).astype(np.float64)
+    x = np.asarray(rng.normal(0, 4000, len(envelope)) * envelope, np.int16)
+    chunks = opus_track(x, RATE)
+    # played back to back, from a few ms before the start: the codec's look-ahead taken off
+    assert all(abs(a + 1000.0 * len(p) / RATE - b) < 1e-6 for (a, p), (b, _) in zip(chunks, chunks[1:]))
+    assert -10.0 < chunks[0][0] < 0.0
+    heard = np.zeros(len(x) + RATE, np.int16)
+    for at_ms, pcm in chunks:
+        k = int(round(at_ms * RATE / 1000.0))
+        if k >= 0:
+            heard[k:k + len(pcm)] = pcm[: len(heard) - k]
+    window = x[RATE // 2: RATE]  # a stretch of it is found where it was, within a millisecond
+    assert abs(_lag(window, heard[: 2 * RATE]) - RATE // 2) <= RATE // 1000

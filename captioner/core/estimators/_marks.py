@@ -4,21 +4,25 @@ A browser-recorded WebRTC session has no audio: only ``output_audio_buffer.start
 ``.stopped`` / ``.cleared`` on the data channel say when the answer played. Its text is
 then timed from speech-rate priors (phonetics, not any corpus):
 
-* every written word lasts its spoken length (``spoken_words``: syllable-like units from
-  the one reading table, so "$3,482.50" takes as long as it is said) at an articulation
-  rate of about 5 syllables/s; the word before a pause is lengthened (phrase-final
-  lengthening);
+* every written word lasts as long as its sounds take to say (``spoken_words``: the
+  phones and syllables of its usual reading from the one reading table, so "$3,482.50"
+  takes as long as "three thousand four hundred and eighty-two dollars fifty cents"):
+  ~60 ms a sound plus ~40 ms a syllable (vowels are the long sounds), about 5
+  syllables/s; the word before a pause is lengthened (phrase-final lengthening);
 * punctuation takes time: a pause before a word in proportion to how strongly the text
   marks one (``pause_before``: about half a second at a sentence end, a fifth after a
   comma, nothing between plain words);
-* speech starts a little after the start mark (the receiver's jitter buffer holds the
-  audio, the data channel does not; a voice starts with a short silence) and ends a
-  little before the stop mark (the trailing silence of an utterance);
+* the marks run ahead of the voice: both travel on the data channel, the voice on the
+  media path, whose jitter buffer holds it ~100 ms (``MEDIA_LAG_MS``, measured on
+  loopback: 97-121 ms). Speech then starts after the voice's leading silence and ends
+  before its trailing silence, so the speech lies in
+  ``[started + lag + lead silence, stopped + lag - trailing silence]``;
 * once the stop mark gives the item's length (started..stopped) and the text is
-  complete, the whole timeline is scaled to it (one tempo for speech and pauses).
+  complete, the whole timeline is scaled to that speech span (one tempo for speech and
+  pauses).
 
 A cut item (``.cleared``, a truncate) has no known length: its text is paced at the
-prior rate from the start and the cut keeps what fits before it.
+prior rate from where its speech starts and the cut keeps what fits before it.
 """
 
 from __future__ import annotations
@@ -29,19 +33,22 @@ from typing import Optional, Sequence
 from captioner.core.estimators._base import Span, ordered
 from captioner.core.estimators._text import SpokenWord
 
-__all__ = ["LEAD_MS", "TRAIL_MS", "UNIT_MS", "marks_spans", "pause_ms", "word_times"]
+__all__ = ["LEAD_SILENCE_MS", "MEDIA_LAG_MS", "PHONE_MS", "TRAIL_SILENCE_MS", "marks_spans", "pause_ms",
+           "speech_edges", "word_ms", "word_times"]
 
-# A syllable lasts ~200 ms at the ~5 syllables/s articulation rate of conversational
-# English (pauses excluded); a spoken unit is a syllable plus 0.08 per letter, about
-# 1.25 units per syllable of English text, hence ~160 ms per unit.
-UNIT_MS = 160.0
+# Segment durations of conversational English (pauses excluded): a consonant ~60 ms, a
+# vowel ~100 ms, hence ~60 ms a sound and ~40 ms more a syllable: ~200 ms a syllable of
+# ~2.7 sounds, the ~5 syllables/s articulation rate.
+PHONE_MS = 60.0
+SYLLABLE_MS = 40.0
 SENTENCE_PAUSE_MS = 450.0  # silent pause at a sentence end (read and synthetic speech: 300-700 ms)
-FINAL_LENGTHENING_UNITS = 0.4  # a phrase's last syllable is 30-50 % longer
-# The marks run ahead of the voice: a WebRTC receiver's jitter buffer holds the audio
-# ~40-120 ms (the data channel has none), and an utterance opens with a short silence
-# (none from a trimmed synthesiser, ~150 ms in studio recordings): halfway.
-LEAD_MS = 80.0 + 70.0
-TRAIL_MS = 200.0  # an utterance's release and trailing silence (~150-300 ms) before the stop mark
+FINAL_LENGTHENING_MS = 70.0  # a phrase's last syllable is 30-50 % longer
+MEDIA_LAG_MS = 100.0  # the voice's media path (jitter buffer, decoder) behind the data channel
+# An utterance's edges: trimmed synthesis has no leading silence, a neural voice (Piper)
+# ~50 ms, studio recordings ~150 ms (halfway); a voice releases its last sound and falls
+# silent ~150-300 ms.
+LEAD_SILENCE_MS = 70.0
+TRAIL_SILENCE_MS = 220.0
 MIN_TEMPO, MAX_TEMPO = 0.4, 2.5  # a known length never implies speech 2.5x faster/slower
 
 
@@ -49,6 +56,11 @@ def pause_ms(strength: float) -> float:
     """Expected silent pause before a word whose ``pause_before`` is ``strength`` (0..1):
     ~450 ms at a sentence end (1.0), ~220 ms at a comma (0.7), nothing between words (0.1)."""
     return SENTENCE_PAUSE_MS * strength * strength if strength >= 0.3 else 0.0
+
+
+def word_ms(word: SpokenWord) -> float:
+    """How long ``word`` takes to say at the prior rate (its sounds and syllables)."""
+    return PHONE_MS * word.phones + SYLLABLE_MS * word.syllables
 
 
 def word_times(words: Sequence[SpokenWord]) -> tuple[list[float], list[float], float]:
@@ -59,33 +71,46 @@ def word_times(words: Sequence[SpokenWord]) -> tuple[list[float], list[float], f
         if k:
             t += pause_ms(w.pause_before)
         nxt = words[k + 1].pause_before if k + 1 < len(words) else 1.0
-        units = w.units + (FINAL_LENGTHENING_UNITS * nxt if nxt >= 0.3 else 0.0)
         starts.append(t)
-        t += units * UNIT_MS
+        t += word_ms(w) + (FINAL_LENGTHENING_MS * nxt if nxt >= 0.3 else 0.0)
         ends.append(t)
     return starts, ends, t
 
 
+def speech_edges(length_ms: Optional[float]) -> tuple[float, Optional[float]]:
+    """Where the speech starts and ends, ms after the started mark (end None while the
+    item's length is unknown); a very short item's silences shrink with it."""
+    lead, tail = MEDIA_LAG_MS + LEAD_SILENCE_MS, TRAIL_SILENCE_MS - MEDIA_LAG_MS
+    if length_ms is None:
+        return lead, None
+    room = max(0.0, length_ms)
+    silences = LEAD_SILENCE_MS + TRAIL_SILENCE_MS  # the lag moves both edges alike
+    if silences > 0.5 * room:  # the silences can be no more than half the item
+        f = 0.5 * room / silences
+        lead, tail = lead * f, tail * f
+    return lead, room - tail
+
+
 def marks_spans(text: str, delta_starts: Sequence[int], words: Sequence[SpokenWord],
-                length_ms: Optional[float], text_complete: bool) -> list[Span]:
+                length_ms: Optional[float], text_complete: bool,
+                speech: Optional[tuple[float, float]] = None) -> list[Span]:
     """One item-relative span per delta (delta k starts at character ``delta_starts[k]`` of
-    ``text``) from text alone; ``length_ms``: the item's marked length, None while unknown."""
+    ``text``) from text alone; ``length_ms``: the item's marked length, None while unknown.
+    ``speech``: where the speech starts and ends if known otherwise (default: from the
+    marks, :func:`speech_edges`; benchmarks give the true span to measure the rest)."""
     if not delta_starts:
         return []
     starts, ends, total = word_times(words)
-    lead, trail = LEAD_MS, TRAIL_MS
+    lead, end_ms = speech if speech is not None else speech_edges(length_ms)
     tempo = 1.0
-    if length_ms is not None:
-        room = max(0.0, length_ms)
-        if lead + trail > 0.5 * room:  # a very short item: the edges shrink with it
-            lead, trail = lead * 0.5 * room / (lead + trail), trail * 0.5 * room / (lead + trail)
-        speech = room - lead - trail
+    if end_ms is not None:
+        room = end_ms - lead
         if total > 0:
-            fit = speech / total
+            fit = room / total
             # all the text is known to fill the span: scale to it; text still coming: never
             # slower than the prior, but no slower than fits either
             tempo = fit if text_complete else min(1.0, fit)
-            tempo = min(max(tempo, MIN_TEMPO), MAX_TEMPO) if speech > 0 else MIN_TEMPO
+            tempo = min(max(tempo, MIN_TEMPO), MAX_TEMPO) if room > 0 else MIN_TEMPO
     word_starts = [lead + tempo * s for s in starts]
     word_ends = [lead + tempo * e for e in ends]
     speech_end = lead + tempo * total

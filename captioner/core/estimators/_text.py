@@ -23,7 +23,8 @@ from num2words import num2words
 Reading = tuple[str, ...]
 
 
-__all__ = ["Reading", "SpokenWord", "pause_after", "speakable", "spoken_units", "spoken_words", "text_weight"]
+__all__ = ["Reading", "SpokenWord", "pause_after", "reading_phones", "speakable", "spoken_units", "spoken_words",
+           "text_weight"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class SpokenWord:
     literal: bool = False  # a plain word read as written: a voice surely says it this way
     units: float = 0.0  # spoken length in syllable-like units
     pause_before: float = 0.0  # 0: glued to the previous word; 0.1 plain space; up to 1 after "."
+    phones: float = 0.0  # speech sounds of its usual reading (see :func:`reading_phones`)
+    syllables: float = 0.0  # syllables of that reading
 
 
 _WRITTEN = re.compile(
@@ -83,7 +86,9 @@ def spoken_words(text: str) -> list[SpokenWord]:
         else:
             strength = max(0.1, pause_after(gap.strip())) if gap.strip() else 0.1
         literal = readings == ((m.group().lower(),),)
-        out.append(SpokenWord(m.start(), m.end(), readings, literal, units, strength))
+        said, spelled = _usual_reading(m.group(), readings)
+        out.append(SpokenWord(m.start(), m.end(), readings, literal, units, strength,
+                              reading_phones(said, spelled), _reading_syllables(said, spelled)))
         prev_end = m.end()
     return out
 
@@ -273,12 +278,17 @@ def _numeric_syllables(token: str) -> float:
     return total
 
 
+def _spelled(word: str) -> bool:
+    """Short all-caps words without a sayable vowel inside are spelled out (FBI, API; not NASA)."""
+    letters = word.replace("'", "")
+    return letters.isupper() and 1 < len(letters) <= 5 and not (
+        len(letters) >= 4 and bool(_VOWEL_GROUPS.search(letters[1:-1])))
+
+
 def _word_syllables(word: str) -> float:
     """Syllables of a written word; short all-caps words are spelled out (FBI, API)."""
     letters = word.replace("'", "")
-    if letters.isupper() and 1 < len(letters) <= 5 and not (
-        len(letters) >= 4 and _VOWEL_GROUPS.search(letters[1:-1])
-    ):
+    if _spelled(word):
         return float(sum(_LETTER_SYLLABLES.get(c.lower(), 1) for c in letters))
     low = letters.lower()
     if low in _ABBREVIATIONS and _ABBREVIATIONS[low][0] != (low,):  # written short, spoken long
@@ -294,8 +304,46 @@ def _word_syllables(word: str) -> float:
     return float(max(1, n))
 
 
-def _reading_syllables(reading: Reading) -> float:
+def _reading_syllables(reading: Reading, spelled: bool = False) -> float:
+    if spelled:  # letter names: "double-u" has three
+        return float(sum(_LETTER_SYLLABLES.get(w, 1) for w in reading))
     return float(sum(_word_syllables(w) for w in reading))
+
+
+# Speech sounds from spelling: a digraph ("th", "ee", "ck") or a doubled letter is one
+# sound, "x" two, a final silent "e" none (checked against cmudict: 0.3 sounds more per
+# word on average, off by 0.4).
+_GRAPHEME = re.compile(
+    r"tch|dge|igh|ough|augh|[tsc]h|ph|ng|ck|qu|wh|gh|kn|wr"
+    r"|ee|oo|ea|ai|ay|oa|ou|ow|oi|oy|au|aw|ei|ey|ie|ue|ew|([a-z])\1|[a-z]")
+_SILENT_E = re.compile(r"[aeiouy][^aeiouy]+e$")  # "tone", "since"; not "the", "free", "table"
+_LETTER_NAME_PHONES = {"a": 1, "e": 1, "i": 1, "o": 1, "w": 6, "x": 3, "q": 3, "u": 2}  # others: 2 ("bee")
+
+
+def _usual_reading(written: str, readings: tuple[Reading, ...]) -> tuple[Reading, bool]:
+    """The reading a voice most likely says (the first; letters for a spelled acronym)."""
+    if _spelled(written):
+        letters = _letters(written)
+        if letters in readings:
+            return letters, True
+    return readings[0], False
+
+
+def reading_phones(reading: Reading, spelled: bool = False) -> float:
+    """Speech sounds (phones) in ``reading``; ``spelled``: its words are letter names.
+
+    Durations follow sounds more closely than syllables ("strengths" vs "idea"): a
+    word's length is roughly its consonants plus its (longer) vowels."""
+    if spelled:
+        return float(sum(_LETTER_NAME_PHONES.get(c, 2) for c in reading))
+    total = 0
+    for word in reading:
+        w = word.replace("'", "")
+        n = len(_GRAPHEME.findall(w)) + w.count("x")
+        if _SILENT_E.search(w):
+            n -= 1
+        total += max(1, n)
+    return float(total)
 
 
 def spoken_units(text: str) -> float:
