@@ -32,7 +32,7 @@ import numpy as np
 from captioner.core.estimators._base import STEP_MS, EstimatorFactory, ItemEstimator, Span, held, ordered
 from captioner.core.estimators._energy import AudioAlignedEstimator
 
-__all__ = ["Answer", "DeferredEstimator", "EstimatorHost", "Work"]
+__all__ = ["Answer", "DeferredEstimator", "EstimatorHost", "Source", "Work"]
 
 log = logging.getLogger(__name__)
 _keys = itertools.count(1)
@@ -49,6 +49,16 @@ class Work:
     audio_length_ms: Optional[float]
     audio_complete: bool
     text_complete: bool
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a delta's live start came from: the worker's answer ("worker": the live
+    alignment; "final": the finished one) or the session's audio-only estimate ("local"),
+    and how far that was moved later (held for the aligner, or kept after earlier words)."""
+
+    kind: str
+    moved_ms: float
 
 
 @dataclass(frozen=True)
@@ -108,15 +118,32 @@ class DeferredEstimator:
         return True  # the worker does the work
 
     def spans(self) -> list[Span]:
+        return self.explain()[0]
+
+    def explain(self) -> tuple[list[Span], list[Source]]:
+        """``spans()`` and, per delta, where its start came from (benchmarks break the
+        live view's lateness down by it)."""
         with self._lock:
             answer, deltas, audio_complete = self._answer, self._deltas, self._flags[0]
+            final = answer.settled and answer.seq == self._taken and self._sent_flags == (True, True)
         trusted = len(answer.spans) if answer.confident is None else answer.confident
         known = list(answer.spans[:min(deltas, trusted)])
+        kind = "final" if final else "worker"
+        sources = [Source(kind, 0.0)] * len(known)
         if len(known) == deltas:
-            return known
-        rest = held(self.local.spans()[len(known):], answer.unheard_before)  # after what the worker placed
+            return known, sources
+        local = self.local.spans()[len(known):]
+        rest = held(local, answer.unheard_before)  # after what the worker placed
         limit = self.local.audio_ms if audio_complete else float("inf")
-        return known + ordered(rest, known[-1][1] if known else 0.0, limit)
+        rest = ordered(rest, known[-1][1] if known else 0.0, limit)
+        sources += [Source("local", s - own) for (s, _), (own, _) in zip(rest, local)]
+        return known + rest, sources
+
+    @property
+    def answered_seq(self) -> int:
+        """The last :class:`Work` the worker's latest answer includes (0: none yet)."""
+        with self._lock:
+            return self._answer.seq
 
     # -- the worker's side
     @property
