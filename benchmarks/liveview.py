@@ -94,7 +94,7 @@ class WorkerSim:
 class Why:
     """Why a caption was not on screen yet at one observation: where its start came from
     (``Source.kind``: "worker", "final", "local"; "none" while the item is not placed),
-    how far the local estimate was moved later (held for the aligner), how long ago the
+    how far the local estimate was moved later (after the worker's words), how long ago the
     worker took the inputs its latest answer covers, and how far off screen it still was."""
 
     source: str

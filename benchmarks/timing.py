@@ -311,7 +311,7 @@ CAUSES = {
     "worker": "live alignment placed it late",
     "final": "final alignment placed it late",
     "local": "audio-only estimate late",
-    "local, moved": "audio-only estimate moved later (held for the aligner / after its words)",
+    "local, moved": "audio-only estimate moved later (after the words the live alignment placed)",
     "none": "item not placed on the clock yet",
     "?": "not observed after its onset (shown within 10 ms)",
 }

@@ -29,7 +29,7 @@ from typing import Optional
 
 import numpy as np
 
-from captioner.core.estimators._base import STEP_MS, EstimatorFactory, ItemEstimator, Span, held, ordered
+from captioner.core.estimators._base import STEP_MS, EstimatorFactory, ItemEstimator, Span, ordered
 from captioner.core.estimators._energy import AudioAlignedEstimator
 
 __all__ = ["Answer", "DeferredEstimator", "EstimatorHost", "Source", "Work"]
@@ -55,7 +55,7 @@ class Work:
 class Source:
     """Where a delta's live start came from: the worker's answer ("worker": the live
     alignment; "final": the finished one) or the session's audio-only estimate ("local"),
-    and how far that was moved later (held for the aligner, or kept after earlier words)."""
+    and how far that was moved later (kept after the words the worker placed)."""
 
     kind: str
     moved_ms: float
@@ -67,7 +67,6 @@ class Answer:
     spans: tuple[Span, ...]  # one per delta the worker had
     settled: bool  # nothing left to do with what it had
     confident: Optional[int] = None  # leading spans worth more than the session's own estimate (None: all)
-    unheard_before: float = float("-inf")  # the aligner listened this far (item ms) for the next words
 
 
 class DeferredEstimator:
@@ -133,9 +132,8 @@ class DeferredEstimator:
         if len(known) == deltas:
             return known, sources
         local = self.local.spans()[len(known):]
-        rest = held(local, answer.unheard_before)  # after what the worker placed
         limit = self.local.audio_ms if audio_complete else float("inf")
-        rest = ordered(rest, known[-1][1] if known else 0.0, limit)
+        rest = ordered(local, known[-1][1] if known else 0.0, limit)  # after what the worker placed
         sources += [Source("local", s - own) for (s, _), (own, _) in zip(rest, local)]
         return known + rest, sources
 
@@ -236,14 +234,12 @@ class EstimatorHost:
                 spans = tuple(hosted.estimator.spans())
                 confident = getattr(hosted.estimator, "confident", None)
                 trusted = confident() if confident is not None else None
-                unheard = getattr(hosted.estimator, "unheard_before", None)
-                unheard_ms = unheard() if unheard is not None else float("-inf")
             except Exception:  # noqa: BLE001 - as in feed()
                 log.exception("estimating item %d failed; it keeps the audio-only estimate", key)
                 hosted.failed = True
         if hosted.failed:  # no spans: the session answers every delta itself
-            spans, settled, trusted, unheard_ms = (), True, None, float("-inf")
-        answer = Answer(hosted.seq, spans, settled, trusted, unheard_ms)
+            spans, settled, trusted = (), True, None
+        answer = Answer(hosted.seq, spans, settled, trusted)
         if answer == hosted.last:
             return []
         hosted.last = answer

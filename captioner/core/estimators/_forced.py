@@ -33,7 +33,7 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from captioner.core.estimators._base import ItemEstimator, Span, held, ordered, pace, spread
+from captioner.core.estimators._base import ItemEstimator, Span, ordered, pace, spread
 from captioner.core.estimators._energy import AudioAlignedEstimator
 from captioner.core.estimators._sphinx import ALIGN_RATE, ALIGNERS, Aligner, WordTiming, dither
 from captioner.core.estimators._text import SpokenWord, speakable
@@ -43,7 +43,6 @@ __all__ = ["ForcedAlignEstimator", "default_estimator"]
 log = logging.getLogger(__name__)
 
 _CONFIRM_AFTER_MS = 250.0  # audio after a word's end that confirms it without a next word
-_UNHEARD_AFTER_MS = 500.0  # a partial path reports a word within this much audio of its start
 _BLOCK = ALIGN_RATE // 20  # 50 ms: the aligner is fed whole blocks (see _feeding)
 _CMN_SAMPLES = 2 * ALIGN_RATE  # the item's cepstral mean is measured on its first 2 s
 _ANCHOR_LEAD_MS = 30.0  # audio kept before the anchor word when restarting
@@ -508,19 +507,6 @@ class ForcedAlignEstimator:
             return len(self._delta_starts)  # the final answer (or the fallback's, when there is none)
         return self._placed(self._live_timings, True, self._audio_complete)[1]
 
-    def unheard_before(self) -> float:
-        """Item ms up to which the live pass listened for its next words without hearing
-        them (-inf when it is not listening for any): their audio-only estimates before
-        that are likely early (see ``held``). A pure read."""
-        utt = self._utt
-        if utt is None or self._aligner is None or utt.count == 0 or self._failed or (
-                self._audio_complete and self._text_complete):  # the final pass has the decoder
-            return -math.inf
-        own = self._live_timings[utt.first : utt.first + utt.count] if self._live_timings else []
-        if not own or own[-1] is not None:
-            return -math.inf
-        return utt.fed * 1000.0 / ALIGN_RATE - _UNHEARD_AFTER_MS
-
     def _placed(self, timings: list[Optional[WordTiming]], live: bool,
                 audio_complete: bool) -> tuple[list[Span], int]:
         """(spans, how many leading ones come from the alignment).
@@ -567,7 +553,7 @@ class ForcedAlignEstimator:
         placed = len(times)
         if placed < len(self._delta_starts) or len(ends) < len(words):
             fallback = self.fallback.spans()
-            rest = held(fallback[placed:], self.unheard_before() if live else -math.inf)
+            rest = fallback[placed:]
             if live:  # the rest comes after what the alignment heard, not after its guesses
                 end = max(times[-1:] + starts[-1:] + ends[-1:] + [0.0]) + lag
             else:
