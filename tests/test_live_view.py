@@ -144,4 +144,3 @@ def test_example_log_live_view_never_stalls(mode):
     assert late
     stalls = [(w, round(x)) for w, x in late if x > STALL_MS]
     assert not stalls, f"words shown > {STALL_MS:.0f} ms after their final start: {stalls}"
-
