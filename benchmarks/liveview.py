@@ -17,7 +17,9 @@ which the view keeps shown once revealed).
 
 from __future__ import annotations
 
+import math
 import time
+from dataclasses import dataclass
 from typing import Literal, Optional
 
 from captioner.core import CaptionEngine, replay
@@ -26,6 +28,7 @@ from captioner.core.estimators import (
     EstimatorFactory,
     EstimatorHost,
     ForcedAlignEstimator,
+    Source,
     default_estimator,
 )
 from captioner.core.wire import LogRecord
@@ -44,6 +47,7 @@ class WorkerSim:
         self.clock = 0.0  # when the worker is free again (session ms)
         self.pending: list[tuple[float, int, object]] = []  # (ready ms, key, answer)
         self.cpu_ms = 0.0
+        self.taken_at: dict[tuple[int, int], float] = {}  # (key, Work seq) -> session ms taken
 
     def observe(self, engine: CaptionEngine, now: float) -> None:
         ests = {e.key: e for e in engine.estimators() if isinstance(e, DeferredEstimator)}
@@ -51,11 +55,12 @@ class WorkerSim:
             work = est.take()
             if work is not None:
                 self.host.feed(key, work)
+                self.taken_at[(key, work.seq)] = now
         self.clock = max(self.clock, now)
         while self.clock <= now + OBSERVE_MS and self.host.busy():
-            t0 = time.perf_counter()
+            t0 = time.thread_time()  # the worker's own CPU: other load on the machine is not its lag
             answers = self.host.step()
-            spent = (time.perf_counter() - t0) * 1000.0
+            spent = (time.thread_time() - t0) * 1000.0
             self.cpu_ms += spent
             if self.step_cost_ms is not None:
                 spent = self.step_cost_ms
@@ -85,22 +90,48 @@ class WorkerSim:
         self._deliver(engine, ests, float("inf"))
 
 
-def watch(records: list[LogRecord], mode: LiveMode = "worker",
-          factory: Optional[EstimatorFactory] = None) -> tuple[CaptionEngine, dict[tuple[str, int], float]]:
-    """Replay ``records`` with a live viewer every 10 ms; (engine, first shown per caption)."""
+@dataclass(frozen=True)
+class Why:
+    """Why a caption was not on screen yet at one observation: where its start came from
+    (``Source.kind``: "worker", "final", "local"; "none" while the item is not placed),
+    how far the local estimate was moved later (after the worker's words), how long ago the
+    worker took the inputs its latest answer covers, and how far off screen it still was."""
+
+    source: str
+    moved_ms: float
+    worker_lag_ms: float
+    due_in_ms: float
+
+
+def watch(records: list[LogRecord], mode: LiveMode = "worker", factory: Optional[EstimatorFactory] = None,
+          why: Optional[dict[tuple[str, int], list[tuple[float, Why]]]] = None,
+          step_cost_ms: Optional[float] = None) -> tuple[CaptionEngine, dict[tuple[str, int], float]]:
+    """Replay ``records`` with a live viewer every 10 ms; (engine, first shown per caption).
+    With ``why``, every observation of a caption that has arrived but is not shown yet
+    adds (now, :class:`Why`) to ``why[(item_id, index)]``. ``step_cost_ms``: a fixed cost
+    per worker step instead of its measured CPU time (reproducible runs)."""
     first_shown: dict[tuple[str, int], float] = {}
     cache: dict[str, object] = {"rev": None, "caps": []}
-    worker = WorkerSim() if mode == "worker" and factory is None else None
+    worker = WorkerSim(step_cost_ms=step_cost_ms) if mode == "worker" and factory is None else None
 
     def observe(engine: CaptionEngine, now: float) -> None:
         if worker is not None:
             worker.observe(engine, now)
         if cache["rev"] != engine.revision:
             cache["rev"], cache["caps"] = engine.revision, engine.captions()
+        explained: dict[str, tuple] = {}
         for c in cache["caps"]:  # type: ignore[attr-defined]
             key = (c.item_id, c.index)
-            if key not in first_shown and now >= c.shown_ms:
+            if key in first_shown:
+                continue
+            if now >= c.shown_ms:
                 first_shown[key] = now
+            elif why is not None and now >= c.arrived_ms:
+                if c.item_id not in explained:
+                    explained[c.item_id] = _explain(engine, c.item_id, worker, now)
+                sources, lag = explained[c.item_id]
+                src = sources[c.index] if c.index < len(sources) else Source("none", 0.0)
+                why.setdefault(key, []).append((now, Why(src.kind, src.moved_ms, lag, c.shown_ms - now)))
 
     if factory is None:
         factory = DeferredEstimator if worker is not None else ForcedAlignEstimator
@@ -108,3 +139,16 @@ def watch(records: list[LogRecord], mode: LiveMode = "worker",
     if worker is not None:
         worker.settle(engine)
     return engine, first_shown
+
+
+def _explain(engine: CaptionEngine, item_id: str, worker: Optional[WorkerSim], now: float) -> tuple[list, float]:
+    """(per-delta Source, worker lag ms) of an item's live estimate (diagnostics: the
+    engine's item table is read directly)."""
+    item = engine._items.get(item_id)  # noqa: SLF001 - a benchmark's diagnostic read
+    est = item.captions.estimator if item is not None else None
+    if not isinstance(est, DeferredEstimator):
+        return [], math.nan
+    _, sources = est.explain()
+    seq = est.answered_seq
+    lag = now - worker.taken_at[(est.key, seq)] if worker is not None and (est.key, seq) in worker.taken_at else math.inf
+    return sources, lag

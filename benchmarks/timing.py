@@ -121,15 +121,16 @@ def run_engine(session: corpus.Session, factory: EstimatorFactory, live: bool,
     lines = [json.dumps(x) for x in session.log]
     records, errors = parse_session_log(lines)
     assert not errors, errors
+    why: dict[tuple[str, int], list[tuple[float, liveview.Why]]] = {}
     if not live:
         engine = replay(records, estimator_factory=factory)
         first_shown: dict[tuple[str, int], float] = {}
     elif factory is ForcedAlignEstimator:
-        engine, first_shown = liveview.watch(records, live_mode)
+        engine, first_shown = liveview.watch(records, live_mode, why=why)
     else:
         engine, first_shown = liveview.watch(records, factory=factory)
     final = {(c.item_id, c.index): c.start_ms for c in engine.captions()}
-    return final, first_shown
+    return final, first_shown, why
 
 
 GIVEN_SHAPES = ["duration_ms", "start_time", "azure words"]
@@ -305,15 +306,59 @@ def given_timing_table(sessions: list[corpus.Session]) -> None:
     print()
 
 
+TAIL_MS = 80.0  # the p95 target: words later than this make the tail
+CAUSES = {
+    "worker": "live alignment placed it late",
+    "final": "final alignment placed it late",
+    "local": "audio-only estimate late",
+    "local, moved": "audio-only estimate moved later (after the words the live alignment placed)",
+    "none": "item not placed on the clock yet",
+    "?": "not observed after its onset (shown within 10 ms)",
+}
+
+
+def cause(history: list[tuple[float, liveview.Why]], onset_ms: float) -> tuple[str, Optional[liveview.Why]]:
+    """Why a word was not on screen when it was spoken: the live view's state at the first
+    observation at or after its true onset."""
+    at = next((w for t, w in history if t >= onset_ms), None)
+    if at is None:
+        return "?", None
+    return (at.source + (", moved" if at.source == "local" and at.moved_ms > 1.0 else "")), at
+
+
 @dataclass
 class Lateness:
     """Live lateness (shown - spoken, ms) of scored words, with what they are scored by."""
 
     rows: list[tuple[str, str, float, float, float]] = field(default_factory=list)
     # (speech, pattern, lateness, text lead ms, onset in item ms)
+    causes: list[tuple[str, float, float, str, Optional[liveview.Why]]] = field(default_factory=list)
+    # late words: (speech, lateness, text lead, cause, state at onset)
 
-    def add(self, kind: str, pattern: str, late: float, lead: float, onset_item: float) -> None:
+    def add(self, kind: str, pattern: str, late: float, lead: float, onset_item: float,
+            history: Optional[list[tuple[float, liveview.Why]]] = None, onset_ms: float = 0.0) -> None:
         self.rows.append((kind, pattern, late, lead, onset_item))
+        if history is not None and lead >= 0 and late > TAIL_MS:
+            self.causes.append((kind, late, lead, *cause(history, onset_ms)))
+
+    def breakdown(self) -> list[str]:
+        """The p95 tail and the stalls by cause (per speech kind)."""
+        out = [f"| speech | cause | words > {TAIL_MS:.0f} ms late (text >= {LEAD_MS:.0f} ms ahead) "
+               f"| stalls (> {STALL_MS:.0f} ms, text there) | median / max lateness ms "
+               "| median moved ms | median worker lag ms |", "|---|---|---|---|---|---|---|"]
+        for kind in sorted({r[0] for r in self.causes}):
+            for name, label in CAUSES.items():
+                sel = [r for r in self.causes if r[0] == kind and r[3] == name]
+                if not sel:
+                    continue
+                late = np.array([r[1] for r in sel])
+                tail = sum(1 for r in sel if r[2] >= LEAD_MS)
+                stalls = int(np.sum(late > STALL_MS))
+                moved = [r[4].moved_ms for r in sel if r[4] is not None]
+                lag = [r[4].worker_lag_ms for r in sel if r[4] is not None and math.isfinite(r[4].worker_lag_ms)]
+                out.append(f"| {kind} | {label} | {tail} | {stalls} | {np.median(late):.0f} / {late.max():.0f} "
+                           f"| {np.median(moved) if moved else 0:.0f} | {np.median(lag) if lag else math.nan:.0f} |")
+        return out
 
     def table(self) -> list[str]:
         out = [f"| speech | words (text >= {LEAD_MS:.0f} ms ahead) | n | median | p95 | p99 | max "
@@ -419,6 +464,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     missing = 0
     for s in sessions:
         results = {name: run_engine(s, f, not args.no_live, args.live_mode) for name, f in ESTIMATORS.items()}
+        why = results["captioner"][2]
         for item in s.items:
             base = baseline_onsets(item)
             for d in item.deltas:
@@ -428,7 +474,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                 for m, onsets in base.items():
                     final[(m, s.kind)].add(onsets[d.index], d.onset_ms, led)
                     live[(m, s.kind)].add(max(onsets[d.index], d.arrived_ms), d.onset_ms, led)
-                for name, (fin, shown) in results.items():
+                for name, (fin, shown, _) in results.items():
                     key = (item.item_id, d.index)
                     if key not in fin:
                         missing += 1
@@ -440,7 +486,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                         live[(name, s.kind)].add(shown[key], d.onset_ms, led)
                         if name == "captioner":
                             lateness.add(s.kind, s.pattern, shown[key] - d.onset_ms,
-                                         d.onset_ms - d.arrived_ms, d.onset_item_ms)
+                                         d.onset_ms - d.arrived_ms, d.onset_item_ms, why.get(key, []), d.onset_ms)
 
     n_words = {k: len(final[("on arrival", k)].err) for k in kinds}
     print(f"corpus: seed {args.seed}, " + ", ".join(
@@ -465,6 +511,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         print()
         print("\n".join(lateness.table()))
         print()
+        if args.live_mode == "worker":
+            print(f"why words were late (> {TAIL_MS:.0f} ms; the live view's state when they were spoken: where "
+                  "their start came from, how far the audio-only estimate was moved later, how long ago the "
+                  "worker took the inputs of its latest answer):")
+            print()
+            print("\n".join(lateness.breakdown()))
+            print()
         print(f"example logs, live view ({args.live_mode}) against their final timeline "
               "(words whose text arrived before their final start):")
         print()

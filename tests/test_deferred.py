@@ -192,3 +192,20 @@ def test_a_worker_closing_with_the_session_is_not_a_warning(caplog):
         worker.close()
     assert worker._process.returncode == 0
     assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_the_live_aligner_confirms_a_word_only_by_audio_it_has_heard():
+    """All the audio is there but the live pass has been fed only its first 200 ms: a word
+    it heard there is at the frontier of its path (the next block may move it), so no
+    delta is placed by the alignment yet; they keep the audio-only estimate. Once it has
+    heard everything, the alignment places them."""
+    est = ForcedAlignEstimator(RATE)
+    est.add_audio(_audio())
+    for d in DELTAS[:8]:  # "Sure, I can help with that."
+        est.add_text(d)
+    est.step(200.0)
+    assert est.confident() == 0
+    assert est.spans() == est.fallback.spans()
+    while not est.step(1000.0):
+        pass
+    assert est.confident() == 8

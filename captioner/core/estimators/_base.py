@@ -17,13 +17,12 @@ from typing import Callable, Optional, Protocol, Sequence
 import numpy as np
 
 __all__ = [
-    "HOLD_MS", "STEP_MS", "AudioFed", "EstimatorFactory", "ItemEstimator", "Span", "held", "ordered", "pace",
+    "STEP_MS", "AudioFed", "EstimatorFactory", "ItemEstimator", "Span", "ordered", "pace",
     "spread",
 ]
 
 Span = tuple[float, float]  # item-relative (start_ms, end_ms)
 STEP_MS = 1000.0  # audio worked through per step: ~15 ms of CPU for forced alignment
-HOLD_MS = 200.0  # the most an aligner that has not heard a word yet holds back its estimate
 
 
 class ItemEstimator(Protocol):
@@ -62,16 +61,6 @@ def ordered(spans: Sequence[Span], floor: float = 0.0, limit: float = math.inf) 
         out.append((start, end))
         t = end
     return out
-
-
-def held(spans: Sequence[Span], not_before: float, most_ms: float = HOLD_MS) -> list[Span]:
-    """Estimated spans of words an aligner has listened for up to ``not_before`` without
-    hearing them: each start moved towards ``not_before``, by ``most_ms`` at the most (the
-    aligner may be wrong; a word must not stall behind it), kept ordered."""
-    if not spans or not_before == -math.inf:
-        return list(spans)
-    out = [(max(s, min(not_before, s + most_ms)), e) for s, e in spans]
-    return ordered(out, out[0][0])
 
 
 def spread(weights: Sequence[float], start_ms: float, end_ms: float) -> list[Span]:

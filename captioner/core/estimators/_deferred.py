@@ -29,10 +29,10 @@ from typing import Optional
 
 import numpy as np
 
-from captioner.core.estimators._base import STEP_MS, EstimatorFactory, ItemEstimator, Span, held, ordered
+from captioner.core.estimators._base import STEP_MS, EstimatorFactory, ItemEstimator, Span, ordered
 from captioner.core.estimators._energy import AudioAlignedEstimator
 
-__all__ = ["Answer", "DeferredEstimator", "EstimatorHost", "Work"]
+__all__ = ["Answer", "DeferredEstimator", "EstimatorHost", "Source", "Work"]
 
 log = logging.getLogger(__name__)
 _keys = itertools.count(1)
@@ -52,12 +52,21 @@ class Work:
 
 
 @dataclass(frozen=True)
+class Source:
+    """Where a delta's live start came from: the worker's answer ("worker": the live
+    alignment; "final": the finished one) or the session's audio-only estimate ("local"),
+    and how far that was moved later (kept after the words the worker placed)."""
+
+    kind: str
+    moved_ms: float
+
+
+@dataclass(frozen=True)
 class Answer:
     seq: int  # the last Work it includes
     spans: tuple[Span, ...]  # one per delta the worker had
     settled: bool  # nothing left to do with what it had
     confident: Optional[int] = None  # leading spans worth more than the session's own estimate (None: all)
-    unheard_before: float = float("-inf")  # the aligner listened this far (item ms) for the next words
 
 
 class DeferredEstimator:
@@ -108,15 +117,31 @@ class DeferredEstimator:
         return True  # the worker does the work
 
     def spans(self) -> list[Span]:
+        return self.explain()[0]
+
+    def explain(self) -> tuple[list[Span], list[Source]]:
+        """``spans()`` and, per delta, where its start came from (benchmarks break the
+        live view's lateness down by it)."""
         with self._lock:
             answer, deltas, audio_complete = self._answer, self._deltas, self._flags[0]
+            final = answer.settled and answer.seq == self._taken and self._sent_flags == (True, True)
         trusted = len(answer.spans) if answer.confident is None else answer.confident
         known = list(answer.spans[:min(deltas, trusted)])
+        kind = "final" if final else "worker"
+        sources = [Source(kind, 0.0)] * len(known)
         if len(known) == deltas:
-            return known
-        rest = held(self.local.spans()[len(known):], answer.unheard_before)  # after what the worker placed
+            return known, sources
+        local = self.local.spans()[len(known):]
         limit = self.local.audio_ms if audio_complete else float("inf")
-        return known + ordered(rest, known[-1][1] if known else 0.0, limit)
+        rest = ordered(local, known[-1][1] if known else 0.0, limit)  # after what the worker placed
+        sources += [Source("local", s - own) for (s, _), (own, _) in zip(rest, local)]
+        return known + rest, sources
+
+    @property
+    def answered_seq(self) -> int:
+        """The last :class:`Work` the worker's latest answer includes (0: none yet)."""
+        with self._lock:
+            return self._answer.seq
 
     # -- the worker's side
     @property
@@ -209,14 +234,12 @@ class EstimatorHost:
                 spans = tuple(hosted.estimator.spans())
                 confident = getattr(hosted.estimator, "confident", None)
                 trusted = confident() if confident is not None else None
-                unheard = getattr(hosted.estimator, "unheard_before", None)
-                unheard_ms = unheard() if unheard is not None else float("-inf")
             except Exception:  # noqa: BLE001 - as in feed()
                 log.exception("estimating item %d failed; it keeps the audio-only estimate", key)
                 hosted.failed = True
         if hosted.failed:  # no spans: the session answers every delta itself
-            spans, settled, trusted, unheard_ms = (), True, None, float("-inf")
-        answer = Answer(hosted.seq, spans, settled, trusted, unheard_ms)
+            spans, settled, trusted = (), True, None
+        answer = Answer(hosted.seq, spans, settled, trusted)
         if answer == hosted.last:
             return []
         hosted.last = answer

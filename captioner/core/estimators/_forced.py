@@ -33,7 +33,7 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from captioner.core.estimators._base import ItemEstimator, Span, held, ordered, pace, spread
+from captioner.core.estimators._base import ItemEstimator, Span, ordered, pace, spread
 from captioner.core.estimators._energy import AudioAlignedEstimator
 from captioner.core.estimators._sphinx import ALIGN_RATE, ALIGNERS, Aligner, WordTiming, dither
 from captioner.core.estimators._text import SpokenWord, speakable
@@ -43,7 +43,6 @@ __all__ = ["ForcedAlignEstimator", "default_estimator"]
 log = logging.getLogger(__name__)
 
 _CONFIRM_AFTER_MS = 250.0  # audio after a word's end that confirms it without a next word
-_UNHEARD_AFTER_MS = 500.0  # a partial path reports a word within this much audio of its start
 _BLOCK = ALIGN_RATE // 20  # 50 ms: the aligner is fed whole blocks (see _feeding)
 _CMN_SAMPLES = 2 * ALIGN_RATE  # the item's cepstral mean is measured on its first 2 s
 _ANCHOR_LEAD_MS = 30.0  # audio kept before the anchor word when restarting
@@ -118,6 +117,7 @@ class ForcedAlignEstimator:
         self._redecoding: list[Optional[WordTiming]] = []  # timings when the utterance started
         self._live_how: dict = {}  # Aligner.start options of the live pass (see _swallowing)
         self._refed = 0  # samples decoded more than once
+        self._waiting = False  # live: the grammar is used up and restarting it over budget
         self._cmn: tuple[int, Optional[str]] = (0, None)  # (samples measured on, mean)
         self._live_key: tuple = ()
         self._live_timings: list[Optional[WordTiming]] = []
@@ -260,12 +260,15 @@ class ForcedAlignEstimator:
             self._restart(words, 0)
         utt = self._utt
         assert utt is not None
+        self._waiting = False
         if len(words) > utt.first + utt.count and self._wants_restart(words, audio_complete):
             timings = self._combined()
             anchor = self._anchor(timings)
             cost = max(0, utt.fed - self._anchor_sample(timings, anchor))  # audio decoded again
             if self._refed + cost <= self.restart_budget * self._pcm.n + ALIGN_RATE:
                 self._restart(words, anchor, timings, **self._live_how)
+            else:  # a used-up grammar only misplaces its last words: wait for the budget
+                self._waiting = True
         self._feed(budget_ms)
         if self._live_how.get("pauses", True) and self._swallowing():
             # The silence model is taking speech (see _swallowed): as the final pass does,
@@ -385,6 +388,8 @@ class ForcedAlignEstimator:
         again once the next words arrive and the alignment restarts: it waits instead."""
         if self._aligner is None or utt.count == 0:
             return False
+        if self._waiting:  # (see _follow)
+            return True
         timings = self._aligner.timings()
         last = timings[-1] if timings else None
         if last is None:
@@ -498,6 +503,16 @@ class ForcedAlignEstimator:
         spans, _ = self._placed(timings, live, audio_complete)
         return spans
 
+    def _listened_ms(self, audio_complete: bool) -> float:
+        """Item ms up to which the live pass has heard the audio (inf: all of it): only
+        audio it was fed confirms a word; audio it has not had says nothing."""
+        utt = self._utt
+        if utt is None or self._aligner is None or utt.count == 0:
+            return math.inf if audio_complete else self._received_ms()
+        if audio_complete and utt.fed >= self._pcm.n:
+            return math.inf
+        return utt.fed * 1000.0 / ALIGN_RATE
+
     def confident(self) -> int:
         """How many leading spans of ``spans()`` come from the alignment; the rest are the
         audio-only estimate (a session holding the same audio can compute those itself,
@@ -510,19 +525,6 @@ class ForcedAlignEstimator:
                 and self._job is None:
             return len(self._delta_starts)  # the final answer (or the fallback's, when there is none)
         return self._placed(self._live_timings, True, self._audio_complete)[1]
-
-    def unheard_before(self) -> float:
-        """Item ms up to which the live pass listened for its next words without hearing
-        them (-inf when it is not listening for any): their audio-only estimates before
-        that are likely early (see ``held``). A pure read."""
-        utt = self._utt
-        if utt is None or self._aligner is None or utt.count == 0 or self._failed or (
-                self._audio_complete and self._text_complete):  # the final pass has the decoder
-            return -math.inf
-        own = self._live_timings[utt.first : utt.first + utt.count] if self._live_timings else []
-        if not own or own[-1] is not None:
-            return -math.inf
-        return utt.fed * 1000.0 / ALIGN_RATE - _UNHEARD_AFTER_MS
 
     def _placed(self, timings: list[Optional[WordTiming]], live: bool,
                 audio_complete: bool) -> tuple[list[Span], int]:
@@ -538,8 +540,8 @@ class ForcedAlignEstimator:
         held back waiting for the aligner, nor placed after audio already played.
         """
         words = self._all_words()
-        received = self._received_ms()
         audio_ms = self.fallback.audio_ms
+        listened = self._listened_ms(audio_complete) if live else math.inf
         starts = [np.nan] * len(words)
         ends = [np.nan] * len(words)
         settled = len(words) if not live else 0  # words up to the last confirmed one
@@ -547,13 +549,13 @@ class ForcedAlignEstimator:
         for i, t in enumerate(timings[: len(words)]):
             if t is None:
                 continue
-            confirmed = (not live or audio_complete or received - t.end_ms >= _CONFIRM_AFTER_MS
+            confirmed = (not live or listened - t.end_ms >= _CONFIRM_AFTER_MS
                          or any(u is not None for u in timings[i + 1 :]))
             if confirmed:
                 starts[i], ends[i] = self._snap(t), t.end_ms
                 settled = max(settled, i + 1) if live else settled
-            elif received - t.start_ms >= _CONFIRM_AFTER_MS:  # heard, still being decided
-                begun = self._snap(t)
+            elif listened - t.start_ms >= _CONFIRM_AFTER_MS:  # heard, still being decided
+                begun = self._snap(WordTiming(t.start_ms, t.start_ms + 2 * _HEAD_FRAMES * 10.0))  # end unknown
         if live:  # words after the last confirmed one are not the alignment's to place
             starts, ends = starts[:settled], ends[:settled]
         starts, ends = _fill(words[: len(starts)], starts, ends, None if live else audio_ms)
@@ -570,8 +572,11 @@ class ForcedAlignEstimator:
         placed = len(times)
         if placed < len(self._delta_starts) or len(ends) < len(words):
             fallback = self.fallback.spans()
-            rest = held(fallback[placed:], self.unheard_before() if live else -math.inf)
-            end = rest[0][0] if rest else max([times[-1]] + [e for _, e in fallback[-1:]])
+            rest = fallback[placed:]
+            if live:  # the rest comes after what the alignment heard, not after its guesses
+                end = max(times[-1:] + starts[-1:] + ends[-1:] + [0.0]) + lag
+            else:
+                end = rest[0][0] if rest else max([times[-1]] + [e for _, e in fallback[-1:]])
             spans = list(zip(times, times[1:] + [max(end, times[-1])] if times else [])) + rest
             limit = audio_ms if audio_complete else math.inf
             return ordered(spans, 0.0, limit), placed
