@@ -141,20 +141,19 @@ def webrtc_log(session: corpus.Session, rng: random.Random, track: bool,
 
 
 def _opus_chunks(pcm: np.ndarray, rate: int) -> list[np.ndarray]:
-    """``pcm`` the way the voice reaches the engine over WebRTC: the server's streaming soxr to
+    """``pcm`` the way the voice reaches the engine over WebRTC: the server's streaming resampler to
     48 kHz, 20 ms frames through aiortc's Opus encoder and decoder, the client's
-    :class:`TrackAudio` (its streaming soxr back to ``rate``): one chunk per decoded frame."""
+    :class:`TrackAudio` (its streaming resampler back to ``rate``): one chunk per decoded frame."""
     import fractions
 
     import av
-    import soxr
     from aiortc.codecs.opus import OpusDecoder, OpusEncoder
     from aiortc.jitterbuffer import JitterFrame
 
+    from captioner.core.wire import Resampler
     from captioner.edges.webrtc import TRACK_RATE, TrackAudio
 
-    up = soxr.ResampleStream(rate, TRACK_RATE, 1, dtype="int16")
-    wide = np.concatenate([up.resample_chunk(pcm), up.resample_chunk(np.zeros(0, np.int16), last=True)])
+    wide = Resampler(rate, TRACK_RATE).feed(pcm, last=True)
     encoder, decoder, client = OpusEncoder(), OpusDecoder(), TrackAudio(rate)
     frame_n = TRACK_RATE // 50
     out = []

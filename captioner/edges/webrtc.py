@@ -41,11 +41,10 @@ import aioice.ice
 import aiohttp
 import av
 import numpy as np
-import soxr
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
-from captioner.core.wire._audio import PCM16, encode_base64
+from captioner.core.wire._audio import PCM16, Resampler, encode_base64
 from captioner.edges.client import DEFAULT_MODEL
 
 log = logging.getLogger(__name__)
@@ -181,7 +180,7 @@ class TrackAudio:
     def __init__(self, out_rate: int = PCM16.sample_rate) -> None:
         self.out_rate = out_rate
         self.in_rate: Optional[int] = None
-        self._stream: Optional[soxr.ResampleStream] = None
+        self._stream: Optional[Resampler] = None
         self.frames = 0  # frames converted
         self.samples_in = 0  # at in_rate
         self.samples_out = 0  # at out_rate
@@ -192,9 +191,9 @@ class TrackAudio:
             if self.in_rate is not None:
                 log.warning("remote track changed rate %d -> %d Hz", self.in_rate, frame.sample_rate)
             self.in_rate = frame.sample_rate
-            self._stream = soxr.ResampleStream(self.in_rate, self.out_rate, 1, dtype="int16")
+            self._stream = Resampler(self.in_rate, self.out_rate)
         assert self._stream is not None
-        out = self._stream.resample_chunk(mono)
+        out = self._stream.feed(mono)
         self.frames += 1
         self.samples_in += len(mono)
         self.samples_out += len(out)
@@ -212,12 +211,12 @@ class SampleFifo:
     """Audio waiting for an outgoing track: pushed at any rate, read at 48 kHz."""
 
     def __init__(self, in_rate: int = PCM16.sample_rate) -> None:
-        self._stream = soxr.ResampleStream(in_rate, TRACK_RATE, 1, dtype="int16")
+        self._stream = Resampler(in_rate, TRACK_RATE)
         self._chunks: deque[np.ndarray] = deque()
         self._offset = 0
 
     def push(self, pcm: np.ndarray) -> None:
-        out = self._stream.resample_chunk(np.asarray(pcm, np.int16))
+        out = self._stream.feed(pcm)
         if len(out):
             self._chunks.append(np.asarray(out, np.int16))
 

@@ -33,12 +33,11 @@ from dataclasses import dataclass, field
 from typing import AsyncIterator, Callable, Optional
 
 import numpy as np
-import soxr
 from aiohttp import web
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
-from captioner.core.wire._audio import decode_base64, encode_base64
+from captioner.core.wire._audio import Resampler, decode_base64, encode_base64
 from captioner.edges.webrtc import CHANNEL, TRACK_RATE, PacedAudioTrack, TrackAudio, loopback_ice
 from captioner.server._app import _Server, _synthesise, shared_server
 from captioner.server._protocol import RealtimeSession, ServerOptions
@@ -165,7 +164,7 @@ class WebRTCCall:
         self._t0 = time.monotonic()
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
-        self._resamplers: dict[str, soxr.ResampleStream] = {}
+        self._resamplers: dict[str, Resampler] = {}
         self._event_ids = itertools.count(1)
         self._last_frame_speech = False
 
@@ -259,15 +258,13 @@ class WebRTCCall:
         fmt = self.session.output_format
         stream = self._resamplers.get(response_id)
         if stream is None:
-            stream = self._resamplers[response_id] = soxr.ResampleStream(fmt.sample_rate, TRACK_RATE, 1,
-                                                                          dtype="int16")
-        return np.asarray(stream.resample_chunk(decode_base64(delta, fmt)), np.int16)
+            stream = self._resamplers[response_id] = Resampler(fmt.sample_rate, TRACK_RATE)
+        return stream.feed(decode_base64(delta, fmt))
 
     def _flush_resampler(self, response_id: Optional[str]) -> None:
         stream = self._resamplers.pop(response_id, None) if response_id else None
         if stream is not None:
-            self.buffer.push(response_id, np.asarray(stream.resample_chunk(np.zeros(0, np.int16), last=True),
-                                                     np.int16))
+            self.buffer.push(response_id, stream.feed(np.zeros(0, np.int16), last=True))
 
     # -- the voice track ---------------------------------------------------------------
     def _pull(self, n: int) -> np.ndarray:

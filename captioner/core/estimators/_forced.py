@@ -37,6 +37,7 @@ from captioner.core.estimators._base import ItemEstimator, Span, ordered, pace, 
 from captioner.core.estimators._energy import AudioAlignedEstimator
 from captioner.core.estimators._sphinx import ALIGN_RATE, ALIGNERS, Aligner, WordTiming, dither
 from captioner.core.estimators._text import SpokenWord, speakable
+from captioner.core.wire._audio import Resampler
 
 __all__ = ["ForcedAlignEstimator", "default_estimator"]
 
@@ -105,7 +106,7 @@ class ForcedAlignEstimator:
         self._text = ""
         self._delta_starts: list[int] = []
         self._pcm = _Samples()
-        self._resampler = None  # a soxr stream while audio arrives at another rate
+        self._resampler: Optional[Resampler] = None  # while audio arrives at another rate
         self._unresampled = np.zeros(0, np.int16)  # less than a resampling block
         self._audio_complete = False
         self._text_complete = False
@@ -133,16 +134,14 @@ class ForcedAlignEstimator:
             self._pcm.append(x)
             return
         if self._resampler is None:
-            import soxr
-
-            self._resampler = soxr.ResampleStream(self.sample_rate, ALIGN_RATE, 1, dtype="int16")
+            self._resampler = Resampler(self.sample_rate, ALIGN_RATE)
         # Resampled a fixed block at a time: soxr's output depends (by an LSB or two) on
         # how its input is cut, and the alignment should depend on the audio alone.
         self._unresampled = np.concatenate([self._unresampled, x])
         block = max(1, self.sample_rate // 20)
         whole = len(self._unresampled) // block * block
         for i in range(0, whole, block):
-            self._pcm.append(self._resampler.resample_chunk(self._unresampled[i : i + block]))
+            self._pcm.append(self._resampler.feed(self._unresampled[i : i + block]))
         self._unresampled = self._unresampled[whole:]
 
     def add_text(self, text: str) -> None:
@@ -159,7 +158,7 @@ class ForcedAlignEstimator:
         if audio and not self._audio_complete:
             self._audio_complete = True
             if self._resampler is not None:  # what is left, and the resampler's tail
-                self._pcm.append(self._resampler.resample_chunk(self._unresampled, last=True))
+                self._pcm.append(self._resampler.feed(self._unresampled, last=True))
                 self._resampler, self._unresampled = None, np.zeros(0, np.int16)
 
     # -- working
