@@ -38,7 +38,7 @@ class FrameStamp:
     at_ms: float
 
 
-@dataclass
+@dataclass(slots=True)
 class Segment:
     """A contiguous run of one item's samples played at real-time rate."""
 
@@ -59,7 +59,7 @@ class Segment:
         return self.item_sample + self.n_samples
 
 
-@dataclass
+@dataclass(slots=True)
 class _Chunk:
     item_id: str
     content_index: int
@@ -73,7 +73,7 @@ class _Chunk:
         return len(self.pcm) - self.pos
 
 
-@dataclass
+@dataclass(slots=True)
 class ItemPlayback:
     item_id: str
     received: int = 0  # samples queued so far

@@ -129,6 +129,10 @@ class CaptionEngine:
         self._problems: deque[Problem] = deque(maxlen=MAX_PROBLEMS)
         self.problem_counts: Counter[tuple[str, str]] = Counter()
         self._cache: Optional[list[Caption]] = None
+        # captions of items that are over (ended, settled, played out), with what they were
+        # computed from: kept until the item changes again (a late cut), and meanwhile its
+        # derived caches are dropped, so a long session holds one Caption per delta
+        self._done: dict[str, tuple[tuple[int, Phase, float], list[Caption]]] = {}
         self._segments_seen = 0
         self._live: Optional[LiveTimeline] = None  # set by the first GPT-Live event
 
@@ -998,6 +1002,28 @@ class CaptionEngine:
     def _item_captions(self, item: Item) -> list[Caption]:
         if item.role == "user":
             return self._user_captions(item)
+        key = (item.captions.version, item.phase, self.show_delay_ms)
+        done = self._done.get(item.item_id)
+        if done is not None and done[0] == key:
+            return done[1]
+        out = self._placed_captions(item)
+        if self._over(item):
+            self._done[item.item_id] = (key, out)
+            item.captions.release()
+        elif done is not None:
+            del self._done[item.item_id]
+        return out
+
+    def _over(self, item: Item) -> bool:
+        """Nothing but a late cut can change the item's captions any more."""
+        if not (item.phase.ended and item.captions.final and item.captions.settled):
+            return False
+        if item.source == AudioSource.MARKS:
+            return item.marked_start_ms is not None and item.marked_end_ms is not None
+        return self._clock.finished_playing(item.item_id)
+
+    def _placed_captions(self, item: Item) -> list[Caption]:
+        """The item's heard deltas on the session clock."""
         to_session = self._item_origin(item)
         if to_session is None:
             return []

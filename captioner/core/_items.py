@@ -61,14 +61,14 @@ _NEXT: dict[Phase, frozenset[Phase]] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Transition:
     phase: Phase
     at_ms: float
     cause: str  # the event (or engine decision) that moved it
 
 
-@dataclass
+@dataclass(slots=True)
 class Item:
     """An item as the engine tracks it (its captions, its place on a clock)."""
 
