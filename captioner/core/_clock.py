@@ -17,7 +17,7 @@ import bisect
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -372,18 +372,33 @@ class PlaybackClock:
 
     def item_time(self, item_id: str, item_ms: float) -> Optional[float]:
         """Session ms at which ``item_ms`` into the item plays (played, or projected)."""
+        to_session = self.item_mapper(item_id)
+        return None if to_session is None else to_session(item_ms)
+
+    def item_mapper(self, item_id: str) -> Optional[Callable[[float], float]]:
+        """item ms -> session ms for one item as things stand (None: it cannot be placed
+        yet), for mapping many times at once: a segment is found by bisection."""
         state = self.items.get(item_id)
         if state is None:
             return None
-        sample = ms_to_samples(item_ms, self.sample_rate)
-        for seg in state.segments:
-            if sample < seg.item_end_sample:
-                return seg.start_ms + self._ms(max(0.0, sample - seg.item_sample))
-        if state.segments:
-            last = state.segments[-1]
-            return last.end_ms + self._ms(sample - last.item_end_sample)
-        start = self.projected_start_ms(item_id)
-        return None if start is None else start + item_ms
+        rate = self.sample_rate
+        if not state.segments:
+            start = self.projected_start_ms(item_id)
+            if start is None:
+                return None
+            return lambda item_ms: start + item_ms
+        segs = list(state.segments)
+        ends = [seg.item_end_sample for seg in segs]
+        last = segs[-1]
+
+        def to_session(item_ms: float) -> float:
+            sample = ms_to_samples(item_ms, rate)
+            k = bisect.bisect_right(ends, sample)  # the first segment ending after the sample
+            if k < len(segs):
+                seg = segs[k]
+                return seg.start_ms + samples_to_ms(max(0.0, sample - seg.item_sample), rate)
+            return last.end_ms + samples_to_ms(sample - last.item_end_sample, rate)
+        return to_session
 
     def projected_start_ms(self, item_id: str) -> Optional[float]:
         """When an item that has not started yet would start if audio keeps flowing."""

@@ -995,9 +995,7 @@ class CaptionEngine:
                 return None
             start = item.marked_start_ms
             return lambda ms: start + ms
-        if self._clock.item_time(item.item_id, 0.0) is None:
-            return None
-        return lambda ms: self._clock.item_time(item.item_id, ms)  # type: ignore[return-value]
+        return self._clock.item_mapper(item.item_id)
 
     def _item_captions(self, item: Item) -> list[Caption]:
         if item.role == "user":
