@@ -197,8 +197,9 @@ class PlaybackClock:
         state = self.items[chunk.item_id]
         item_sample = chunk.item_sample + chunk.pos
         last = state.segments[-1] if state.segments else None
-        if (last is not None and last.item_end_sample == item_sample
-                and abs(last.end_ms - at_ms) < 1e-6 and last.content_index == chunk.content_index):
+        if (last is not None and last.item_sample + last.n_samples == item_sample  # continues it
+                and abs(last.start_ms + samples_to_ms(last.n_samples, last.sample_rate) - at_ms) < 1e-6
+                and last.content_index == chunk.content_index):
             last.n_samples += n
         else:
             seg = Segment(chunk.item_id, chunk.content_index, item_sample, n,
@@ -269,27 +270,28 @@ class PlaybackClock:
         if self._now is None:
             first_ready = self._queue[0].ready_ms if self._queue else to_ms
             self._now = min(to_ms, first_ready) if first_ready > float("-inf") else to_ms
+        rate, queue = self.sample_rate, self._queue
         while self._now < to_ms - 1e-9:
-            chunk = self._head()
+            chunk = self._head() if queue else None
             if chunk is not None and chunk.ready_ms <= self._now + 1e-9:
-                room = int(round(ms_to_samples(to_ms - self._now, self.sample_rate)))
+                room = int(round(ms_to_samples(to_ms - self._now, rate)))
                 if room <= 0:
                     break
-                take = min(chunk.remaining, room)
+                take = min(len(chunk.pcm) - chunk.pos, room)
                 self._play(chunk, take, self._now)
-                self._now += self._ms(take)
+                self._now += samples_to_ms(take, rate)
                 self._dry = False
                 continue
             until = to_ms
             if chunk is not None:
                 until = min(to_ms, chunk.ready_ms)
-            gap = int(round(ms_to_samples(until - self._now, self.sample_rate)))
+            gap = int(round(ms_to_samples(until - self._now, rate)))
             self._note_dry(self._awaiting_audio())
             if gap <= 0:
                 self._now = until
                 continue
             self._silence(gap, self._dry)
-            self._now += self._ms(gap)
+            self._now += samples_to_ms(gap, rate)
 
     # --- questions -----------------------------------------------------------
     def received(self, item_id: str) -> int:

@@ -768,16 +768,19 @@ class CaptionEngine:
         if n != self._segments_seen:
             self._segments_seen = n
             self._changed()
+        if not self._sounding:
+            return
         for item_id in list(self._sounding):  # only items with audio still to play
             item = self._items[item_id]
-            if item.source not in (AudioSource.EVENTS, AudioSource.TRACK) or item.phase.ended:
+            if item.source is not AudioSource.EVENTS and item.source is not AudioSource.TRACK or item.phase.ended:
                 self._sounding.discard(item_id)
                 continue
-            start = self._clock.start_ms(item.item_id)
-            if start is not None and item.phase != Phase.PLAYING:
-                item.move(Phase.PLAYING, start, "first sample played")
-            if item.phase == Phase.PLAYING and item.captions.audio_complete \
-                    and self._clock.finished_playing(item.item_id):
+            if item.phase is not Phase.PLAYING:
+                start = self._clock.start_ms(item_id)
+                if start is not None:
+                    item.move(Phase.PLAYING, start, "first sample played")
+            if item.phase is Phase.PLAYING and item.captions.audio_complete \
+                    and self._clock.finished_playing(item_id):
                 item.move(Phase.PLAYED, at_ms, "audio played out")
 
     def finish(self, at_ms: float) -> None:
@@ -1033,13 +1036,16 @@ class CaptionEngine:
         elif self._clock.finished_playing(item.item_id):
             limit = self._clock.played_ms(item.item_id, math.inf)
         pins = item.captions.pins()  # given timing is shown on time; only estimates wait
+        deltas, item_id, show_delay = item.captions.deltas, item.item_id, self.show_delay_ms
         out = []
+        at, mapped = math.nan, math.nan  # spans follow one another: a start is mapped as the end before it
         for index, (start, end), is_cut in item.captions.heard():
-            s, e = to_session(min(start, limit)), to_session(min(end, limit))
-            delta = item.captions.deltas[index]
-            delay = 0.0 if pins[index] is not None else self.show_delay_ms
-            out.append(Caption(item.item_id, "assistant", index, delta.text, s, max(s, e),
-                               delta.arrived_ms, final, is_cut, delay))
+            start, end = min(start, limit), min(end, limit)
+            s = mapped if start == at else to_session(start)
+            at, mapped = end, to_session(end)
+            delta = deltas[index]
+            out.append(Caption(item_id, "assistant", index, delta.text, s, max(s, mapped), delta.arrived_ms,
+                               final, is_cut, 0.0 if pins[index] is not None else show_delay))
         return out
 
     def _user_captions(self, item: Item) -> list[Caption]:

@@ -40,7 +40,11 @@ class Phase(str, Enum):
 
     @property
     def ended(self) -> bool:
-        return self in (Phase.PLAYED, Phase.TRUNCATED, Phase.CANCELLED)
+        return id(self) in _ENDED
+
+
+# compared by identity: asked for every item at every playback step
+_ENDED = frozenset({id(Phase.PLAYED), id(Phase.TRUNCATED), id(Phase.CANCELLED)})
 
 
 class AudioSource(str, Enum):
