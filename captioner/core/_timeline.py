@@ -75,7 +75,7 @@ class ItemCaptions:
             return None
 
     def add_delta(self, delta: Delta) -> int:
-        if self.deltas and all(d.fallback for d in self.deltas) and not delta.fallback:
+        if self.deltas and self.deltas[0].fallback and not delta.fallback:  # (a fallback is alone)
             # deltas after the transcript.done that stood in for them: they replace it (the
             # estimator was fed that text, so it is dropped; timing given or a spread stands in)
             log.info("deltas of %s after its transcript.done: the transcript is replaced", self.item_id)

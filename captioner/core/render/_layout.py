@@ -428,7 +428,9 @@ def _cue_words(words: Sequence[Word]) -> list[CueWord]:
 def _layout_track(words: list[Word], role: Role, rules: LayoutRules) -> list[Cue]:
     label = rules.label(role)
     step, gap = rules.time_step_ms, rules.min_gap_ms
-    groups = [words[i:j] for i, j in _Packer(words, rules, label).groups()]
+    packer = _Packer(words, rules, label)
+    spans = packer.groups()
+    groups = [words[i:j] for i, j in spans]
     # starts: at the first word (quantised up); delayed only when an unavoidable split
     # leaves the previous cue no room to show its last word with the gap kept.
     starts: list[int] = []
@@ -441,10 +443,11 @@ def _layout_track(words: list[Word], role: Role, rules: LayoutRules) -> list[Cue
     cues = []
     for n, g in enumerate(groups):
         s = starts[n]
-        texts = [w.text for w in g]
+        i, j = spans[n]
+        texts = packer.text[i:j]
         lines = break_lines(texts, rules.max_chars_per_line - len(label),
                             rules.max_chars_per_line, rules.max_lines)
-        speech_end = max(w.end for w in g)
+        speech_end = max(packer.end[i:j])
         reading = s + 1000.0 * len(" ".join(texts)) / rules.max_chars_per_s
         wanted = min(speech_end + rules.max_linger_ms, max(speech_end, reading))
         end = _q_up(max(s + max(rules.min_duration_ms, 1), wanted), step)
