@@ -10,6 +10,7 @@ its items, clock and timeline are its own.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 import numbers
@@ -67,6 +68,27 @@ def _ms(value: Any, name: str = "at_ms") -> float:
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, not {value}")
     return float(value)
+
+
+def _caption_order(c: Caption) -> tuple:
+    """Captions are sorted by start; at one instant the assistant's first (no two are equal)."""
+    return (c.start_ms, c.role != "assistant", c.item_id, c.index)
+
+
+def _merge(ordered: list[Caption], more: list[Caption]) -> list[Caption]:
+    """Two lists sorted by ``_caption_order`` as one, in time linear in the longer one and
+    logarithmic per caption of the shorter (``more``: the few captions still changing)."""
+    if not more:
+        return list(ordered)
+    out: list[Caption] = []
+    lo = 0
+    for c in more:
+        hi = bisect.bisect_right(ordered, _caption_order(c), lo, key=_caption_order)
+        out += ordered[lo:hi]
+        out.append(c)
+        lo = hi
+    out += ordered[lo:]
+    return out
 
 
 @dataclass
@@ -132,7 +154,8 @@ class CaptionEngine:
         # captions of items that are over (ended, settled, played out), with what they were
         # computed from: kept until the item changes again (a late cut), and meanwhile its
         # derived caches are dropped, so a long session holds one Caption per delta
-        self._done: dict[str, tuple[tuple[int, Phase, float], list[Caption]]] = {}
+        self._done: dict[str, tuple[int, Phase, float]] = {}  # item -> what its captions were made from
+        self._done_sorted: list[Caption] = []  # their captions, in the order of captions()
         self._segments_seen = 0
         self._live: Optional[LiveTimeline] = None  # set by the first GPT-Live event
 
@@ -982,13 +1005,16 @@ class CaptionEngine:
 
     # --- output ----------------------------------------------------------------
     def captions(self) -> list[Caption]:
-        """Every caption so far, sorted by start (a pure read: see ``step``)."""
+        """Every caption so far, sorted by start (a pure read: see ``step``).
+
+        Items that are over keep their captions, in order, in one list; a change re-places
+        only the other items' captions and merges them in."""
         if self._cache is None:
-            out: list[Caption] = []
+            live: list[Caption] = []
             for item_id in self._order:
-                out.extend(self._item_captions(self._items[item_id]))
-            out.sort(key=lambda c: (c.start_ms, c.role != "assistant", c.item_id, c.index))
-            self._cache = out
+                live.extend(self._item_captions(self._items[item_id]))
+            live.sort(key=_caption_order)
+            self._cache = _merge(self._done_sorted, live)
         return list(self._cache)
 
     def _item_origin(self, item: Item) -> Optional[Callable[[float], float]]:
@@ -1001,19 +1027,23 @@ class CaptionEngine:
         return self._clock.item_mapper(item.item_id)
 
     def _item_captions(self, item: Item) -> list[Caption]:
+        """The item's captions, unless they are among those of the items that are over."""
         if item.role == "user":
             return self._user_captions(item)
         key = (item.captions.version, item.phase, self.show_delay_ms)
         done = self._done.get(item.item_id)
-        if done is not None and done[0] == key:
-            return done[1]
-        out = self._placed_captions(item)
-        if self._over(item):
-            self._done[item.item_id] = (key, out)
-            item.captions.release()
-        elif done is not None:
+        if done == key:
+            return []
+        if done is not None:  # changed since it was over (a late cut): placed afresh
             del self._done[item.item_id]
-        return out
+            self._done_sorted = [c for c in self._done_sorted if c.item_id != item.item_id]
+        out = self._placed_captions(item)
+        if not self._over(item):
+            return out
+        self._done[item.item_id] = key
+        self._done_sorted = _merge(self._done_sorted, sorted(out, key=_caption_order))
+        item.captions.release()
+        return []
 
     def _over(self, item: Item) -> bool:
         """Nothing but a late cut can change the item's captions any more."""
