@@ -3,12 +3,13 @@
 On a corpus from ``corpus.py``: CPU of replaying every log with an even-spread estimator
 ("engine without estimation"), the proportional, audio-only and default (forced
 alignment) estimators, as multiples of the floor (json.loads + base64 decode of every
-audio delta) and as % of a core per real-time session; memory growth over one long
+audio delta) and as % of a core per real-time session; the engine under a live display
+(captions asked at every revision of one long session); memory growth over one long
 session (the corpus chained, ids renamed); batch throughput with 1 vs 2 processes; and
 whether a Ray batch writes the same bytes as a local one. Figures, not assertions::
 
     python benchmarks/perf.py [--sessions 24] [--seed 1] [--no-timit] [--repeats 3] [--hour] [--no-ray]
-                              [--parts replay,memory,batch] [--estimators "even spread,forced (default)"]
+                              [--parts replay,live,memory,batch] [--estimators "even spread,forced (default)"]
 """
 
 from __future__ import annotations
@@ -178,14 +179,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--repeats", type=int, default=3, help="repeats of the cheap measurements (median)")
     p.add_argument("--hour", action="store_true", help="long session of 60 min of audio (default 10)")
     p.add_argument("--no-ray", action="store_true", help="skip the Ray comparison")
-    p.add_argument("--parts", default="replay,memory,batch",
-                   help="what to measure, comma-separated: replay, memory, batch (batch includes the Ray check)")
+    p.add_argument("--parts", default="replay,live,memory,batch",
+                   help="what to measure, comma-separated: replay, live, memory, batch (batch includes the Ray check)")
     p.add_argument("--estimators", default=",".join(ESTIMATORS),
                    help=f"estimators for the replay and memory parts, comma-separated (default: all of {list(ESTIMATORS)})")
     args = p.parse_args(argv)
     parts = set(args.parts.split(","))
     names = [n.strip() for n in args.estimators.split(",") if n.strip()]
-    if parts - {"replay", "memory", "batch"} or set(names) - set(ESTIMATORS):
+    if parts - {"replay", "live", "memory", "batch"} or set(names) - set(ESTIMATORS):
         p.error(f"unknown part or estimator in --parts {args.parts!r} / --estimators {args.estimators!r}")
     t_start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="captioner-perf-") as tmp:
@@ -205,6 +206,8 @@ def main(argv: Optional[list[str]] = None) -> int:
 
         if "replay" in parts:
             replay_report(texts, names, args.repeats, audio_s)
+        if "live" in parts:
+            live_report(sessions, args.hour, root)
         if "memory" in parts:
             memory_report(sessions, names, args.hour, root)
         if "batch" in parts:
@@ -233,6 +236,30 @@ def replay_report(texts: list[str], names: list[str], repeats: int, audio_s: flo
         cpu = cpu_median(lambda: replay_all(texts, factory), n)
         print(f"{name:<20}{cpu:8.2f}{cpu / floor:9.1f}x{100 * cpu / audio_s:13.2f}%   "
               f"{targets.get(name, ''):<28}{took(t0)}")
+
+
+def live_report(sessions: list[corpus.Session], hour: bool, root: Path) -> None:
+    """The engine under a live display: the chained session replayed with its captions asked
+    at every revision (observed every 20 ms, as ``captioner live`` and ``overlay`` do)."""
+    minutes = 60 if hour else 10
+    t0 = time.monotonic()
+    path = root / "live.jsonl"
+    audio_s = chain(sessions, minutes * 60, path)
+    records, _ = parse_session_log(path.read_text().splitlines())
+    revisions = [0, None]
+
+    def observe(engine, now_ms: float) -> None:
+        if engine.revision != revisions[1]:
+            revisions[0], revisions[1] = revisions[0] + 1, engine.revision
+            engine.captions()
+
+    gc.collect()
+    cpu = time.process_time()
+    engine = replay(records, estimator_factory=EvenSpread, observe=observe, observe_step_ms=20)
+    cpu = time.process_time() - cpu
+    print(f"\nlive display (even spread, captions at each of {revisions[0]} revisions, {len(engine.captions())} "
+          f"captions, {audio_s / 60:.0f} min of audio): {cpu:.1f} s CPU = {100 * cpu / audio_s:.2f} % of a core "
+          f"{took(t0)}")
 
 
 def memory_report(sessions: list[corpus.Session], names: list[str], hour: bool, root: Path) -> None:
