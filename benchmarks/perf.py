@@ -3,11 +3,13 @@
 On a corpus from ``corpus.py``: CPU of replaying every log with an even-spread estimator
 ("engine without estimation"), the proportional, audio-only and default (forced
 alignment) estimators, as multiples of the floor (json.loads + base64 decode of every
-audio delta) and as % of a core per real-time session; memory growth over one long
+audio delta) and as % of a core per real-time session; the engine under a live display
+(captions asked at every revision of one long session); memory growth over one long
 session (the corpus chained, ids renamed); batch throughput with 1 vs 2 processes; and
 whether a Ray batch writes the same bytes as a local one. Figures, not assertions::
 
     python benchmarks/perf.py [--sessions 24] [--seed 1] [--no-timit] [--repeats 3] [--hour] [--no-ray]
+                              [--parts replay,live,memory,batch] [--estimators "even spread,forced (default)"]
 """
 
 from __future__ import annotations
@@ -177,12 +179,16 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--repeats", type=int, default=3, help="repeats of the cheap measurements (median)")
     p.add_argument("--hour", action="store_true", help="long session of 60 min of audio (default 10)")
     p.add_argument("--no-ray", action="store_true", help="skip the Ray comparison")
+    p.add_argument("--parts", default="replay,live,memory,batch",
+                   help="what to measure, comma-separated: replay, live, memory, batch (batch includes the Ray check)")
+    p.add_argument("--estimators", default=",".join(ESTIMATORS),
+                   help=f"estimators for the replay and memory parts, comma-separated (default: all of {list(ESTIMATORS)})")
     args = p.parse_args(argv)
+    parts = set(args.parts.split(","))
+    names = [n.strip() for n in args.estimators.split(",") if n.strip()]
+    if parts - {"replay", "live", "memory", "batch"} or set(names) - set(ESTIMATORS):
+        p.error(f"unknown part or estimator in --parts {args.parts!r} / --estimators {args.estimators!r}")
     t_start = time.monotonic()
-
-    def took(t0: float) -> str:
-        return f"[{time.monotonic() - t0:.0f} s]"
-
     with tempfile.TemporaryDirectory(prefix="captioner-perf-") as tmp:
         root = Path(tmp)
         t0 = time.monotonic()
@@ -198,57 +204,106 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start; "
               f"CPU = process time, medians of {args.repeats} repeats (forced: 1)")
 
-        t0 = time.monotonic()
-        floor = cpu_median(lambda: parse_floor(texts), max(args.repeats, 5))
-        print(f"\nparse floor (json.loads + base64 of every audio delta): {floor:.3f} s CPU {took(t0)}")
-
-        print(f"\n{'replay CPU':<20}{'s':>8}{'x floor':>10}{'% core/live':>14}   target")
-        targets = {"even spread": "<= 1.5x floor", "forced (default)": "<= 25x floor, <= 2 % core"}
-        for name, factory in ESTIMATORS.items():
-            t0 = time.monotonic()
-            replay_all(texts[:1], factory)  # warm-up: imports, acoustic model
-            repeats = 1 if factory is default_estimator else args.repeats
-            cpu = cpu_median(lambda: replay_all(texts, factory), repeats)
-            print(f"{name:<20}{cpu:8.2f}{cpu / floor:9.1f}x{100 * cpu / audio_s:13.2f}%   "
-                  f"{targets.get(name, ''):<28}{took(t0)}")
-
-        minutes = 60 if args.hour else 10
-        t0 = time.monotonic()
-        short_log, long_log = root / "minute.jsonl", root / "long.jsonl"
-        short_s, long_s = chain(sessions, 60, short_log), chain(sessions, minutes * 60, long_log)
-        print(f"\nmemory (RSS growth over a replay, fresh process each): the corpus chained into one session of "
-              f"{short_s / 60:.1f} min and one of {long_s / 60:.1f} min of audio ({long_log.stat().st_size / 1e6:.0f} MB); "
-              f"target <= 5 MB from minute 1 to 60")
-        for name in ("even spread", "forced (default)"):
-            t1 = time.monotonic()
-            b1, a1, _ = in_fresh_process(memory_run, str(short_log), name)
-            bn, an, cpu = in_fresh_process(memory_run, str(long_log), name)
-            print(f"  {name:<18} minute 1 -> {long_s / 60:.0f}: {(an - bn) - (a1 - b1):+7.1f} MB  "
-                  f"({a1 - b1:+.1f} MB over the {short_s / 60:.1f}-min log, {an - bn:+.1f} MB over the "
-                  f"{long_s / 60:.0f}-min one; its replay CPU {cpu:.1f} s) {took(t1)}")
-        print(f"  {took(t0)}")
-
-        t0 = time.monotonic()
-        jobs_1 = plan([root / "corpus"], root / "out1", KINDS)
-        jobs_2 = plan([root / "corpus"], root / "out2", KINDS)
-        walls, cpus = [], []
-        for jobs, n in ((jobs_1, 1), (jobs_2, 2)):
-            t1 = time.perf_counter()
-            results = run_batch(jobs, processes=n)
-            walls.append(time.perf_counter() - t1)
-            cpus.append(sum(r.cpu_s for r in results))
-            assert all(r.ok for r in results), [r.error for r in results if not r.ok]
-        print(f"\nbatch (default estimator, {len(jobs_1)} logs, all exports, wall): --jobs 1 {walls[0]:.1f} s, "
-              f"--jobs 2 {walls[1]:.1f} s: {walls[0] / walls[1]:.2f}x (target >= 1.8x) {took(t0)}")
-        print(f"  jobs' own CPU: {cpus[0]:.1f} s with 1 process, {cpus[1]:.1f} s with 2; "
-              f"load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-        same_1_2 = _same_outputs(root / "out1", root / "out2")
-
-        t0 = time.monotonic()
-        print(f"ray batch identical to local: {_ray_check(root, args.no_ray)} "
-              f"(--jobs 1 and --jobs 2 identical: {'yes' if same_1_2 else 'NO'}) {took(t0)}")
+        if "replay" in parts:
+            replay_report(texts, names, args.repeats, audio_s)
+        if "live" in parts:
+            live_report(sessions, args.hour, root)
+        if "memory" in parts:
+            memory_report(sessions, names, args.hour, root)
+        if "batch" in parts:
+            batch_report(root, args.no_ray)
     print(f"\ntotal {time.monotonic() - t_start:.0f} s")
     return 0
+
+
+def took(t0: float) -> str:
+    return f"[{time.monotonic() - t0:.0f} s]"
+
+
+def replay_report(texts: list[str], names: list[str], repeats: int, audio_s: float) -> None:
+    """Replay CPU of each estimator against the parse floor, measured in this run."""
+    t0 = time.monotonic()
+    floor = cpu_median(lambda: parse_floor(texts), max(repeats, 5))
+    print(f"\nparse floor (json.loads + base64 of every audio delta): {floor:.3f} s CPU {took(t0)}")
+
+    print(f"\n{'replay CPU':<20}{'s':>8}{'x floor':>10}{'% core/live':>14}   target")
+    targets = {"even spread": "<= 1.5x floor", "forced (default)": "<= 25x floor, <= 2 % core"}
+    for name in names:
+        factory = ESTIMATORS[name]
+        t0 = time.monotonic()
+        replay_all(texts[:1], factory)  # warm-up: imports, acoustic model
+        n = 1 if factory is default_estimator else repeats
+        cpu = cpu_median(lambda: replay_all(texts, factory), n)
+        print(f"{name:<20}{cpu:8.2f}{cpu / floor:9.1f}x{100 * cpu / audio_s:13.2f}%   "
+              f"{targets.get(name, ''):<28}{took(t0)}")
+
+
+def live_report(sessions: list[corpus.Session], hour: bool, root: Path) -> None:
+    """The engine under a live display: the chained session replayed with its captions asked
+    at every revision (observed every 20 ms, as ``captioner live`` and ``overlay`` do)."""
+    minutes = 60 if hour else 10
+    t0 = time.monotonic()
+    path = root / "live.jsonl"
+    audio_s = chain(sessions, minutes * 60, path)
+    records, _ = parse_session_log(path.read_text().splitlines())
+    revisions = [0, None]
+
+    def observe(engine, now_ms: float) -> None:
+        if engine.revision != revisions[1]:
+            revisions[0], revisions[1] = revisions[0] + 1, engine.revision
+            engine.captions()
+
+    gc.collect()
+    cpu = time.process_time()
+    engine = replay(records, estimator_factory=EvenSpread, observe=observe, observe_step_ms=20)
+    cpu = time.process_time() - cpu
+    print(f"\nlive display (even spread, captions at each of {revisions[0]} revisions, {len(engine.captions())} "
+          f"captions, {audio_s / 60:.0f} min of audio): {cpu:.1f} s CPU = {100 * cpu / audio_s:.2f} % of a core "
+          f"{took(t0)}")
+
+
+def memory_report(sessions: list[corpus.Session], names: list[str], hour: bool, root: Path) -> None:
+    """RSS growth from minute 1 to the end of one long chained session, per estimator."""
+    minutes = 60 if hour else 10
+    t0 = time.monotonic()
+    short_log, long_log = root / "minute.jsonl", root / "long.jsonl"
+    short_s, long_s = chain(sessions, 60, short_log), chain(sessions, minutes * 60, long_log)
+    print(f"\nmemory (RSS growth over a replay, fresh process each): the corpus chained into one session of "
+          f"{short_s / 60:.1f} min and one of {long_s / 60:.1f} min of audio ({long_log.stat().st_size / 1e6:.0f} MB); "
+          f"target <= 5 MB from minute 1 to 60")
+    for name in names:
+        if name not in ("even spread", "forced (default)"):
+            continue
+        t1 = time.monotonic()
+        b1, a1, _ = in_fresh_process(memory_run, str(short_log), name)
+        bn, an, cpu = in_fresh_process(memory_run, str(long_log), name)
+        print(f"  {name:<18} minute 1 -> {long_s / 60:.0f}: {(an - bn) - (a1 - b1):+7.1f} MB  "
+              f"({a1 - b1:+.1f} MB over the {short_s / 60:.1f}-min log, {an - bn:+.1f} MB over the "
+              f"{long_s / 60:.0f}-min one; its replay CPU {cpu:.1f} s) {took(t1)}")
+    print(f"  {took(t0)}")
+
+
+def batch_report(root: Path, no_ray: bool) -> None:
+    """Batch wall time with 1 and 2 processes, and whether Ray writes the same bytes."""
+    t0 = time.monotonic()
+    jobs_1 = plan([root / "corpus"], root / "out1", KINDS)
+    jobs_2 = plan([root / "corpus"], root / "out2", KINDS)
+    walls, cpus = [], []
+    for jobs, n in ((jobs_1, 1), (jobs_2, 2)):
+        t1 = time.perf_counter()
+        results = run_batch(jobs, processes=n)
+        walls.append(time.perf_counter() - t1)
+        cpus.append(sum(r.cpu_s for r in results))
+        assert all(r.ok for r in results), [r.error for r in results if not r.ok]
+    print(f"\nbatch (default estimator, {len(jobs_1)} logs, all exports, wall): --jobs 1 {walls[0]:.1f} s, "
+          f"--jobs 2 {walls[1]:.1f} s: {walls[0] / walls[1]:.2f}x (target >= 1.8x) {took(t0)}")
+    print(f"  jobs' own CPU: {cpus[0]:.1f} s with 1 process, {cpus[1]:.1f} s with 2; "
+          f"load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    same_1_2 = _same_outputs(root / "out1", root / "out2")
+
+    t0 = time.monotonic()
+    print(f"ray batch identical to local: {_ray_check(root, no_ray)} "
+          f"(--jobs 1 and --jobs 2 identical: {'yes' if same_1_2 else 'NO'}) {took(t0)}")
 
 
 def _same_outputs(a: Path, b: Path) -> bool:

@@ -25,8 +25,9 @@ from typing import Any, Iterator, Optional
 import pytest
 import websockets
 
+from captioner.core import Caption
 from captioner.core.render import CUT_MARK, INTERRUPTED, caption_view
-from captioner.edges.overlay import OverlayServer
+from captioner.edges.overlay import OverlayServer, apply_message
 
 try:  # tests/ may or may not be a package
     from tests.test_terminal_display import story_engine
@@ -264,6 +265,59 @@ def test_overlay_popon_and_clock_interpolation(overlay):
     assert "Once upon a time" in " ".join(out["interpolated"])
 
 
+def test_a_late_page_and_a_page_that_missed_revisions_show_what_the_engine_says(overlay):
+    """Pages get the whole layout once and then diffs: a page opened in the middle of the
+    session, one that was disconnected while revisions went by, and one whose layout is not
+    the one the next diff is based on (it lost track) must all show exactly the captions."""
+    server, clock = overlay
+    session = VirtualSession(server, clock)
+    for t in (0.0, 500.0, 1000.0):  # revisions no page sees
+        session.at(t)
+    url = server.url(mode="rollup", lines=3)
+
+    async def shows(dt: DevTools, captions: list, rev: int, t: float) -> list[str]:
+        clock[0] = t
+        server.publish(captions, rev)
+        server.sync()
+        await dt.wait_for(f"__overlay.state.revision === {rev} && __overlay.state.renderedAt === {t}")
+        shown = await dt.js(LINES_JS)
+        assert shown == [ln.text for ln in caption_view(captions, t, "rollup", 3, 42).lines]
+        return shown
+
+    def extra(captions: list, n: int) -> list:  # one more answer, heard from 2700 ms on
+        return captions + [Caption(f"extra{n}", "assistant", 0, f"Another{n}", 2700.0 + n, 2710.0 + n, 0.0, True)]
+
+    async def main() -> dict:
+        out: dict[Any, Any] = {}
+        with headless_chromium(url) as page_ws:
+            async with websockets.connect(page_ws, max_size=None) as ws:
+                dt = DevTools(ws)
+                await dt.call("Page.enable")
+                await dt.wait_for("window.__overlay && __overlay.state.layout !== null")
+                out["late"] = await show_at(dt, session, 1000.0, "rollup", 3, 42)
+                # disconnected (the page reconnects after 1 s) while the answer is cut
+                await dt.js("__overlay.state.ws.close()")
+                await dt.wait_for("__overlay.state.ws === null")
+                out["missed"] = await show_at(dt, session, 2600.0, "rollup", 3, 42)
+                captions = session.engine.captions()
+                diffs = server.sent_counts["captions_diff"]
+                out["diff"] = await shows(dt, extra(captions, 1), 10_001, 2800.0)
+                out["diffs"] = server.sent_counts["captions_diff"] - diffs
+                # the page loses track: what it has is not what the next diff is based on
+                await dt.js("__overlay.state.revision = -1, __overlay.state.layout.pieces.length = 1")
+                whole = server.sent_counts["captions"]
+                out["lost"] = await shows(dt, extra(extra(captions, 1), 2), 10_002, 2800.0)
+                out["resyncs"] = server.sent_counts["captions"] - whole
+        return out
+
+    out = run(main())
+    assert out["late"] == ["Once upon a time"]
+    assert out["missed"] == ["Once upon a time there lived a small", f"dragon{CUT_MARK} {INTERRUPTED}"]
+    assert out["diff"][-1] == "Another1" and out["diffs"] == 1
+    assert "Another2" in " ".join(out["lost"])
+    assert out["resyncs"] == 1  # it asked for the whole layout once
+
+
 def test_overlay_in_the_first_second_of_an_estimated_answer_shows_the_words_spoken(overlay):
     """A live session with estimated timing (the example log; the estimate worker's answers
     lagging as in `captioner live`): 0.5 s and 1 s into the first answer the page shows the
@@ -343,6 +397,7 @@ def test_overlay_command_replays_a_log_in_real_time(tmp_path: Path):
     runner = threading.Thread(target=lambda: result.append(overlay_cmd.run(args)), daemon=True)
     runner.start()
     texts: list[str] = []
+    lay, rev = None, None
     deadline = time.monotonic() + 20
     while True:
         try:
@@ -355,8 +410,10 @@ def test_overlay_command_replays_a_log_in_real_time(tmp_path: Path):
         try:
             while time.monotonic() < deadline:
                 msg = json.loads(ws.recv(timeout=5))
-                if msg["type"] == "captions":
-                    texts.append(" ".join(p["text"] for p in msg["layout"]["pieces"]))
+                if msg["type"] in ("captions", "captions_diff"):
+                    lay, rev, applied = apply_message(lay, rev, msg)
+                    assert applied  # an ordered connection never misses a revision
+                    texts.append(" ".join(p["text"] for p in lay["pieces"]))
         except Exception:
             pass  # the command closed the server after its hold time
     runner.join(20)

@@ -14,7 +14,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from captioner.core._model import Caption
-from captioner.edges.overlay import REPORT_MAX_BYTES, REPORTS_KEPT, OverlayServer
+from captioner.core.render import layout
+from captioner.edges.overlay import REPORT_MAX_BYTES, REPORTS_KEPT, OverlayServer, apply_message
 
 
 def raw_handshake(port: int, headers: dict[str, str], rcvbuf: Optional[int] = None) -> tuple[socket.socket, str]:
@@ -69,7 +70,7 @@ def test_a_page_that_stops_reading_never_delays_the_others(server):
                 server.publish(big, rev)
                 while True:
                     msg = json.loads(healthy.recv(timeout=5))
-                    if msg["type"] == "captions" and msg["revision"] == rev:
+                    if msg["type"] in ("captions", "captions_diff") and msg["revision"] == rev:
                         break
                 waits.append(time.monotonic() - sent)
                 if dropped_after is None and server.clients == 1:
@@ -152,3 +153,53 @@ def test_port_in_use_is_one_clear_error(server):
     with pytest.raises(OSError) as info:
         OverlayServer(lambda: 0.0, port=server.port).start()
     assert str(info.value).endswith(f"cannot serve the overlay on 127.0.0.1:{server.port}: the port is in use")
+
+
+def _read_captions(ws, lay, rev, until_rev):
+    """Apply the captions messages a page gets until it has ``until_rev``; (layout, revision, kinds)."""
+    kinds = []
+    while rev != until_rev:
+        msg = json.loads(ws.recv(timeout=5))
+        if msg["type"] in ("captions", "captions_diff"):
+            kinds.append((msg["type"], len(json.dumps(msg))))
+            lay, rev, applied = apply_message(lay, rev, msg)
+            assert applied
+    return lay, rev, kinds
+
+
+def test_pages_get_what_changed_and_late_or_lost_pages_the_whole_layout(server):
+    """Each revision reaches a page as a diff from the one it has; a page joining late, and
+    one that lost track and asks for a resync, get the whole layout: all of them end up
+    with the layout of the engine's captions."""
+    host = f"127.0.0.1:{server.port}"
+    caps = captions(200, 0)
+    server.publish(caps, 1)
+    with connect(f"ws://{host}/ws?mode=rollup&lines=2&width=42", max_size=None) as page:
+        lay, rev, kinds = _read_captions(page, None, None, 1)
+        assert [k for k, _ in kinds] == ["captions"]  # on connecting: all of it
+        whole = kinds[0][1]
+        for r in range(2, 12):  # a growing answer: the last caption re-timed, one more added
+            last = caps[-1]
+            caps = caps[:-1] + [Caption(last.item_id, last.role, last.index, last.text, last.start_ms,
+                                        last.end_ms + 50, 0.0, False),
+                                Caption("item10", "assistant", r, f" more{r}", 20000.0 + 100 * r,
+                                        20100.0 + 100 * r, 0.0, False)]
+            server.publish(caps, r)
+        lay, rev, kinds = _read_captions(page, lay, rev, 11)
+        assert {k for k, _ in kinds} == {"captions_diff"}
+        assert max(size for _, size in kinds) < whole / 10  # only the end of the layout travels
+        expected = json.loads(json.dumps(layout(caps, "rollup", 42, 2).to_json()))
+        assert lay == expected
+
+        with connect(f"ws://{host}/ws?mode=rollup&lines=2&width=42", max_size=None) as late:
+            late_lay, _, late_kinds = _read_captions(late, None, None, 11)
+            assert [k for k, _ in late_kinds] == ["captions"] and late_lay == expected
+
+        page.send(json.dumps({"type": "resync"}))  # a page that lost track of what it has
+        lay, rev, kinds = _read_captions(page, {"lost": True}, "lost", 11)
+        assert [k for k, _ in kinds] == ["captions"] and lay == expected
+        caps = caps + [Caption("item11", "assistant", 0, " again", 30000.0, 30100.0, 0.0, True)]
+        server.publish(caps, 12)
+        lay, rev, kinds = _read_captions(page, lay, rev, 12)
+        assert [k for k, _ in kinds] == ["captions_diff"]
+        assert lay == json.loads(json.dumps(layout(caps, "rollup", 42, 2).to_json()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from hypothesis import given, settings
@@ -223,7 +224,7 @@ def sessions(draw):
             s += d + draw(st.floats(0, 300))
             k += 1
         if draw(st.booleans()):
-            caps[-1] = Caption(**{**caps[-1].__dict__, "truncated": True})
+            caps[-1] = dataclasses.replace(caps[-1], truncated=True)
         t = s
     return caps
 

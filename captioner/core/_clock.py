@@ -17,7 +17,7 @@ import bisect
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -38,7 +38,7 @@ class FrameStamp:
     at_ms: float
 
 
-@dataclass
+@dataclass(slots=True)
 class Segment:
     """A contiguous run of one item's samples played at real-time rate."""
 
@@ -59,7 +59,7 @@ class Segment:
         return self.item_sample + self.n_samples
 
 
-@dataclass
+@dataclass(slots=True)
 class _Chunk:
     item_id: str
     content_index: int
@@ -73,7 +73,7 @@ class _Chunk:
         return len(self.pcm) - self.pos
 
 
-@dataclass
+@dataclass(slots=True)
 class ItemPlayback:
     item_id: str
     received: int = 0  # samples queued so far
@@ -197,8 +197,9 @@ class PlaybackClock:
         state = self.items[chunk.item_id]
         item_sample = chunk.item_sample + chunk.pos
         last = state.segments[-1] if state.segments else None
-        if (last is not None and last.item_end_sample == item_sample
-                and abs(last.end_ms - at_ms) < 1e-6 and last.content_index == chunk.content_index):
+        if (last is not None and last.item_sample + last.n_samples == item_sample  # continues it
+                and abs(last.start_ms + samples_to_ms(last.n_samples, last.sample_rate) - at_ms) < 1e-6
+                and last.content_index == chunk.content_index):
             last.n_samples += n
         else:
             seg = Segment(chunk.item_id, chunk.content_index, item_sample, n,
@@ -269,27 +270,28 @@ class PlaybackClock:
         if self._now is None:
             first_ready = self._queue[0].ready_ms if self._queue else to_ms
             self._now = min(to_ms, first_ready) if first_ready > float("-inf") else to_ms
+        rate, queue = self.sample_rate, self._queue
         while self._now < to_ms - 1e-9:
-            chunk = self._head()
+            chunk = self._head() if queue else None
             if chunk is not None and chunk.ready_ms <= self._now + 1e-9:
-                room = int(round(ms_to_samples(to_ms - self._now, self.sample_rate)))
+                room = int(round(ms_to_samples(to_ms - self._now, rate)))
                 if room <= 0:
                     break
-                take = min(chunk.remaining, room)
+                take = min(len(chunk.pcm) - chunk.pos, room)
                 self._play(chunk, take, self._now)
-                self._now += self._ms(take)
+                self._now += samples_to_ms(take, rate)
                 self._dry = False
                 continue
             until = to_ms
             if chunk is not None:
                 until = min(to_ms, chunk.ready_ms)
-            gap = int(round(ms_to_samples(until - self._now, self.sample_rate)))
+            gap = int(round(ms_to_samples(until - self._now, rate)))
             self._note_dry(self._awaiting_audio())
             if gap <= 0:
                 self._now = until
                 continue
             self._silence(gap, self._dry)
-            self._now += self._ms(gap)
+            self._now += samples_to_ms(gap, rate)
 
     # --- questions -----------------------------------------------------------
     def received(self, item_id: str) -> int:
@@ -372,18 +374,33 @@ class PlaybackClock:
 
     def item_time(self, item_id: str, item_ms: float) -> Optional[float]:
         """Session ms at which ``item_ms`` into the item plays (played, or projected)."""
+        to_session = self.item_mapper(item_id)
+        return None if to_session is None else to_session(item_ms)
+
+    def item_mapper(self, item_id: str) -> Optional[Callable[[float], float]]:
+        """item ms -> session ms for one item as things stand (None: it cannot be placed
+        yet), for mapping many times at once: a segment is found by bisection."""
         state = self.items.get(item_id)
         if state is None:
             return None
-        sample = ms_to_samples(item_ms, self.sample_rate)
-        for seg in state.segments:
-            if sample < seg.item_end_sample:
-                return seg.start_ms + self._ms(max(0.0, sample - seg.item_sample))
-        if state.segments:
-            last = state.segments[-1]
-            return last.end_ms + self._ms(sample - last.item_end_sample)
-        start = self.projected_start_ms(item_id)
-        return None if start is None else start + item_ms
+        rate = self.sample_rate
+        if not state.segments:
+            start = self.projected_start_ms(item_id)
+            if start is None:
+                return None
+            return lambda item_ms: start + item_ms
+        segs = list(state.segments)
+        ends = [seg.item_end_sample for seg in segs]
+        last = segs[-1]
+
+        def to_session(item_ms: float) -> float:
+            sample = ms_to_samples(item_ms, rate)
+            k = bisect.bisect_right(ends, sample)  # the first segment ending after the sample
+            if k < len(segs):
+                seg = segs[k]
+                return seg.start_ms + samples_to_ms(max(0.0, sample - seg.item_sample), rate)
+            return last.end_ms + samples_to_ms(sample - last.item_end_sample, rate)
+        return to_session
 
     def projected_start_ms(self, item_id: str) -> Optional[float]:
         """When an item that has not started yet would start if audio keeps flowing."""

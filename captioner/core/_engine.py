@@ -10,6 +10,7 @@ its items, clock and timeline are its own.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 import numbers
@@ -67,6 +68,27 @@ def _ms(value: Any, name: str = "at_ms") -> float:
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, not {value}")
     return float(value)
+
+
+def _caption_order(c: Caption) -> tuple:
+    """Captions are sorted by start; at one instant the assistant's first (no two are equal)."""
+    return (c.start_ms, c.role != "assistant", c.item_id, c.index)
+
+
+def _merge(ordered: list[Caption], more: list[Caption]) -> list[Caption]:
+    """Two lists sorted by ``_caption_order`` as one, in time linear in the longer one and
+    logarithmic per caption of the shorter (``more``: the few captions still changing)."""
+    if not more:
+        return list(ordered)
+    out: list[Caption] = []
+    lo = 0
+    for c in more:
+        hi = bisect.bisect_right(ordered, _caption_order(c), lo, key=_caption_order)
+        out += ordered[lo:hi]
+        out.append(c)
+        lo = hi
+    out += ordered[lo:]
+    return out
 
 
 @dataclass
@@ -129,6 +151,11 @@ class CaptionEngine:
         self._problems: deque[Problem] = deque(maxlen=MAX_PROBLEMS)
         self.problem_counts: Counter[tuple[str, str]] = Counter()
         self._cache: Optional[list[Caption]] = None
+        # captions of items that are over (ended, settled, played out), with what they were
+        # computed from: kept until the item changes again (a late cut), and meanwhile its
+        # derived caches are dropped, so a long session holds one Caption per delta
+        self._done: dict[str, tuple[int, Phase, float]] = {}  # item -> what its captions were made from
+        self._done_sorted: list[Caption] = []  # their captions, in the order of captions()
         self._segments_seen = 0
         self._live: Optional[LiveTimeline] = None  # set by the first GPT-Live event
 
@@ -764,16 +791,19 @@ class CaptionEngine:
         if n != self._segments_seen:
             self._segments_seen = n
             self._changed()
+        if not self._sounding:
+            return
         for item_id in list(self._sounding):  # only items with audio still to play
             item = self._items[item_id]
-            if item.source not in (AudioSource.EVENTS, AudioSource.TRACK) or item.phase.ended:
+            if item.source is not AudioSource.EVENTS and item.source is not AudioSource.TRACK or item.phase.ended:
                 self._sounding.discard(item_id)
                 continue
-            start = self._clock.start_ms(item.item_id)
-            if start is not None and item.phase != Phase.PLAYING:
-                item.move(Phase.PLAYING, start, "first sample played")
-            if item.phase == Phase.PLAYING and item.captions.audio_complete \
-                    and self._clock.finished_playing(item.item_id):
+            if item.phase is not Phase.PLAYING:
+                start = self._clock.start_ms(item_id)
+                if start is not None:
+                    item.move(Phase.PLAYING, start, "first sample played")
+            if item.phase is Phase.PLAYING and item.captions.audio_complete \
+                    and self._clock.finished_playing(item_id):
                 item.move(Phase.PLAYED, at_ms, "audio played out")
 
     def finish(self, at_ms: float) -> None:
@@ -975,13 +1005,16 @@ class CaptionEngine:
 
     # --- output ----------------------------------------------------------------
     def captions(self) -> list[Caption]:
-        """Every caption so far, sorted by start (a pure read: see ``step``)."""
+        """Every caption so far, sorted by start (a pure read: see ``step``).
+
+        Items that are over keep their captions, in order, in one list; a change re-places
+        only the other items' captions and merges them in."""
         if self._cache is None:
-            out: list[Caption] = []
+            live: list[Caption] = []
             for item_id in self._order:
-                out.extend(self._item_captions(self._items[item_id]))
-            out.sort(key=lambda c: (c.start_ms, c.role != "assistant", c.item_id, c.index))
-            self._cache = out
+                live.extend(self._item_captions(self._items[item_id]))
+            live.sort(key=_caption_order)
+            self._cache = _merge(self._done_sorted, live)
         return list(self._cache)
 
     def _item_origin(self, item: Item) -> Optional[Callable[[float], float]]:
@@ -991,13 +1024,37 @@ class CaptionEngine:
                 return None
             start = item.marked_start_ms
             return lambda ms: start + ms
-        if self._clock.item_time(item.item_id, 0.0) is None:
-            return None
-        return lambda ms: self._clock.item_time(item.item_id, ms)  # type: ignore[return-value]
+        return self._clock.item_mapper(item.item_id)
 
     def _item_captions(self, item: Item) -> list[Caption]:
+        """The item's captions, unless they are among those of the items that are over."""
         if item.role == "user":
             return self._user_captions(item)
+        key = (item.captions.version, item.phase, self.show_delay_ms)
+        done = self._done.get(item.item_id)
+        if done == key:
+            return []
+        if done is not None:  # changed since it was over (a late cut): placed afresh
+            del self._done[item.item_id]
+            self._done_sorted = [c for c in self._done_sorted if c.item_id != item.item_id]
+        out = self._placed_captions(item)
+        if not self._over(item):
+            return out
+        self._done[item.item_id] = key
+        self._done_sorted = _merge(self._done_sorted, sorted(out, key=_caption_order))
+        item.captions.release()
+        return []
+
+    def _over(self, item: Item) -> bool:
+        """Nothing but a late cut can change the item's captions any more."""
+        if not (item.phase.ended and item.captions.final and item.captions.settled):
+            return False
+        if item.source == AudioSource.MARKS:
+            return item.marked_start_ms is not None and item.marked_end_ms is not None
+        return self._clock.finished_playing(item.item_id)
+
+    def _placed_captions(self, item: Item) -> list[Caption]:
+        """The item's heard deltas on the session clock."""
         to_session = self._item_origin(item)
         if to_session is None:
             return []
@@ -1009,13 +1066,16 @@ class CaptionEngine:
         elif self._clock.finished_playing(item.item_id):
             limit = self._clock.played_ms(item.item_id, math.inf)
         pins = item.captions.pins()  # given timing is shown on time; only estimates wait
+        deltas, item_id, show_delay = item.captions.deltas, item.item_id, self.show_delay_ms
         out = []
+        at, mapped = math.nan, math.nan  # spans follow one another: a start is mapped as the end before it
         for index, (start, end), is_cut in item.captions.heard():
-            s, e = to_session(min(start, limit)), to_session(min(end, limit))
-            delta = item.captions.deltas[index]
-            delay = 0.0 if pins[index] is not None else self.show_delay_ms
-            out.append(Caption(item.item_id, "assistant", index, delta.text, s, max(s, e),
-                               delta.arrived_ms, final, is_cut, delay))
+            start, end = min(start, limit), min(end, limit)
+            s = mapped if start == at else to_session(start)
+            at, mapped = end, to_session(end)
+            delta = deltas[index]
+            out.append(Caption(item_id, "assistant", index, delta.text, s, max(s, mapped), delta.arrived_ms,
+                               final, is_cut, 0.0 if pins[index] is not None else show_delay))
         return out
 
     def _user_captions(self, item: Item) -> list[Caption]:

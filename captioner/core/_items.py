@@ -40,7 +40,11 @@ class Phase(str, Enum):
 
     @property
     def ended(self) -> bool:
-        return self in (Phase.PLAYED, Phase.TRUNCATED, Phase.CANCELLED)
+        return id(self) in _ENDED
+
+
+# compared by identity: asked for every item at every playback step
+_ENDED = frozenset({id(Phase.PLAYED), id(Phase.TRUNCATED), id(Phase.CANCELLED)})
 
 
 class AudioSource(str, Enum):
@@ -61,14 +65,14 @@ _NEXT: dict[Phase, frozenset[Phase]] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Transition:
     phase: Phase
     at_ms: float
     cause: str  # the event (or engine decision) that moved it
 
 
-@dataclass
+@dataclass(slots=True)
 class Item:
     """An item as the engine tracks it (its captions, its place on a clock)."""
 

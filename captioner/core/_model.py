@@ -14,7 +14,7 @@ __all__ = ["Caption", "ItemRecord", "Period", "Problem", "Role", "Timeline"]
 Role = Literal["assistant", "user"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Problem:
     """Input the engine skipped, and why (kept in a bounded list; counts are kept whole)."""
 
@@ -26,7 +26,7 @@ class Problem:
         return f"{self.kind} {self.event_type}: {self.detail}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Caption:
     """One transcript delta placed on the session clock.
 
@@ -52,7 +52,7 @@ class Caption:
         return max(self.start_ms + self.show_delay_ms, self.arrived_ms)
 
 
-@dataclass
+@dataclass(slots=True)
 class ItemRecord:
     """What the timeline knows about one conversation item (timeline JSON ``items[]``)."""
 
@@ -68,7 +68,7 @@ class ItemRecord:
     timing: Optional[str] = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Period:
     """Timeline JSON ``periods[]`` entry."""
 

@@ -25,7 +25,7 @@ __all__ = ["Delta", "ItemCaptions", "weighted_spread"]
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(slots=True)
 class Delta:
     text: str
     arrived_ms: float
@@ -45,7 +45,7 @@ def weighted_spread(texts: list[str], start_ms: float, end_ms: float) -> list[Sp
     return spread([max(text_weight(t), 0.05) for t in texts], start_ms, end_ms)
 
 
-@dataclass
+@dataclass(slots=True)
 class ItemCaptions:
     item_id: str
     estimator: Optional[ItemEstimator]
@@ -56,9 +56,11 @@ class ItemCaptions:
     truncated_at_ms: Optional[float] = None
     estimator_failed: Optional[str] = None  # why the estimator was dropped (the spread stands in)
     words: list[TimedText] = field(default_factory=list)  # timed words/characters of the audio
+    version: int = 0  # moves whenever anything its spans or captions depend on may have changed
     _spans: Optional[list[Span]] = None
     _pins: Optional[list[Optional[Span]]] = None
-    _notes_logged: set[str] = field(default_factory=set)
+    _timing: Optional[Timing] = None
+    _notes_logged: Optional[set[str]] = None  # timing notes already logged (made on the first)
 
     def _ask(self, call: Callable[[ItemEstimator], Any]) -> Any:
         """Call the estimator; one that raises is dropped for good (estimates are advice:
@@ -73,7 +75,7 @@ class ItemCaptions:
             return None
 
     def add_delta(self, delta: Delta) -> int:
-        if self.deltas and all(d.fallback for d in self.deltas) and not delta.fallback:
+        if self.deltas and self.deltas[0].fallback and not delta.fallback:  # (a fallback is alone)
             # deltas after the transcript.done that stood in for them: they replace it (the
             # estimator was fed that text, so it is dropped; timing given or a spread stands in)
             log.info("deltas of %s after its transcript.done: the transcript is replaced", self.item_id)
@@ -91,17 +93,28 @@ class ItemCaptions:
 
     def _changed(self) -> None:
         self._spans = None
-        self._pins = None
+        self._pins = self._timing = None
+        self.version += 1
+
+    def _respan(self) -> None:
+        """The spans may change (the given timing did not)."""
+        self._spans = None
+        self.version += 1
+
+    def release(self) -> None:
+        """Drop what is derived and cached (the engine keeps the captions of an item that is
+        over); anything asked later is worked out again from the same state."""
+        self._spans = self._pins = None
 
     def add_audio(self, pcm: np.ndarray, audio_ms: float) -> None:
         self._ask(lambda e: e.add_audio(pcm))
         self.audio_ms += audio_ms
-        self._spans = None
+        self._respan()
 
     def set_audio_length(self, audio_ms: float) -> None:
         self.audio_ms = audio_ms
         self._ask(lambda e: e.set_audio_length(audio_ms))
-        self._spans = None
+        self._respan()
 
     def finish_audio(self) -> None:
         if not self.audio_complete:
@@ -129,15 +142,23 @@ class ItemCaptions:
         if self._pins is None:
             self._pins, notes = pin([d.given() for d in self.deltas], self.words)
             for note in notes:
-                if note not in self._notes_logged:
-                    self._notes_logged.add(note)
-                    log.warning("timing of %s: %s", self.item_id, note)
+                self._note(note)
         return self._pins
+
+    def _note(self, note: str) -> None:
+        """Log a timing problem once per item."""
+        if self._notes_logged is None:
+            self._notes_logged = set()
+        if note not in self._notes_logged:
+            self._notes_logged.add(note)
+            log.warning("timing of %s: %s", self.item_id, note)
 
     @property
     def timing(self) -> Timing:
         """"provider", "estimated" or "mixed": what this item's spans come from."""
-        return timing_kind(self.pins())
+        if self._timing is None:
+            self._timing = timing_kind(self.pins())
+        return self._timing
 
     @property
     def estimated(self) -> bool:
@@ -157,13 +178,13 @@ class ItemCaptions:
         """Let the estimator work (about ``budget_ms`` of audio); True if the spans changed."""
         if self.settled:
             return False
-        before = self.spans()
+        before = self._spans  # not worked out since the last change: nobody has seen it
         self._ask(lambda e: e.step(budget_ms))
-        self._spans = None
-        return self.spans() != before
+        self._respan()
+        return before is None or self.spans() != before
 
     def estimate_changed(self) -> None:
-        self._spans = None
+        self._respan()
 
     def spans(self) -> list[Span]:
         """One span per delta, before truncation (cached until something changes)."""
@@ -181,10 +202,7 @@ class ItemCaptions:
         bounded = self.audio_complete and self.audio_ms > 0  # no audio seen: no length to hold to
         spans = fill(pins, [d.text for d in self.deltas], estimate, self.audio_ms, bounded)
         if bounded and any(p is not None and p[1] > self.audio_ms + 1.0 for p in pins):  # whole-ms times
-            note = f"provider timing runs past the item's {self.audio_ms:.1f} ms of audio; clamped"
-            if note not in self._notes_logged:
-                self._notes_logged.add(note)
-                log.warning("timing of %s: %s", self.item_id, note)
+            self._note(f"provider timing runs past the item's {self.audio_ms:.1f} ms of audio; clamped")
         return spans
 
     def heard(self) -> list[tuple[int, Span, bool]]:

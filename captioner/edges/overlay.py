@@ -2,14 +2,21 @@
 
 The server pushes, per connected page, the caption layout for that page's mode/lines/width
 (:func:`captioner.core.view.layout`) whenever captions change, and a clock sync
-``{"type": "clock", "now_ms", "rate"}`` a few times a second. The page interpolates the
+``{"type": "clock", "now_ms", "rate"}`` a few times a second. A page gets the whole layout
+once (``{"type": "captions", "revision", "lines", "layout"}``, on connecting or when it
+asks with ``{"type": "resync"}``), then only what changed since the revision it has
+(``{"type": "captions_diff", "base", "revision", "layout"}``: for each of the layout's
+``lines``, ``pieces`` and ``cues``, how many of the page's entries to ``keep`` and the
+entries to ``add`` after them; :func:`apply_message` is the rule). A page whose revision
+is not the diff's base asks for a resync. The page interpolates the
 playback clock with ``performance.now()`` and filters the layout each animation frame (the
 same rule as :func:`captioner.core.view.view_at`), so words appear and the karaoke highlight
 moves on the playback clock, not on network timing. Pages report when they painted each
 piece (``{"type": "painted", ...}``), which is how display lag is measured.
 
-Each page has its own sender task and holds only the latest state (one pending caption
-layout, one pending clock sync): a page that stops reading is dropped after
+Each page has its own sender task and holds only the latest state (whether its captions are
+behind, one pending clock sync; a page that read slowly gets one diff from what it has to
+the newest layout): a page that stops reading is dropped after
 ``send_timeout_s`` and never delays another. Only pages served by the overlay itself may
 open its websocket (the Origin must be this server; ``allow_origins`` opens it to others,
 ``"null"`` included); a client without an Origin header is not a browser page and is let
@@ -29,8 +36,8 @@ import logging
 import mimetypes
 import threading
 import time
-from collections import deque
-from dataclasses import asdict, dataclass, field
+from collections import Counter, deque
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -40,7 +47,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from captioner.core import Caption
-from captioner.core.render import MODES, finite_json, layout
+from captioner.core.render import MODES, layout
 
 log = logging.getLogger(__name__)
 
@@ -68,22 +75,79 @@ def _host_allowed(host: Optional[str], extra_hosts: frozenset[str]) -> bool:
     return True
 
 
+Config = tuple[str, int, int]  # a page's (mode, lines, width)
+PARTS = ("lines", "pieces", "cues")  # the layout's lists, sent as diffs
+
+
+@dataclass(frozen=True)
+class _Encoded:
+    """One revision's layout for one page config: each list entry as its JSON text, so a
+    diff is a comparison of strings and a message is a join of them."""
+
+    revision: Optional[int]
+    lines: int
+    head: str  # the layout's scalar fields as JSON members: "mode":...,"width":...,...
+    parts: dict[str, list[str]]
+
+    @classmethod
+    def of(cls, captions: Sequence[Caption], revision: Optional[int], config: Config) -> "_Encoded":
+        mode, lines, width = config
+        lay = layout(captions, mode, width, lines).to_json()
+        head = json.dumps({k: v for k, v in lay.items() if k not in PARTS})[1:-1]
+        return cls(revision, lines, head, {k: [json.dumps(x, allow_nan=False) for x in lay[k]] for k in PARTS})
+
+    def snapshot(self) -> str:
+        parts = ",".join(f'"{k}":[{",".join(v)}]' for k, v in self.parts.items())
+        return (f'{{"type":"captions","revision":{json.dumps(self.revision)},"lines":{json.dumps(self.lines)},'
+                f'"layout":{{{self.head},{parts}}}}}')
+
+    def diff_from(self, have: "_Encoded") -> str:
+        """What turns ``have`` into this: per list, the common prefix kept and the rest."""
+        out = []
+        for k, new in self.parts.items():
+            old = have.parts[k]
+            keep, n = 0, min(len(old), len(new))
+            while keep < n and old[keep] == new[keep]:
+                keep += 1
+            out.append(f'"{k}":{{"keep":{keep},"add":[{",".join(new[keep:])}]}}')
+        return (f'{{"type":"captions_diff","base":{json.dumps(have.revision)},"revision":{json.dumps(self.revision)},'
+                f'"layout":{{{self.head},{",".join(out)}}}}}')
+
+
+def apply_message(layout_json: Optional[dict], revision: Optional[int], msg: dict
+                  ) -> tuple[Optional[dict], Optional[int], bool]:
+    """What a page does with a captions message (overlay.js follows the same rule): the
+    new (layout, revision), and False when a diff does not apply to what the page has
+    (it then asks for a resync and keeps what it shows)."""
+    if msg.get("type") == "captions":
+        return msg["layout"], msg["revision"], True
+    if msg.get("type") != "captions_diff":
+        return layout_json, revision, True
+    if layout_json is None or msg["base"] != revision:
+        return layout_json, revision, False
+    new = {k: v for k, v in msg["layout"].items() if k not in PARTS}
+    for k in PARTS:
+        part = msg["layout"][k]
+        new[k] = layout_json[k][:part["keep"]] + part["add"]
+    return new, msg["revision"], True
+
+
 @dataclass(eq=False)
 class _Page:
-    """A connected page and what it has yet to be sent (the latest of each kind only)."""
+    """A connected page: what it has, and what it has yet to be sent (the latest of each kind only)."""
 
     ws: ServerConnection
-    config: tuple[str, int, int]
+    config: Config
     clock: Optional[str] = None
-    captions: Optional[str] = None
+    behind: bool = False  # newer captions than the page has (or a resync asked)
+    have: Optional[_Encoded] = None  # the layout the page has (None: send it whole)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def post(self, clock: Optional[str] = None, captions: Optional[str] = None) -> None:
+    def post(self, clock: Optional[str] = None, captions: bool = False) -> None:
         """Supersede what is pending (a newer state makes an unsent older one pointless)."""
         if clock is not None:
             self.clock = clock
-        if captions is not None:
-            self.captions = captions
+        self.behind = self.behind or captions
         self.wake.set()
 
 
@@ -128,9 +192,15 @@ class OverlayServer:
         self._origin_hosts = frozenset(urlsplit(o).hostname or "" for o in self.allow_origins) - {""}
         # page reports ("painted", "rendered"), the newest REPORTS_KEPT, in arrival order
         self.reports: deque[dict] = deque(maxlen=REPORTS_KEPT)
-        self._captions: list[Caption] = []
         self._revision: Optional[int] = None
-        self._sent_revision: Optional[int] = None
+        # the captions the pages are to show and their revision, replaced as one (read by
+        # the server thread)
+        self._published: tuple[list[Caption], Optional[int]] = ([], None)
+        # the newest layout per page config in use, with the published state it lays out
+        self._encoded: dict[Config, tuple[tuple[list[Caption], Optional[int]], _Encoded]] = {}
+        # what the pages were sent (messages, bytes), by message type
+        self.sent_counts: Counter[str] = Counter()
+        self.sent_bytes: Counter[str] = Counter()
         self._clients: dict[ServerConnection, _Page] = {}
         self._refused: set[str] = set()  # origins/hosts already warned about
         self._loop: Optional[asyncio.AbstractEventLoop] = None
@@ -177,16 +247,16 @@ class OverlayServer:
         Revisions that leave the captions as they were (audio arriving) send nothing.
         """
         captions = list(captions)
-        if captions == self._captions and self._sent_revision is not None:
+        if captions == self._published[0] and self._published[1] is not None:
             self._revision = revision
             return
-        self._captions, self._revision, self._sent_revision = captions, revision, revision
+        self._published, self._revision = (captions, revision), revision
         self._call(self._broadcast_captions)
 
     @property
     def sent_revision(self) -> Optional[int]:
         """Revision of the captions the pages have (the last one that changed them)."""
-        return self._sent_revision
+        return self._published[1]
 
     def sync(self) -> None:
         """Push a clock sync now (after a jump of a virtual clock)."""
@@ -257,13 +327,13 @@ class OverlayServer:
 
     async def _handler(self, ws: ServerConnection) -> None:
         page = _Page(ws, _page_config(ws.request.path if ws.request else ""))
-        page.post(clock=self._clock_message(), captions=self._captions_message(page.config))
+        page.post(clock=self._clock_message(), captions=True)
         self._clients[ws] = page
         self.client_connected.set()
         sender = asyncio.ensure_future(self._sender(page))
         try:
             async for raw in ws:
-                self._on_report(raw)
+                self._on_report(raw, page)
         except Exception as exc:  # a page going away never disturbs the session
             log.debug("overlay client ended: %s", exc)
         finally:
@@ -277,23 +347,37 @@ class OverlayServer:
             while True:
                 await page.wake.wait()
                 page.wake.clear()
-                for name in ("clock", "captions"):
-                    msg = getattr(page, name)
-                    if msg is None:
-                        continue
-                    setattr(page, name, None)
-                    await asyncio.wait_for(page.ws.send(msg), self.send_timeout_s)
+                if page.clock is not None:
+                    msg, page.clock = page.clock, None
+                    await self._send(page, "clock", msg)
+                if page.behind:
+                    page.behind = False
+                    latest = self._latest(page.config)
+                    if page.have is None:
+                        await self._send(page, "captions", latest.snapshot())
+                    elif page.have is not latest:
+                        await self._send(page, "captions_diff", latest.diff_from(page.have))
+                    page.have = latest
         except asyncio.TimeoutError:
             log.info("overlay: dropped a page that stopped reading")
             page.ws.transport.abort()
         except Exception as exc:  # noqa: BLE001 - the page went away: its handler cleans up
             log.debug("overlay: send failed: %s", exc)
 
-    def _on_report(self, raw: Any) -> None:
+    async def _send(self, page: _Page, kind: str, msg: str) -> None:
+        await asyncio.wait_for(page.ws.send(msg), self.send_timeout_s)
+        self.sent_counts[kind] += 1
+        self.sent_bytes[kind] += len(msg.encode())
+
+    def _on_report(self, raw: Any, page: Optional[_Page] = None) -> None:
         try:
             msg = json.loads(raw)
         except (TypeError, ValueError, RecursionError):
             log.info("overlay: skipped malformed page message %r", str(raw)[:80])
+            return
+        if isinstance(msg, dict) and msg.get("type") == "resync" and page is not None:
+            page.have = None  # whatever it has, it gets the whole layout again
+            page.post(captions=True)
             return
         if not isinstance(msg, dict) or msg.get("type") not in ("painted", "rendered"):
             log.info("overlay: skipped unknown page message %r", str(raw)[:80])
@@ -303,20 +387,21 @@ class OverlayServer:
     def _clock_message(self) -> str:
         return json.dumps({"type": "clock", "now_ms": float(self.now_ms_fn()), "rate": self.clock_rate})
 
-    def _captions_message(self, config: tuple[str, int, int]) -> str:
-        mode, lines, width = config
-        lay = layout(self._captions, mode, width, lines)
-        return json.dumps({
-            "type": "captions", "revision": self._sent_revision, "lines": lines,
-            "captions": [finite_json(asdict(c)) for c in self._captions], "layout": lay.to_json(),
-        }, allow_nan=False)
+    def _latest(self, config: Config) -> _Encoded:
+        """The newest layout for a page config (laid out once per revision, whatever the pages)."""
+        published = self._published
+        cached = self._encoded.get(config)
+        if cached is None or cached[0] is not published:
+            cached = self._encoded[config] = (published, _Encoded.of(*published, config))
+        return cached[1]
 
     async def _broadcast_captions(self) -> None:
-        cache: dict[tuple[str, int, int], str] = {}
+        in_use = {page.config for page in self._clients.values()}
+        for config in list(self._encoded):
+            if config not in in_use:
+                del self._encoded[config]
         for page in list(self._clients.values()):
-            if page.config not in cache:
-                cache[page.config] = self._captions_message(page.config)
-            page.post(captions=cache[page.config])
+            page.post(captions=True)
 
     async def _broadcast_clock(self) -> None:
         if self._clients:

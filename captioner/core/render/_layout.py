@@ -25,7 +25,6 @@ from captioner.core._model import Caption, Role
 
 _SENTENCE_END = re.compile(r"[.!?\u2026][\"'\u201d\u2019)\]]*$")
 _CLAUSE_END = re.compile(r"[,;:\u2013\u2014][\"'\u201d\u2019)\]]*$")
-_WORDLIKE = re.compile(r"\S+")
 # Words that bind to what follows: breaking a line or cue after them reads badly.
 _BINDING = frozenset(
     "a an the to of in on at by for from with into about and or but nor so as than that "
@@ -101,7 +100,7 @@ class Cue:
 # ---------------------------------------------------------------------------- words
 
 
-@dataclass
+@dataclass(slots=True)
 class Fragment:
     """A timed piece of one word (a delta, or a share of a multi-word delta)."""
 
@@ -115,7 +114,7 @@ class Fragment:
         return self.caption.truncated
 
 
-@dataclass
+@dataclass(slots=True)
 class Word:
     item_id: str
     frags: list[Fragment]
@@ -143,21 +142,23 @@ def item_words(item_id: str, captions: Sequence[Caption]) -> list[Word]:
     new_word = True
     for cap in captions:
         text = cap.text or ""
-        pieces = list(_WORDLIKE.finditer(text))
+        pieces = text.split()  # the runs of non-space characters (str.isspace is re's \s)
         if not pieces:
             new_word = new_word or bool(text)  # whitespace-only: a word boundary, no time
             continue
         start, end = float(cap.start_ms), max(float(cap.end_ms), float(cap.start_ms))
-        total = sum(len(p.group()) for p in pieces)
+        new_word = new_word or text[0].isspace() or not words
+        last = len(pieces) - 1
+        total = sum(map(len, pieces)) if last else 1
         t = start
         for j, piece in enumerate(pieces):
-            t_end = end if j == len(pieces) - 1 else t + (end - start) * len(piece.group()) / total
-            frag = Fragment(piece.group(), t, t_end, cap)
-            if new_word or piece.start() > 0 or not words:
+            t_end = end if j == last else t + (end - start) * len(piece) / total
+            frag = Fragment(piece, t, t_end, cap)
+            if new_word:
                 words.append(Word(item_id, [frag]))
             else:
                 words[-1].frags.append(frag)
-            new_word = False
+            new_word = True
             t = t_end
         new_word = text[-1].isspace()
     return words
@@ -309,6 +310,11 @@ class _Packer:
         # subtraction), and where the sentence ends are: so each question costs O(log n)
         self.offsets = list(itertools.accumulate((len(t) + 1 for t in self.text), initial=0))
         self.sentence_ends = [n for n, flag in enumerate(self.sentence) if flag]
+        # next_end[k]: the first sentence end at or after word k (len(words): none), so a
+        # cue without one inside is seen at once
+        self.next_end = [len(self.text)] * (len(self.text) + 1)
+        for k in range(len(self.text) - 1, -1, -1):
+            self.next_end[k] = k if self.sentence[k] else self.next_end[k + 1]
 
     def _lines(self, i: int, j: int) -> int:
         """Fewest lines for words[i:j] (greedy filling is optimal), stopping past the limit."""
@@ -357,26 +363,40 @@ class _Packer:
 
     def _segment(self, a: int, b: int) -> list[tuple[int, int]]:
         """The cheapest partition of words[a:b] into cues (dynamic programming over ends)."""
-        r, end, start, offsets = self.r, self.end, self.start, self.offsets
+        r, end, start, offsets, next_end = self.r, self.end, self.start, self.offsets, self.next_end
+        max_duration, max_lines, first_cap, most_chars = r.max_duration_ms, r.max_lines, self.first_cap, self.most_chars
+        cue_cost, underfill_cost, lines, inner_cost = self.CUE, self.UNDERFILL, self._lines, self._inner_cost
         best = [0.0] + [math.inf] * (b - a)
         back = [a] * (b - a + 1)
-        for j in range(a + 1, b + 1):
+        fits = a  # the first word a cue ending before word j may start at and keep to max_lines:
+        for j in range(a + 1, b + 1):  # it only moves forward with j (more words never fit in fewer lines)
+            while fits < j - 1 and offsets[j] - offsets[fits] - 1 > first_cap and lines(fits, j) > max_lines:
+                fits += 1
             last = j == b
             ending = 0.0 if last else self._ending_cost(j)
             underfill = not last and not self.sentence[j - 1]
             speech_end = -math.inf
+            here = math.inf
             for i in range(j - 1, a - 1, -1):
                 chars = offsets[j] - offsets[i] - 1
-                speech_end = max(speech_end, end[i])
-                if j - i > 1 and (speech_end - start[i] > r.max_duration_ms
-                                  or (chars > self.first_cap and self._lines(i, j) > r.max_lines)):
+                if end[i] > speech_end:
+                    speech_end = end[i]
+                if j - i > 1 and (speech_end - start[i] > max_duration or i < fits):
                     break  # adding words in front never makes a cue fit again
-                c = best[i - a] + self.CUE + self._inner_cost(i, j, i == a) + ending
-                if underfill:
-                    fill = max(chars / self.most_chars, (speech_end - start[i]) / r.max_duration_ms)
-                    c += self.UNDERFILL * (1.0 - min(fill, 1.0)) ** 2
-                if c < best[j - a]:
-                    best[j - a], back[j - a] = c, i
+                c = best[i - a] + cue_cost
+                if next_end[i] < j - 1:  # a sentence ends inside
+                    c += inner_cost(i, j, i == a)
+                c += ending
+                if underfill:  # how far from full the cue is, by characters or by time
+                    fill = chars / most_chars
+                    by_time = (speech_end - start[i]) / max_duration
+                    if by_time > fill:
+                        fill = by_time
+                    if fill < 1.0:
+                        c += underfill_cost * (1.0 - fill) ** 2
+                if c < here:
+                    here, back[j - a] = c, i
+            best[j - a] = here
         out, j = [], b
         while j > a:
             out.append((back[j - a], j))
@@ -408,7 +428,9 @@ def _cue_words(words: Sequence[Word]) -> list[CueWord]:
 def _layout_track(words: list[Word], role: Role, rules: LayoutRules) -> list[Cue]:
     label = rules.label(role)
     step, gap = rules.time_step_ms, rules.min_gap_ms
-    groups = [words[i:j] for i, j in _Packer(words, rules, label).groups()]
+    packer = _Packer(words, rules, label)
+    spans = packer.groups()
+    groups = [words[i:j] for i, j in spans]
     # starts: at the first word (quantised up); delayed only when an unavoidable split
     # leaves the previous cue no room to show its last word with the gap kept.
     starts: list[int] = []
@@ -421,10 +443,11 @@ def _layout_track(words: list[Word], role: Role, rules: LayoutRules) -> list[Cue
     cues = []
     for n, g in enumerate(groups):
         s = starts[n]
-        texts = [w.text for w in g]
+        i, j = spans[n]
+        texts = packer.text[i:j]
         lines = break_lines(texts, rules.max_chars_per_line - len(label),
                             rules.max_chars_per_line, rules.max_lines)
-        speech_end = max(w.end for w in g)
+        speech_end = max(packer.end[i:j])
         reading = s + 1000.0 * len(" ".join(texts)) / rules.max_chars_per_s
         wanted = min(speech_end + rules.max_linger_ms, max(speech_end, reading))
         end = _q_up(max(s + max(rules.min_duration_ms, 1), wanted), step)

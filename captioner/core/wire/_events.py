@@ -295,7 +295,10 @@ def _number(value: Any) -> Optional[float]:
 
 
 def _int(ev: dict, key: str, default: Optional[int] = None) -> int:
-    value = _number(ev.get(key, default))
+    value = ev.get(key, default)
+    if type(value) is int and 0 <= value <= MAX_INDEX:  # the usual case, without the checks below
+        return value
+    value = _number(value)
     if value is None or value != int(value) or not 0 <= value <= MAX_INDEX:
         raise _Missing(f"{key} must be a whole number from 0 to {MAX_INDEX}, not {ev.get(key, default)!r:.40}")
     return int(value)
@@ -322,6 +325,8 @@ def _timing(ev: dict, fields: tuple[tuple[str, float], ...]) -> tuple[dict[str, 
     non-finite or not a number is dropped, and said why (the engine logs it)."""
     out: dict[str, Optional[float]] = {}
     bad: list[str] = []
+    if not any(ev.get(key) is not None for key, _ in fields):  # the usual case: no timing
+        return {key: None for key, _ in fields}, None
     for key, scale in fields:
         out[key] = None
         if key not in ev or ev[key] is None:

@@ -24,7 +24,7 @@
   const now = () => clock.base + (performance.now() - clock.perf) * clock.rate;
 
   const state = { layout: null, revision: null, key: null, painted: new Set(), pending: [],
-                  renderedAt: null, ws: null, revealed: new Map() };
+                  renderedAt: null, ws: null, revealed: new Map(), resyncing: false };
   const overlay = window.__overlay = {
     now, state, paints: [], syncErrors: [],
     text: () => Array.from(box.querySelectorAll(".line")).map((l) => l.textContent).join("\n"),
@@ -120,6 +120,7 @@
     const q = new URLSearchParams({ mode, lines: String(lines), width: String(width) });
     const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws?" + q);
     state.ws = ws;
+    state.resyncing = false;
     ws.onmessage = (ev) => {
       let msg;
       try { msg = JSON.parse(ev.data); } catch (e) { return; }
@@ -129,8 +130,19 @@
           if (overlay.syncErrors.length > 1000) overlay.syncErrors.splice(0, 500);
         }
         clock.base = msg.now_ms; clock.perf = performance.now(); clock.rate = msg.rate;
-      } else if (msg.type === "captions") {
-        state.layout = msg.layout; state.revision = msg.revision; state.key = null;
+      } else if (msg.type === "captions") {  // the whole layout (on connecting, or a resync)
+        state.layout = msg.layout; state.revision = msg.revision; state.key = null; state.resyncing = false;
+      } else if (msg.type === "captions_diff") {  // what changed since the revision we have
+        if (!state.layout || msg.base !== state.revision) {  // not what we have: ask for all of it (once)
+          if (!state.resyncing) ws.send(JSON.stringify({ type: "resync" }));
+          state.resyncing = true;
+          return;
+        }
+        const lay = Object.assign({}, msg.layout);
+        for (const part of ["lines", "pieces", "cues"]) {
+          lay[part] = state.layout[part].slice(0, msg.layout[part].keep).concat(msg.layout[part].add);
+        }
+        state.layout = lay; state.revision = msg.revision; state.key = null;
       }
     };
     ws.onclose = () => { state.ws = null; setTimeout(connect, 1000); };
