@@ -132,6 +132,7 @@
         clock.base = msg.now_ms; clock.perf = performance.now(); clock.rate = msg.rate;
       } else if (msg.type === "captions") {  // the whole layout (on connecting, or a resync)
         state.layout = msg.layout; state.revision = msg.revision; state.key = null; state.resyncing = false;
+        state.renderedAt = null;  // not rendered yet: the next frame shows this layout
       } else if (msg.type === "captions_diff") {  // what changed since the revision we have
         if (!state.layout || msg.base !== state.revision) {  // not what we have: ask for all of it (once)
           if (!state.resyncing) ws.send(JSON.stringify({ type: "resync" }));
@@ -142,7 +143,7 @@
         for (const part of ["lines", "pieces", "cues"]) {
           lay[part] = state.layout[part].slice(0, msg.layout[part].keep).concat(msg.layout[part].add);
         }
-        state.layout = lay; state.revision = msg.revision; state.key = null;
+        state.layout = lay; state.revision = msg.revision; state.key = null; state.renderedAt = null;
       }
     };
     ws.onclose = () => { state.ws = null; setTimeout(connect, 1000); };
