@@ -228,18 +228,27 @@ class AudioAlignedEstimator(_EnergyFed):
     prior_ms_per_unit: float = 150.0  # voiced ms per spoken unit before the audio tells us
     prior_weight_units: float = 10.0  # how many units of evidence the prior is worth
     live_lag_ms: float = 20.0  # progressive answers lean late: early captions spoil speech
-    _text: str = ""
+    _text_len: int = 0
     _delta_starts: list[int] = field(default_factory=list)
+    _joined: tuple[int, str] = (0, "")
     _word_cache: tuple[int, list[SpokenWord]] = (-1, [])
 
     def add_text(self, text: str) -> None:
-        self._delta_starts.append(len(self._text))
+        self._delta_starts.append(self._text_len)
         super().add_text(text)
-        self._text += text
+        self._text_len += len(text)
+
+    @property
+    def _text(self) -> str:
+        """The text so far, joined when asked (``+=`` per delta copies it all each time:
+        quadratic in a hostile stream of tiny deltas)."""
+        if self._joined[0] != self._text_len:
+            self._joined = (self._text_len, "".join(self.texts))
+        return self._joined[1]
 
     def words(self) -> list[SpokenWord]:
-        if self._word_cache[0] != len(self._text):
-            self._word_cache = (len(self._text), spoken_words(self._text))
+        if self._word_cache[0] != self._text_len:
+            self._word_cache = (self._text_len, spoken_words(self._text))
         return self._word_cache[1]
 
     # -- answering
@@ -343,7 +352,7 @@ class AudioAlignedEstimator(_EnergyFed):
     def _owns(self, c: int, word_start: int) -> bool:
         """Does the delta starting at ``c`` contain ``word_start``?"""
         k = bisect.bisect_right(self._delta_starts, c) - 1
-        end = self._delta_starts[k + 1] if k + 1 < len(self._delta_starts) else len(self._text)
+        end = self._delta_starts[k + 1] if k + 1 < len(self._delta_starts) else self._text_len
         return c <= word_start < end
 
     def _paced(self) -> list[Span]:

@@ -103,7 +103,7 @@ class ForcedAlignEstimator:
         self.live_lag_ms = live_lag_ms  # live answers lean late: early captions spoil speech
         self.restart_budget = restart_budget  # re-decoded audio per audio received
         self.fallback = AudioAlignedEstimator(sample_rate)
-        self._text = ""
+        self._text_len = 0  # characters of text so far (the text itself is the fallback's)
         self._delta_starts: list[int] = []
         self._pcm = _Samples()
         self._resampler: Optional[Resampler] = None  # while audio arrives at another rate
@@ -146,8 +146,8 @@ class ForcedAlignEstimator:
 
     def add_text(self, text: str) -> None:
         self.fallback.add_text(text)
-        self._delta_starts.append(len(self._text))
-        self._text += text
+        self._delta_starts.append(self._text_len)
+        self._text_len += len(text)
 
     def set_audio_length(self, audio_ms: float) -> None:
         self.fallback.set_audio_length(audio_ms)
@@ -195,7 +195,7 @@ class ForcedAlignEstimator:
         return self._live_key == self._live_wanted() and self._caught_up()
 
     def _final_wanted(self) -> tuple:
-        return (len(self._text), self._pcm.n)
+        return (self._text_len, self._pcm.n)
 
     def _live_wanted(self) -> tuple:
         return (len(self._complete_words(False)), self._pcm.n, self._audio_complete)
@@ -243,7 +243,7 @@ class ForcedAlignEstimator:
     def _complete_words(self, text_complete: bool) -> list[SpokenWord]:
         """Words whose text is whole: the last may still be growing ("Interop" + "erability")."""
         words = self._all_words()
-        if not text_complete and words and words[-1].end >= len(self._text):
+        if not text_complete and words and words[-1].end >= self._text_len:
             return words[:-1]
         return words
 
@@ -621,7 +621,7 @@ class ForcedAlignEstimator:
         j = i if i >= 0 and c == words[i].start else i + 1
         if j < len(words):
             k = bisect.bisect_right(self._delta_starts, c) - 1
-            delta_end = self._delta_starts[k + 1] if k + 1 < len(self._delta_starts) else len(self._text)
+            delta_end = self._delta_starts[k + 1] if k + 1 < len(self._delta_starts) else self._text_len
             if words[j].start < delta_end or j == 0:  # the delta says this word (or comes first)
                 return (starts[j] if j < len(starts) else math.nan), j, False
             # only punctuation: the end of the last word
