@@ -14,6 +14,7 @@ are plain lower-case English words; pronunciations are the aligner's business.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from dataclasses import dataclass
@@ -285,6 +286,7 @@ def _spelled(word: str) -> bool:
         len(letters) >= 4 and bool(_VOWEL_GROUPS.search(letters[1:-1])))
 
 
+@functools.lru_cache(maxsize=8192)  # pure, and words repeat (in speech and in floods of tiny deltas)
 def _word_syllables(word: str) -> float:
     """Syllables of a written word; short all-caps words are spelled out (FBI, API)."""
     letters = word.replace("'", "")
@@ -346,6 +348,7 @@ def reading_phones(reading: Reading, spelled: bool = False) -> float:
     return float(total)
 
 
+@functools.lru_cache(maxsize=8192)
 def spoken_units(text: str) -> float:
     """Spoken length of ``text`` in syllable-like units, pauses excluded.
 
