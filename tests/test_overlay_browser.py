@@ -18,9 +18,9 @@ import tempfile
 import threading
 import time
 import urllib.request
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, AsyncIterator, Iterator, Optional
 
 import pytest
 import websockets
@@ -141,6 +141,17 @@ LINES_JS = """Array.from(document.querySelectorAll('#captions .line')).map(l =>
     .map(n => n.textContent).join(''))"""
 
 
+@asynccontextmanager
+async def overlay_page(url: str) -> AsyncIterator[DevTools]:
+    """A headless Chromium page on ``url``, once the overlay script has its first layout."""
+    with headless_chromium(url) as page_ws:
+        async with websockets.connect(page_ws, max_size=None) as ws:
+            dt = DevTools(ws)
+            await dt.call("Page.enable")
+            await dt.wait_for("window.__overlay && __overlay.state.layout !== null")
+            yield dt
+
+
 class VirtualSession:
     """The story session of test_terminal_display, on a virtual clock, pushed to an overlay."""
 
@@ -192,25 +203,21 @@ def test_overlay_shows_spoken_words_at_playback_times(overlay):
 
     async def main() -> dict:
         shown: dict[float, list[str]] = {}
-        with headless_chromium(url) as page_ws:
-            async with websockets.connect(page_ws, max_size=None) as ws:
-                dt = DevTools(ws)
-                await dt.call("Page.enable")
-                await dt.call("Emulation.setDefaultBackgroundColorOverride", color={"r": 0, "g": 0, "b": 0, "a": 0})
-                await dt.wait_for("window.__overlay && __overlay.state.layout !== null")
-                for t in (0.0, 500.0, 1000.0, 2400.0, 2600.0):
-                    shown[t] = await show_at(dt, session, t, "rollup", 2, 42)
-                    await dt.screenshot(ARTIFACTS / f"rollup-{int(t):04d}ms.png")
-                    if t == 1000.0:
-                        shown["current"] = await dt.js(
-                            "Array.from(document.querySelectorAll('.piece.current')).map(e => e.textContent)")
-                shown["mark"] = await dt.js("Array.from(document.querySelectorAll('.piece.mark')).map(e => e.textContent)")
-                shown["label"] = await dt.js("document.querySelector('.label').textContent")
-                shown["style"] = await dt.js("""[getComputedStyle(document.body).backgroundColor,
-                    getComputedStyle(document.documentElement).backgroundColor,
-                    getComputedStyle(document.getElementById('captions')).fontSize,
-                    document.getElementById('captions').className]""")
-                shown["paints"] = await dt.js("__overlay.paints")
+        async with overlay_page(url) as dt:
+            await dt.call("Emulation.setDefaultBackgroundColorOverride", color={"r": 0, "g": 0, "b": 0, "a": 0})
+            for t in (0.0, 500.0, 1000.0, 2400.0, 2600.0):
+                shown[t] = await show_at(dt, session, t, "rollup", 2, 42)
+                await dt.screenshot(ARTIFACTS / f"rollup-{int(t):04d}ms.png")
+                if t == 1000.0:
+                    shown["current"] = await dt.js(
+                        "Array.from(document.querySelectorAll('.piece.current')).map(e => e.textContent)")
+            shown["mark"] = await dt.js("Array.from(document.querySelectorAll('.piece.mark')).map(e => e.textContent)")
+            shown["label"] = await dt.js("document.querySelector('.label').textContent")
+            shown["style"] = await dt.js("""[getComputedStyle(document.body).backgroundColor,
+                getComputedStyle(document.documentElement).backgroundColor,
+                getComputedStyle(document.getElementById('captions')).fontSize,
+                document.getElementById('captions').className]""")
+            shown["paints"] = await dt.js("__overlay.paints")
         return shown
 
     shown = run(main())
@@ -236,25 +243,21 @@ def test_overlay_popon_and_clock_interpolation(overlay):
 
     async def main() -> dict:
         out: dict[Any, Any] = {}
-        with headless_chromium(url) as page_ws:
-            async with websockets.connect(page_ws, max_size=None) as ws:
-                dt = DevTools(ws)
-                await dt.call("Page.enable")
-                await dt.wait_for("window.__overlay && __overlay.state.layout !== null")
-                for t in (1300.0, 2600.0):
-                    out[t] = await show_at(dt, session, t, "popon", 2, 20)
-                    await dt.screenshot(ARTIFACTS / f"popon-{int(t):04d}ms.png")
-                out["class"] = await dt.js("document.getElementById('captions').className")
-                # the page runs the clock on its own between syncs: restart the story at 0, rate 1
-                fresh = VirtualSession(server, clock).engine
-                fresh.advance(0.0)
-                clock[0] = 0.0
-                server.clock_rate = 1.0
-                server.publish(fresh.captions(), 10_000 + fresh.revision)
-                server.sync()
-                out["interpolated"] = await dt.wait_for(
-                    f"__overlay.now() > 1000 && {LINES_JS}.join(' ').includes('time') && {LINES_JS}", timeout=20)
-                server.clock_rate = 0.0
+        async with overlay_page(url) as dt:
+            for t in (1300.0, 2600.0):
+                out[t] = await show_at(dt, session, t, "popon", 2, 20)
+                await dt.screenshot(ARTIFACTS / f"popon-{int(t):04d}ms.png")
+            out["class"] = await dt.js("document.getElementById('captions').className")
+            # the page runs the clock on its own between syncs: restart the story at 0, rate 1
+            fresh = VirtualSession(server, clock).engine
+            fresh.advance(0.0)
+            clock[0] = 0.0
+            server.clock_rate = 1.0
+            server.publish(fresh.captions(), 10_000 + fresh.revision)
+            server.sync()
+            out["interpolated"] = await dt.wait_for(
+                f"__overlay.now() > 1000 && {LINES_JS}.join(' ').includes('time') && {LINES_JS}", timeout=20)
+            server.clock_rate = 0.0
         return out
 
     out = run(main())
@@ -289,25 +292,21 @@ def test_a_late_page_and_a_page_that_missed_revisions_show_what_the_engine_says(
 
     async def main() -> dict:
         out: dict[Any, Any] = {}
-        with headless_chromium(url) as page_ws:
-            async with websockets.connect(page_ws, max_size=None) as ws:
-                dt = DevTools(ws)
-                await dt.call("Page.enable")
-                await dt.wait_for("window.__overlay && __overlay.state.layout !== null")
-                out["late"] = await show_at(dt, session, 1000.0, "rollup", 3, 42)
-                # disconnected (the page reconnects after 1 s) while the answer is cut
-                await dt.js("__overlay.state.ws.close()")
-                await dt.wait_for("__overlay.state.ws === null")
-                out["missed"] = await show_at(dt, session, 2600.0, "rollup", 3, 42)
-                captions = session.engine.captions()
-                diffs = server.sent_counts["captions_diff"]
-                out["diff"] = await shows(dt, extra(captions, 1), 10_001, 2800.0)
-                out["diffs"] = server.sent_counts["captions_diff"] - diffs
-                # the page loses track: what it has is not what the next diff is based on
-                await dt.js("__overlay.state.revision = -1, __overlay.state.layout.pieces.length = 1")
-                whole = server.sent_counts["captions"]
-                out["lost"] = await shows(dt, extra(extra(captions, 1), 2), 10_002, 2800.0)
-                out["resyncs"] = server.sent_counts["captions"] - whole
+        async with overlay_page(url) as dt:
+            out["late"] = await show_at(dt, session, 1000.0, "rollup", 3, 42)
+            # disconnected (the page reconnects after 1 s) while the answer is cut
+            await dt.js("__overlay.state.ws.close()")
+            await dt.wait_for("__overlay.state.ws === null")
+            out["missed"] = await show_at(dt, session, 2600.0, "rollup", 3, 42)
+            captions = session.engine.captions()
+            diffs = server.sent_counts["captions_diff"]
+            out["diff"] = await shows(dt, extra(captions, 1), 10_001, 2800.0)
+            out["diffs"] = server.sent_counts["captions_diff"] - diffs
+            # the page loses track: what it has is not what the next diff is based on
+            await dt.js("__overlay.state.revision = -1, __overlay.state.layout.pieces.length = 1")
+            whole = server.sent_counts["captions"]
+            out["lost"] = await shows(dt, extra(extra(captions, 1), 2), 10_002, 2800.0)
+            out["resyncs"] = server.sent_counts["captions"] - whole
         return out
 
     out = run(main())
@@ -334,21 +333,17 @@ def test_overlay_in_the_first_second_of_an_estimated_answer_shows_the_words_spok
 
     async def main() -> dict:
         out: dict[Any, Any] = {}
-        with headless_chromium(url) as page_ws:
-            async with websockets.connect(page_ws, max_size=None) as ws:
-                dt = DevTools(ws)
-                await dt.call("Page.enable")
-                await dt.wait_for("window.__overlay && __overlay.state.layout !== null")
-                for t, engine in walk(records, times, worker=True):
-                    clock[0] = t
-                    server.show(engine.captions, engine.revision, t)
-                    server.sync()
-                    rev = server.sent_revision
-                    await dt.wait_for(f"__overlay.state.revision === {rev} && __overlay.state.renderedAt === {t}")
-                    out[t] = await dt.js(LINES_JS)
-                    await dt.screenshot(ARTIFACTS / f"live-estimated-{int(t):04d}ms.png")
-                    out[("style", t)] = await dt.js("""Array.from(document.querySelectorAll('.piece.word')).map(e =>
-                        [e.classList.contains('provisional'), getComputedStyle(e).fontStyle, getComputedStyle(e).color])""")
+        async with overlay_page(url) as dt:
+            for t, engine in walk(records, times, worker=True):
+                clock[0] = t
+                server.show(engine.captions, engine.revision, t)
+                server.sync()
+                rev = server.sent_revision
+                await dt.wait_for(f"__overlay.state.revision === {rev} && __overlay.state.renderedAt === {t}")
+                out[t] = await dt.js(LINES_JS)
+                await dt.screenshot(ARTIFACTS / f"live-estimated-{int(t):04d}ms.png")
+                out[("style", t)] = await dt.js("""Array.from(document.querySelectorAll('.piece.word')).map(e =>
+                    [e.classList.contains('provisional'), getComputedStyle(e).fontStyle, getComputedStyle(e).color])""")
         return out
 
     out = run(main())

@@ -133,6 +133,7 @@
       } else if (msg.type === "captions") {  // the whole layout (on connecting, or a resync)
         state.layout = msg.layout; state.revision = msg.revision; state.key = null; state.resyncing = false;
         state.renderedAt = null;  // not rendered yet: the next frame shows this layout
+        state.revealed = new Map();  // a whole layout starts over (a reconnect may meet a restarted session)
       } else if (msg.type === "captions_diff") {  // what changed since the revision we have
         if (!state.layout || msg.base !== state.revision) {  // not what we have: ask for all of it (once)
           if (!state.resyncing) ws.send(JSON.stringify({ type: "resync" }));
