@@ -34,14 +34,20 @@ RATE = PCM16.sample_rate
 SPEED = 4.0  # virtual clock runs 4x real time; the server paces audio 16x to stay ahead
 
 
-def run_session(tmp_path: Path, beta: bool = False, **opts) -> tuple[LiveResult, list]:
+def run_session(tmp_path: Path, beta: bool = False, mic=None, **opts) -> tuple[LiveResult, list]:
+    """A live session against the embedded server on the virtual clock. ``mic``: a function
+    of the session giving the microphone's blocks (it may watch the session)."""
     async def main():
         async with serve_embedded(port=0, beta=beta, pace=16.0, voice="espeak:en-us") as url:
+            live_session: list[LiveSession] = []
+            if mic is not None:
+                opts["mic_source"] = mic(lambda: live_session[0])
             options = LiveOptions(url=url, model="embedded", beta=beta, output="virtual",
                                   speed=SPEED, record=True, mic="off", server_vad=False,
                                   key_interrupt=False, exit_when_done=True, max_seconds=60,
                                   log_path=tmp_path / "session.jsonl", **opts)
-            return await asyncio.wait_for(LiveSession(options).run(), timeout=60)
+            live_session.append(LiveSession(options))
+            return await asyncio.wait_for(live_session[0].run(), timeout=60)
 
     result = asyncio.run(main())
     records, errors = read_session_log(tmp_path / "session.jsonl")
@@ -146,20 +152,29 @@ def test_local_vad_barge_in_stops_the_assistant(tmp_path):
     """Speech on the (injected) microphone while the assistant is audible interrupts it."""
     speech = tts.synthesize("Wait, stop, stop please.", sample_rate=RATE)
 
-    async def mic():
-        """20 ms blocks at real-time pace (on the sped-up clock): 2.4 s of silence (the
-        answer has started playing by then, even on a busy machine), then the user talks
-        over the answer (about 4.6 s long), then silence."""
+    async def mic(session):
+        """20 ms blocks at real-time pace (on the sped-up clock): silence until the answer
+        has been audible for 0.5 s (however long a busy machine takes to get there), then
+        the user talks over the answer (about 4.6 s long), then silence."""
         block = RATE // 50
-        samples = np.concatenate([np.zeros(120 * block, np.int16), speech.samples,
-                                  np.zeros(100 * block, np.int16)])
+        silence = np.zeros(block, np.int16)
         loop = asyncio.get_running_loop()
-        t0 = loop.time()
-        for k, i in enumerate(range(0, len(samples) - block, block)):
+        t0, k, heard_since = loop.time(), 0, None
+        while heard_since is None or k - heard_since < 25:
             await asyncio.sleep(max(0.0, t0 + k * 0.02 / SPEED - loop.time()))
+            live = session()
+            with live.lock:
+                audible = live.engine.audible(live.clock.now_ms())
+            heard_since = (heard_since if heard_since is not None else k) if audible else None
+            k += 1
+            yield silence
+        samples = np.concatenate([speech.samples, np.zeros(100 * block, np.int16)])
+        for i in range(0, len(samples) - block, block):
+            await asyncio.sleep(max(0.0, t0 + k * 0.02 / SPEED - loop.time()))
+            k += 1
             yield samples[i:i + block]
 
-    result, records = run_session(tmp_path, say=["Tell me a story."], mic_source=mic(), local_vad=True)
+    result, records = run_session(tmp_path, say=["Tell me a story."], mic=mic, local_vad=True)
     reasons = [i.reason for i in result.interruptions]
     assert any(r.startswith("local VAD") for r in reasons), reasons
     item = first_assistant(result)
