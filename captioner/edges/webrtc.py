@@ -207,31 +207,50 @@ class TrackAudio:
         return {"type": TRACK_EVENT, "delta": encode_base64(pcm, PCM16)}
 
 
-class SampleFifo:
-    """Audio waiting for an outgoing track: pushed at any rate, read at 48 kHz."""
+class ChunkQueue:
+    """Samples queued in the chunks they came in, read out in blocks of any size."""
 
-    def __init__(self, in_rate: int = PCM16.sample_rate) -> None:
-        self._stream = Resampler(in_rate, TRACK_RATE)
+    def __init__(self) -> None:
         self._chunks: deque[np.ndarray] = deque()
-        self._offset = 0
+        self._offset = 0  # into _chunks[0]
 
     def push(self, pcm: np.ndarray) -> None:
-        out = self._stream.feed(pcm)
-        if len(out):
-            self._chunks.append(np.asarray(out, np.int16))
+        if len(pcm):
+            self._chunks.append(np.asarray(pcm, np.int16))
 
-    def pull(self, n: int) -> np.ndarray:
-        out = np.zeros(n, np.int16)
-        filled = 0
-        while self._chunks and filled < n:
+    def __bool__(self) -> bool:
+        return bool(self._chunks)
+
+    def __len__(self) -> int:
+        return sum(len(c) for c in self._chunks) - self._offset
+
+    def read_into(self, out: np.ndarray, filled: int) -> int:
+        """Copies queued samples into ``out[filled:]``; returns how far ``out`` is filled."""
+        while self._chunks and filled < len(out):
             chunk = self._chunks[0]
-            take = min(n - filled, len(chunk) - self._offset)
+            take = min(len(out) - filled, len(chunk) - self._offset)
             out[filled:filled + take] = chunk[self._offset:self._offset + take]
             filled += take
             self._offset += take
             if self._offset == len(chunk):
                 self._chunks.popleft()
                 self._offset = 0
+        return filled
+
+
+class SampleFifo:
+    """Audio waiting for an outgoing track: pushed at any rate, read at 48 kHz."""
+
+    def __init__(self, in_rate: int = PCM16.sample_rate) -> None:
+        self._stream = Resampler(in_rate, TRACK_RATE)
+        self._queue = ChunkQueue()
+
+    def push(self, pcm: np.ndarray) -> None:
+        self._queue.push(self._stream.feed(pcm))
+
+    def pull(self, n: int) -> np.ndarray:
+        out = np.zeros(n, np.int16)
+        self._queue.read_into(out, 0)
         return out
 
 

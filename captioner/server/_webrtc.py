@@ -38,7 +38,7 @@ from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSes
 from aiortc.mediastreams import MediaStreamError
 
 from captioner.core.wire._audio import Resampler, decode_base64, encode_base64
-from captioner.edges.webrtc import CHANNEL, TRACK_RATE, PacedAudioTrack, TrackAudio, loopback_ice
+from captioner.edges.webrtc import CHANNEL, TRACK_RATE, ChunkQueue, PacedAudioTrack, TrackAudio, loopback_ice
 from captioner.server._app import _Server, _synthesise, shared_server
 from captioner.server._protocol import RealtimeSession, ServerOptions
 from captioner.server._script import Script
@@ -56,8 +56,7 @@ _AUDIO_DONE = ("response.output_audio.done", "response.audio.done")
 @dataclass
 class _Pending:
     response_id: str
-    chunks: deque = field(default_factory=deque)
-    offset: int = 0  # into chunks[0]
+    audio: ChunkQueue = field(default_factory=ChunkQueue)
     done: bool = False  # no more audio will come for it
     started: bool = False
 
@@ -82,7 +81,7 @@ class OutputBuffer:
         if pending is None:
             pending = _Pending(response_id)
             self._queue.append(pending)
-        pending.chunks.append(np.asarray(samples, np.int16))
+        pending.audio.push(samples)
 
     def finish(self, response_id: str) -> None:
         pending = self._find(response_id)
@@ -91,14 +90,14 @@ class OutputBuffer:
 
     def clear(self) -> list[str]:
         """Drop everything queued; the responses whose audio was playing or waiting."""
-        ids = [p.response_id for p in self._queue if p.started or p.chunks]
+        ids = [p.response_id for p in self._queue if p.started or p.audio]
         self._gone.update(p.response_id for p in self._queue)
         self._queue.clear()
         return ids
 
     @property
     def queued_samples(self) -> int:
-        return sum(sum(len(c) for c in p.chunks) - p.offset for p in self._queue)
+        return sum(len(p.audio) for p in self._queue)
 
     def pull(self, n: int) -> tuple[np.ndarray, list[tuple[str, str]]]:
         out = np.zeros(n, np.int16)
@@ -106,20 +105,13 @@ class OutputBuffer:
         filled = 0
         while self._queue:
             p = self._queue[0]
-            if p.chunks and filled < n:
+            if p.audio and filled < n:
                 if not p.started:
                     p.started = True
                     marks.append(("started", p.response_id))
-                chunk = p.chunks[0]
-                take = min(n - filled, len(chunk) - p.offset)
-                out[filled:filled + take] = chunk[p.offset:p.offset + take]
-                filled += take
-                p.offset += take
-                if p.offset == len(chunk):
-                    p.chunks.popleft()
-                    p.offset = 0
+                filled = p.audio.read_into(out, filled)
                 continue
-            if not p.chunks and p.done:
+            if not p.audio and p.done:
                 if p.started:
                     marks.append(("stopped", p.response_id))
                 self._gone.add(p.response_id)
