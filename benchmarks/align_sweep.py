@@ -136,7 +136,7 @@ def measure(sessions: list[corpus.Session], live: bool, repeats: int) -> dict:
             times = []
             for r in range(repeats):
                 t0 = time.process_time()
-                final, _ = timing.run_engine(s, ForcedAlignEstimator, live=False)
+                final = timing.run_engine(s, ForcedAlignEstimator, live=False)[0]
                 times.append(time.process_time() - t0)
             cpu += min(times)  # the least disturbed by other processes on the machine
             for item in s.items:

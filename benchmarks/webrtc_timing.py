@@ -502,24 +502,24 @@ def main(argv: Optional[list[str]] = None) -> int:
         same.setstate(rng.getstate())  # the Opus track: the same marks and noise
         rtc = dataclasses.replace(s, log=webrtc_log(s, rng, track=True))  # (the same draws either way)
         if not args.no_track:
-            runs["websocket (audio events)"].append((s, *timing.run_engine(s, factory, live)))
-            runs["webrtc (track audio)"].append((s, *timing.run_engine(rtc, factory, live)))
+            runs["websocket (audio events)"].append((s, *timing.run_engine(s, factory, live)[:2]))
+            runs["webrtc (track audio)"].append((s, *timing.run_engine(rtc, factory, live)[:2]))
             rtc = dataclasses.replace(s, log=webrtc_log(s, same, track=True, opus=True))
-            runs["webrtc (track audio through Opus)"].append((s, *timing.run_engine(rtc, factory, live)))
+            runs["webrtc (track audio through Opus)"].append((s, *timing.run_engine(rtc, factory, live)[:2]))
         only = dataclasses.replace(s, log=webrtc_log(s, rng, track=False))
-        result = (s, *timing.run_engine(only, factory, live))
+        result = (s, *timing.run_engine(only, factory, live)[:2])
         for name in marks:
             marks[name].append(result)
         led = dataclasses.replace(s, items=[dataclasses.replace(i, deltas=list(i.deltas)) for i in s.items])
         led = dataclasses.replace(led, log=webrtc_log(led, rng, track=False, text_lead_s=(0.5, 3.0)),
                                   pattern="text leads 0.5-3 s")
-        result = (led, *timing.run_engine(led, factory, live))
+        result = (led, *timing.run_engine(led, factory, live)[:2])
         for name in lead_runs:
             lead_runs[name].append(result)
         oracle.append((s, oracle_onsets(s), {}))
         cut, at = cut_marks(s, cut_rng)
         cuts.update(at)
-        cut_runs.append((cut, *timing.run_engine(cut, factory, False)))
+        cut_runs.append((cut, *timing.run_engine(cut, factory, False)[:2]))
 
     n = {k: sum(s.kind == k for s in sessions) for k in {s.kind for s in sessions}}
     print(f"corpus: seed {args.seed}, sessions {n}; estimator: {factory.__name__}")
