@@ -37,9 +37,9 @@ def differences(spec: str, repeat: int) -> list[float]:
             est.add_audio(speech.samples)
             for tok in timed:
                 est.add_text(tok.text)
-            est.spans(True, True)
-            est.settle()
-            spans = est.spans(True, True)
+            est.complete(audio=True, text=True)
+            est.step(None)  # all the pending work: the final alignment
+            spans = est.spans()
             server = np.cumsum([0] + [t.n_samples for t in timed])[:-1] * 1000.0 / RATE
             for tok, start, (ref, _) in zip(timed, server, spans):
                 if any(c.isalnum() for c in tok.text) and tok.text.startswith(" ") or tok is timed[0]:
