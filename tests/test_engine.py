@@ -93,6 +93,23 @@ def test_interrupt_clamps_to_received_audio_and_webrtc_clears():
     assert truncate.audio_end_ms == 100
 
 
+
+def test_an_underrun_mid_answer_is_still_the_assistants_turn():
+    """Barge-in asks ``audible``: in a gap while the answer waits for more audio no sample
+    plays, yet the user talking now talks over the assistant."""
+    engine = CaptionEngine()
+    engine.receive({"type": "response.created", "response": {"id": "r1"}}, 0)
+    engine.receive({"type": "response.output_audio.delta", "item_id": "i1", "response_id": "r1",
+                    "delta": pcm_b64(2400)}, 0)
+    engine.advance(0.0)
+    engine.advance(300.0)  # 100 ms played, 200 ms of underrun: the response is still open
+    assert engine.now_playing(300.0) is None
+    assert engine.audible(300.0)
+    engine.receive({"type": "response.output_audio.done", "item_id": "i1", "response_id": "r1"}, 310)
+    engine.receive({"type": "response.done", "response": {"id": "r1", "status": "completed"}}, 310)
+    engine.advance(400.0)
+    assert not engine.audible(400.0)  # answered and played out: the user's turn
+
 def test_webrtc_captions_follow_buffer_marks():
     engine = CaptionEngine(transport="webrtc")
     engine.receive({"type": "response.created", "response": {"id": "r1"}}, 0)

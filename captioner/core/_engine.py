@@ -998,10 +998,14 @@ class CaptionEngine:
         return self._clock.blocked()
 
     def audible(self, at_ms: float) -> bool:
-        """Is the assistant's voice playing (or about to) at ``at_ms``?"""
+        """Is it the assistant's turn to be heard at ``at_ms``: its voice plays, is queued,
+        or waits mid-answer for more audio (an underrun gap is not the end of the answer)?
+        What barge-in asks: an interruption now would cut something."""
         if any(i.source == AudioSource.MARKS and i.phase == Phase.PLAYING for i in self._items.values()):
             return True
-        return self._clock.playing_at(at_ms) is not None or not self._clock.idle()
+        if self._clock.playing_at(at_ms) is not None or not self._clock.idle():
+            return True
+        return self._interrupt_point(_ms(at_ms))[0] is not None
 
     # --- output ----------------------------------------------------------------
     def captions(self) -> list[Caption]:

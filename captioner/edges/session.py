@@ -341,9 +341,9 @@ class LiveSession:
                 if vad_event.kind != "started":
                     continue
                 now = self.clock.now_ms()
-                with self.lock:
-                    stamp = self.engine.now_playing(now)
-                if stamp is not None and stamp.item_id is not None:
+                with self.lock:  # audible, not "a sample plays now": an underrun gap mid-answer
+                    talking_over = self.engine.audible(now)  # is still the assistant's turn
+                if talking_over:
                     await self.interrupt("local VAD: user speech started")
 
     async def _tick(self, display: Any) -> None:
