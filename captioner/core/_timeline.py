@@ -140,6 +140,10 @@ class ItemCaptions:
     def pins(self) -> list[Optional[Span]]:
         """Per delta, the span provider timing gives it (None: estimated)."""
         if self._pins is None:
+            if not self.words and not any(d.duration_ms is not None or d.span is not None
+                                          or d.start_ms is not None for d in self.deltas):
+                self._pins = [None] * len(self.deltas)  # nothing given (the usual case)
+                return self._pins
             self._pins, notes = pin([d.given() for d in self.deltas], self.words)
             for note in notes:
                 self._note(note)

@@ -54,11 +54,20 @@ def ordered(spans: Sequence[Span], floor: float = 0.0, limit: float = math.inf) 
     """Spans made monotonic and non-overlapping, starting at ``floor`` at the earliest and
     ending by ``limit`` (an estimator's answer is advice; the timeline's is a contract)."""
     out: list[Span] = []
+    append = out.append
     t = floor
-    for start, end in spans:
-        start = min(max(t, float(start)), max(t, limit))
-        end = min(max(start, float(end)), max(start, limit))
-        out.append((start, end))
+    for start, end in spans:  # (comparisons, not min/max calls: this runs once per delta)
+        start = float(start)
+        if not start >= t:  # (NaN too)
+            start = t
+        elif start > limit:
+            start = limit if limit > t else t
+        end = float(end)
+        if not end >= start:
+            end = start
+        elif end > limit:
+            end = limit if limit > start else start
+        append((start, end))
         t = end
     return out
 

@@ -75,8 +75,7 @@ def spoken_words(text: str) -> list[SpokenWord]:
     out: list[SpokenWord] = []
     prev_end = 0
     for m in _WRITTEN.finditer(text):
-        readings = _dedupe(_readings(m.group()))
-        units = spoken_units(m.group())
+        readings, literal, units, phones, syllables = _written_word(m.group())
         if not readings or units <= 0:
             continue
         gap = text[prev_end : m.start()]
@@ -86,12 +85,22 @@ def spoken_words(text: str) -> list[SpokenWord]:
             strength = 0.0
         else:
             strength = max(0.1, pause_after(gap.strip())) if gap.strip() else 0.1
-        literal = readings == ((m.group().lower(),),)
-        said, spelled = _usual_reading(m.group(), readings)
-        out.append(SpokenWord(m.start(), m.end(), readings, literal, units, strength,
-                              reading_phones(said, spelled), _reading_syllables(said, spelled)))
+        out.append(SpokenWord(m.start(), m.end(), readings, literal, units, strength, phones, syllables))
         prev_end = m.end()
     return out
+
+
+@functools.lru_cache(maxsize=8192)  # pure, and words repeat (in speech and in floods of tiny deltas)
+def _written_word(written: str) -> tuple[tuple[Reading, ...], bool, float, float, float]:
+    """What a written word says whatever its neighbours: its readings, whether it is read
+    as written, its spoken units, and the phones and syllables of its usual reading."""
+    readings = _dedupe(_readings(written))
+    units = spoken_units(written)
+    if not readings or units <= 0:
+        return readings, False, units, 0.0, 0.0
+    said, spelled = _usual_reading(written, readings)
+    return (readings, readings == ((written.lower(),),), units,
+            reading_phones(said, spelled), _reading_syllables(said, spelled))
 
 
 def _dedupe(readings: list[Reading]) -> tuple[Reading, ...]:

@@ -66,7 +66,7 @@ class LayoutRules:
         return self.user_label if role == "user" else self.assistant_label
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CueWord:
     """One karaoke unit: a delta's text within a cue (a multi-word delta gives one per word).
 
@@ -146,10 +146,19 @@ def item_words(item_id: str, captions: Sequence[Caption]) -> list[Word]:
         if not pieces:
             new_word = new_word or bool(text)  # whitespace-only: a word boundary, no time
             continue
-        start, end = float(cap.start_ms), max(float(cap.end_ms), float(cap.start_ms))
+        start, end = float(cap.start_ms), float(cap.end_ms)
+        if end < start:
+            end = start
         new_word = new_word or text[0].isspace() or not words
         last = len(pieces) - 1
-        total = sum(map(len, pieces)) if last else 1
+        if not last:  # one piece (a word, or a tiny delta of one): no sharing out
+            if new_word:
+                words.append(Word(item_id, [Fragment(pieces[0], start, end, cap)]))
+            else:
+                words[-1].frags.append(Fragment(pieces[0], start, end, cap))
+            new_word = text[-1].isspace()
+            continue
+        total = sum(map(len, pieces))
         t = start
         for j, piece in enumerate(pieces):
             t_end = end if j == last else t + (end - start) * len(piece) / total
@@ -182,9 +191,11 @@ def _track_words(captions: Iterable[Caption], cut_mark: str = "") -> list[Word]:
         words.extend(item)
     last = -math.inf
     for w in words:  # defensive: overlapping input must not break cue invariants
-        for f in w.frags:
-            f.start = max(f.start, last)
-            f.end = max(f.end, f.start)
+        for f in w.frags:  # (comparisons, not max calls: this runs once per delta)
+            if f.start < last:
+                f.start = last
+            if f.end < f.start:
+                f.end = f.start
             last = f.start
     return words
 
@@ -418,10 +429,13 @@ class _Packer:
 
 def _cue_words(words: Sequence[Word]) -> list[CueWord]:
     out = []
+    append = out.append
     for n, w in enumerate(words):
-        for m, f in enumerate(w.frags):
-            space = " " if n > 0 and m == 0 else ""
-            out.append(CueWord(space + f.text, f.start, f.end))
+        frags = w.frags
+        first = frags[0]
+        append(CueWord(" " + first.text if n else first.text, first.start, first.end))
+        for f in frags[1:]:
+            append(CueWord(f.text, f.start, f.end))
     return out
 
 

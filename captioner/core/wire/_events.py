@@ -357,10 +357,13 @@ def _audio_done(ev: dict) -> Event:
 
 def _transcript_delta(spoken: bool) -> Callable[[dict], Event]:
     def parse(ev: dict) -> Event:
-        given, bad = _timing(ev, (("duration_ms", 1.0), ("start_time", 1000.0)))
+        duration = start = bad = None
+        if ev.get("duration_ms") is not None or ev.get("start_time") is not None:  # (rare)
+            given, bad = _timing(ev, (("duration_ms", 1.0), ("start_time", 1000.0)))
+            duration, start = given["duration_ms"], given["start_time"]
         return TranscriptDelta(_str(ev, "item_id"), _opt_str(ev, "response_id"),
                                _int(ev, "content_index", 0), _text(ev, "delta"),
-                               given["duration_ms"], spoken, given["start_time"], bad)
+                               duration, spoken, start, bad)
     return parse
 
 
