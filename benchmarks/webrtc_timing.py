@@ -315,6 +315,36 @@ def by_rate(results: list[tuple[corpus.Session, dict, dict]]) -> None:
         print(f"| {kind} | {label} {errs.row()}")
 
 
+PIPER_WPM = (150, 210)  # one speaking rate per session (Piper's trained pace is 175)
+
+
+def piper_sessions(seed: int, n: int, voice: str = "piper:joe") -> list[corpus.Session]:
+    """``n`` sessions spoken by a neural voice (Piper; its phoneme alignments give each word's
+    first sample): items of 1-3 of the corpus sentences said as one utterance at one rate,
+    every arrival pattern. A second real-voice family beside TIMIT for the marks-only prior
+    (lead-in and trailing silence, pauses at punctuation); empty when Piper is missing."""
+    from captioner.server._voice import VoiceUnavailable, load_voice
+
+    rng = random.Random(seed * 31337)
+    out = []
+    for s in range(n):
+        try:
+            tts = load_voice(voice, wpm=rng.randint(*PIPER_WPM))
+            tts.load()
+        except VoiceUnavailable as exc:
+            print(f"no Piper sessions: {exc}", file=sys.stderr)
+            return []
+        items = []
+        for _ in range(rng.randint(2, 3)):
+            text = " ".join(rng.sample(corpus.SENTENCES, rng.randint(1, 3)))
+            speech = tts.synthesize(text, corpus.SAMPLE_RATE)
+            items.append((text, speech.samples, [(w.text_start, w.sample) for w in speech.words], [tts.wpm]))
+        pattern = corpus.PATTERNS[s % len(corpus.PATTERNS)]
+        out.append(corpus.build_session(f"pp{s:03d}", "piper", items, pattern, "ga" if s % 2 else "beta",
+                                        voice, rng))
+    return out
+
+
 def speech_span(pcm: np.ndarray, rate: int = corpus.SAMPLE_RATE) -> tuple[float, float]:
     """First and last ms of an item's audio louder than 40 dB below its loudest 10 ms."""
     hop = rate // 100
@@ -477,6 +507,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--sessions", type=int, default=24, help="espeak sessions (default 24)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--no-timit", action="store_true")
+    p.add_argument("--piper", type=int, default=8, help="Piper (neural voice) sessions (default 8; 0: none)")
     p.add_argument("--no-live", action="store_true", help="skip the live view (faster)")
     p.add_argument("--loopback", type=int, default=0, help="interrupted loopback WebRTC runs (default 0)")
     p.add_argument("--loopback-only", action="store_true", help="only the loopback interruption runs")
@@ -487,6 +518,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return _print_loopback(args.loopback or 5)
 
     sessions = list(corpus.generate(args.seed, args.sessions, timit=not args.no_timit))
+    sessions += piper_sessions(args.seed, args.piper)
     rng = random.Random(args.seed * 7919)
     factory = ForcedAlignEstimator
     runs: dict[str, list] = {"websocket (audio events)": [], "webrtc (track audio)": [],
