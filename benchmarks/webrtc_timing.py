@@ -1,7 +1,8 @@
 """WebRTC caption timing against ground truth: with the track, marks only, and interruption.
 
 Builds WebRTC-shaped logs from the sessions of ``benchmarks/corpus.py`` (espeak-ng and
-TIMIT speech whose true word onsets are known) and scores caption onsets as
+TIMIT speech whose true word onsets are known), plus sessions spoken by a neural voice
+(Piper, :func:`piper_sessions`: word onsets from its phoneme alignments) and scores caption onsets as
 ``benchmarks/timing.py`` does:
 
 * **track**: the same speech delivered as ``captioner.track_audio.delta`` chunks of 35 ms
@@ -21,7 +22,8 @@ TIMIT speech whose true word onsets are known) and scores caption onsets as
 
 Run::
 
-    .venv/bin/python benchmarks/webrtc_timing.py [--sessions 24] [--seed 1] [--no-timit] [--loopback 5]
+    .venv/bin/python benchmarks/webrtc_timing.py [--sessions 24] [--seed 1] [--no-timit] [--piper 8] [--loopback 5]
+    .venv/bin/python benchmarks/webrtc_timing.py --no-track --no-live   # marks only (~10 s CPU + Piper once)
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import argparse
 import asyncio
 import base64
 import dataclasses
+import pickle
 import random
 import sys
 import tempfile
@@ -322,9 +325,15 @@ def piper_sessions(seed: int, n: int, voice: str = "piper:joe") -> list[corpus.S
     """``n`` sessions spoken by a neural voice (Piper; its phoneme alignments give each word's
     first sample): items of 1-3 of the corpus sentences said as one utterance at one rate,
     every arrival pattern. A second real-voice family beside TIMIT for the marks-only prior
-    (lead-in and trailing silence, pauses at punctuation); empty when Piper is missing."""
+    (lead-in and trailing silence, pauses at punctuation); empty when Piper is missing.
+    Piper samples its durations (the model's noise), so the same seed speaks a little
+    differently each run: the first run's sessions are kept in the temp dir and reused, so
+    that runs before and after a change compare on the same speech."""
     from captioner.server._voice import VoiceUnavailable, load_voice
 
+    keep = Path(tempfile.gettempdir()) / f"captioner-piper-sessions-{seed}-{n}-{voice.replace('/', '_')}.pickle"
+    if keep.exists():
+        return pickle.loads(keep.read_bytes())
     rng = random.Random(seed * 31337)
     out = []
     for s in range(n):
@@ -342,6 +351,7 @@ def piper_sessions(seed: int, n: int, voice: str = "piper:joe") -> list[corpus.S
         pattern = corpus.PATTERNS[s % len(corpus.PATTERNS)]
         out.append(corpus.build_session(f"pp{s:03d}", "piper", items, pattern, "ga" if s % 2 else "beta",
                                         voice, rng))
+    keep.write_bytes(pickle.dumps(out))
     return out
 
 
