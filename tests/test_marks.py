@@ -29,24 +29,16 @@ def _spans(deltas: list[str], length_ms=None, complete: bool = False):
     return est.spans()
 
 
-def test_a_sentence_end_takes_about_half_a_second_a_comma_less():
+def test_a_sentence_end_takes_a_pause_a_comma_most_of_one():
     plain = _spans([" Yes", " then", " go"])
     comma = _spans([" Yes,", " then", " go"])
     stop = _spans([" Yes.", " Then", " go"])
-    # speech-rate priors: a pause (and the lengthened word before it) at punctuation
-    assert stop[1][0] - plain[1][0] > 300.0
-    assert 100.0 < comma[1][0] - plain[1][0] < stop[1][0] - plain[1][0]
-
-
-def test_a_sentence_pause_is_what_voices_pause_between_sentences():
-    plain = _spans([" Yes", " then", " go"])
-    comma = _spans([" Yes,", " then", " go"])
-    stop = _spans([" Yes.", " Then", " go"])
-    # between the sentences of one answer a voice pauses ~200-350 ms (espeak-ng 310, Piper
-    # 205, measured), plus the lengthened last word: not half a second
+    # speech-rate priors: a pause (and the lengthened word before it) at punctuation; between
+    # the sentences of one answer a voice pauses ~200-350 ms (espeak-ng 310, Piper 205,
+    # measured), plus the lengthened last word: not half a second
     assert 250.0 < stop[1][0] - plain[1][0] < 420.0
-    # a comma about half of it
-    assert 0.35 < (comma[1][0] - plain[1][0]) / (stop[1][0] - plain[1][0]) < 0.65
+    # a comma pauses less, but most of that (espeak-ng 150 ms, Piper 280 ms)
+    assert 0.6 < (comma[1][0] - plain[1][0]) / (stop[1][0] - plain[1][0]) < 0.9
 
 
 def test_known_length_scales_the_text_and_keeps_it_inside():

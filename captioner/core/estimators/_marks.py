@@ -11,7 +11,7 @@ then timed from speech-rate priors (phonetics, not any corpus):
   syllables/s; a number or acronym is said carefully (~30 ms more a syllable); the word
   before a pause is lengthened (phrase-final lengthening);
 * punctuation takes time: a pause before a word in proportion to how strongly the text
-  marks one (``pause_before``: ~300 ms at a sentence end, half that after a comma,
+  marks one (``pause_before``: ~300 ms at a sentence end, ~210 ms after a comma,
   nothing between plain words);
 * the marks run ahead of the voice: both travel on the data channel, the voice on the
   media path, whose jitter buffer holds it ~100 ms (``MEDIA_LAG_MS``, measured on
@@ -48,7 +48,8 @@ SYLLABLE_MS = 40.0
 STRESSED_SYLLABLE_MS = 30.0
 # Silent pause between the sentences of one spoken answer: measured ~310 ms for espeak-ng,
 # ~205 ms for Piper (its sentences joined back to back), 300-500 ms in conversational read
-# speech; a comma's is about half (espeak-ng 150 ms, Piper 280 ms).
+# speech. Weaker punctuation pauses less, in proportion: a comma ~0.7 of it (espeak-ng
+# 150 ms, Piper 280 ms), a semicolon ~0.8 (260, 230).
 SENTENCE_PAUSE_MS = 300.0
 FINAL_LENGTHENING_MS = 70.0  # a phrase's last syllable is 30-50 % longer
 MEDIA_LAG_MS = 100.0  # the voice's media path (jitter buffer, decoder) behind the data channel
@@ -66,8 +67,8 @@ MIN_TEMPO, MAX_TEMPO = 0.4, 2.5  # a known length never implies speech 2.5x fast
 
 def pause_ms(strength: float) -> float:
     """Expected silent pause before a word whose ``pause_before`` is ``strength`` (0..1):
-    ~300 ms at a sentence end (1.0), ~150 ms at a comma (0.7), nothing between words (0.1)."""
-    return SENTENCE_PAUSE_MS * strength * strength if strength >= 0.3 else 0.0
+    ~300 ms at a sentence end (1.0), ~210 ms at a comma (0.7), nothing between words (0.1)."""
+    return SENTENCE_PAUSE_MS * strength if strength >= 0.3 else 0.0
 
 
 def word_ms(word: SpokenWord) -> float:
