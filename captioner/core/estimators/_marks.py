@@ -8,8 +8,7 @@ then timed from speech-rate priors (phonetics, not any corpus):
   phones and syllables of its usual reading from the one reading table, so "$3,482.50"
   takes as long as "three thousand four hundred and eighty-two dollars fifty cents"):
   ~60 ms a sound plus ~40 ms a syllable (vowels are the long sounds), about 5
-  syllables/s; a number or acronym is said carefully (~30 ms more a syllable); the word
-  before a pause is lengthened (phrase-final lengthening);
+  syllables/s; the word before a pause is lengthened (phrase-final lengthening);
 * punctuation takes time: a pause before a word in proportion to how strongly the text
   marks one (``pause_before``: ~300 ms at a sentence end, ~210 ms after a comma,
   nothing between plain words);
@@ -42,10 +41,6 @@ __all__ = ["LEAD_SILENCE_MS", "MEDIA_LAG_MS", "PHONE_MS", "TRAIL_SILENCE_MS", "m
 # ~2.7 sounds, the ~5 syllables/s articulation rate.
 PHONE_MS = 60.0
 SYLLABLE_MS = 40.0
-# A written word that is not read as written (a number, an acronym, a symbol) carries
-# information a listener must not miss: said carefully, every syllable stressed. Measured
-# against the plain words around them (Piper): numbers +55 ms, spelled acronyms +85 ms.
-STRESSED_SYLLABLE_MS = 30.0
 # Silent pause between the sentences of one spoken answer: measured ~310 ms for espeak-ng,
 # ~205 ms for Piper (its sentences joined back to back), 300-500 ms in conversational read
 # speech. Weaker punctuation pauses less, in proportion: a comma ~0.7 of it (espeak-ng
@@ -73,8 +68,7 @@ def pause_ms(strength: float) -> float:
 
 def word_ms(word: SpokenWord) -> float:
     """How long ``word`` takes to say at the prior rate (its sounds and syllables)."""
-    per_syllable = SYLLABLE_MS if word.literal else SYLLABLE_MS + STRESSED_SYLLABLE_MS
-    return PHONE_MS * word.phones + per_syllable * word.syllables
+    return PHONE_MS * word.phones + SYLLABLE_MS * word.syllables
 
 
 def word_times(words: Sequence[SpokenWord]) -> tuple[list[float], list[float], float]:
