@@ -51,10 +51,10 @@ MEDIA_LAG_MS = 100.0  # the voice's media path (jitter buffer, decoder) behind t
 # An utterance's edges. Its first word starts after the voice's lead-in silence, measured
 # (first word onset in the item's audio): a neural voice (Piper) 40-60 ms, studio-recorded
 # read speech (TIMIT) ~140 ms in either half of its speakers, trimmed synthesis (espeak-ng)
-# none; the prior takes the middle of the two real voices, so neither is ~50 ms off. After
-# its last word's onset a voice says the word (lengthened utterance-finally more than
-# ``FINAL_LENGTHENING_MS`` says: TIMIT's last words run ~85 ms longer) and falls silent
-# ~150 ms (Piper 140, TIMIT 150): ~220 ms of the span is not in the word model.
+# none; the prior takes the middle of the two real voices, so neither is more than ~50 ms
+# off. At the end a voice falls silent ~150 ms (Piper 140, TIMIT 150) after its last word,
+# which it lengthens more than ``FINAL_LENGTHENING_MS`` says (TIMIT's last words run ~85 ms
+# longer than the word model): ~220 ms of the span's end is not in the word model.
 LEAD_SILENCE_MS = 95.0
 TRAIL_SILENCE_MS = 220.0
 MIN_TEMPO, MAX_TEMPO = 0.4, 2.5  # a known length never implies speech 2.5x faster/slower
