@@ -1,7 +1,8 @@
 """WebRTC caption timing against ground truth: with the track, marks only, and interruption.
 
 Builds WebRTC-shaped logs from the sessions of ``benchmarks/corpus.py`` (espeak-ng and
-TIMIT speech whose true word onsets are known) and scores caption onsets as
+TIMIT speech whose true word onsets are known), plus sessions spoken by a neural voice
+(Piper, :func:`piper_sessions`: word onsets from its phoneme alignments) and scores caption onsets as
 ``benchmarks/timing.py`` does:
 
 * **track**: the same speech delivered as ``captioner.track_audio.delta`` chunks of 35 ms
@@ -21,7 +22,8 @@ TIMIT speech whose true word onsets are known) and scores caption onsets as
 
 Run::
 
-    .venv/bin/python benchmarks/webrtc_timing.py [--sessions 24] [--seed 1] [--no-timit] [--loopback 5]
+    .venv/bin/python benchmarks/webrtc_timing.py [--sessions 24] [--seed 1] [--no-timit] [--piper 8] [--loopback 5]
+    .venv/bin/python benchmarks/webrtc_timing.py --no-track --no-live   # marks only (~10 s CPU + Piper once)
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import argparse
 import asyncio
 import base64
 import dataclasses
+import pickle
 import random
 import sys
 import tempfile
@@ -315,6 +318,43 @@ def by_rate(results: list[tuple[corpus.Session, dict, dict]]) -> None:
         print(f"| {kind} | {label} {errs.row()}")
 
 
+PIPER_WPM = (150, 210)  # one speaking rate per session (Piper's trained pace is 175)
+
+
+def piper_sessions(seed: int, n: int, voice: str = "piper:joe") -> list[corpus.Session]:
+    """``n`` sessions spoken by a neural voice (Piper; its phoneme alignments give each word's
+    first sample): items of 1-3 of the corpus sentences said as one utterance at one rate,
+    every arrival pattern. A second real-voice family beside TIMIT for the marks-only prior
+    (lead-in and trailing silence, pauses at punctuation); empty when Piper is missing.
+    Piper samples its durations (the model's noise), so the same seed speaks a little
+    differently each run: the first run's sessions are kept in the temp dir and reused, so
+    that runs before and after a change compare on the same speech."""
+    from captioner.server._voice import VoiceUnavailable, load_voice
+
+    keep = Path(tempfile.gettempdir()) / f"captioner-piper-sessions-{seed}-{n}-{voice.replace('/', '_')}.pickle"
+    if keep.exists():
+        return pickle.loads(keep.read_bytes())
+    rng = random.Random(seed * 31337)
+    out = []
+    for s in range(n):
+        try:
+            tts = load_voice(voice, wpm=rng.randint(*PIPER_WPM))
+            tts.load()
+        except VoiceUnavailable as exc:
+            print(f"no Piper sessions: {exc}", file=sys.stderr)
+            return []
+        items = []
+        for _ in range(rng.randint(2, 3)):
+            text = " ".join(rng.sample(corpus.SENTENCES, rng.randint(1, 3)))
+            speech = tts.synthesize(text, corpus.SAMPLE_RATE)
+            items.append((text, speech.samples, [(w.text_start, w.sample) for w in speech.words], [tts.wpm]))
+        pattern = corpus.PATTERNS[s % len(corpus.PATTERNS)]
+        out.append(corpus.build_session(f"pp{s:03d}", "piper", items, pattern, "ga" if s % 2 else "beta",
+                                        voice, rng))
+    keep.write_bytes(pickle.dumps(out))
+    return out
+
+
 def speech_span(pcm: np.ndarray, rate: int = corpus.SAMPLE_RATE) -> tuple[float, float]:
     """First and last ms of an item's audio louder than 40 dB below its loudest 10 ms."""
     hop = rate // 100
@@ -477,6 +517,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--sessions", type=int, default=24, help="espeak sessions (default 24)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--no-timit", action="store_true")
+    p.add_argument("--piper", type=int, default=8, help="Piper (neural voice) sessions (default 8; 0: none)")
     p.add_argument("--no-live", action="store_true", help="skip the live view (faster)")
     p.add_argument("--loopback", type=int, default=0, help="interrupted loopback WebRTC runs (default 0)")
     p.add_argument("--loopback-only", action="store_true", help="only the loopback interruption runs")
@@ -487,6 +528,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return _print_loopback(args.loopback or 5)
 
     sessions = list(corpus.generate(args.seed, args.sessions, timit=not args.no_timit))
+    sessions += piper_sessions(args.seed, args.piper)
     rng = random.Random(args.seed * 7919)
     factory = ForcedAlignEstimator
     runs: dict[str, list] = {"websocket (audio events)": [], "webrtc (track audio)": [],

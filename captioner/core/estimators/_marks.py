@@ -10,8 +10,8 @@ then timed from speech-rate priors (phonetics, not any corpus):
   ~60 ms a sound plus ~40 ms a syllable (vowels are the long sounds), about 5
   syllables/s; the word before a pause is lengthened (phrase-final lengthening);
 * punctuation takes time: a pause before a word in proportion to how strongly the text
-  marks one (``pause_before``: about half a second at a sentence end, a fifth after a
-  comma, nothing between plain words);
+  marks one (``pause_before``: ~300 ms at a sentence end, ~210 ms after a comma,
+  nothing between plain words);
 * the marks run ahead of the voice: both travel on the data channel, the voice on the
   media path, whose jitter buffer holds it ~100 ms (``MEDIA_LAG_MS``, measured on
   loopback: 97-121 ms). Speech then starts after the voice's leading silence and ends
@@ -41,21 +41,29 @@ __all__ = ["LEAD_SILENCE_MS", "MEDIA_LAG_MS", "PHONE_MS", "TRAIL_SILENCE_MS", "m
 # ~2.7 sounds, the ~5 syllables/s articulation rate.
 PHONE_MS = 60.0
 SYLLABLE_MS = 40.0
-SENTENCE_PAUSE_MS = 450.0  # silent pause at a sentence end (read and synthetic speech: 300-700 ms)
+# Silent pause between the sentences of one spoken answer: measured ~310 ms for espeak-ng,
+# ~205 ms for Piper (its sentences joined back to back), 300-500 ms in conversational read
+# speech. Weaker punctuation pauses less, in proportion: a comma ~0.7 of it (espeak-ng
+# 150 ms, Piper 280 ms), a semicolon ~0.8 (260, 230).
+SENTENCE_PAUSE_MS = 300.0
 FINAL_LENGTHENING_MS = 70.0  # a phrase's last syllable is 30-50 % longer
 MEDIA_LAG_MS = 100.0  # the voice's media path (jitter buffer, decoder) behind the data channel
-# An utterance's edges: trimmed synthesis has no leading silence, a neural voice (Piper)
-# ~50 ms, studio recordings ~150 ms (halfway); a voice releases its last sound and falls
-# silent ~150-300 ms.
-LEAD_SILENCE_MS = 70.0
+# An utterance's edges. Its first word starts after the voice's lead-in silence, measured
+# (first word onset in the item's audio): a neural voice (Piper) 40-60 ms, studio-recorded
+# read speech (TIMIT) ~140 ms in either half of its speakers, trimmed synthesis (espeak-ng)
+# none; the prior takes the middle of the two real voices, so neither is more than ~50 ms
+# off. At the end a voice falls silent ~150 ms (Piper 140, TIMIT 150) after its last word,
+# which it lengthens more than ``FINAL_LENGTHENING_MS`` says (TIMIT's last words run ~85 ms
+# longer than the word model): ~220 ms of the span's end is not in the word model.
+LEAD_SILENCE_MS = 95.0
 TRAIL_SILENCE_MS = 220.0
 MIN_TEMPO, MAX_TEMPO = 0.4, 2.5  # a known length never implies speech 2.5x faster/slower
 
 
 def pause_ms(strength: float) -> float:
     """Expected silent pause before a word whose ``pause_before`` is ``strength`` (0..1):
-    ~450 ms at a sentence end (1.0), ~220 ms at a comma (0.7), nothing between words (0.1)."""
-    return SENTENCE_PAUSE_MS * strength * strength if strength >= 0.3 else 0.0
+    ~300 ms at a sentence end (1.0), ~210 ms at a comma (0.7), nothing between words (0.1)."""
+    return SENTENCE_PAUSE_MS * strength if strength >= 0.3 else 0.0
 
 
 def word_ms(word: SpokenWord) -> float:
