@@ -387,27 +387,28 @@ class _Packer:
             ending = 0.0 if last else self._ending_cost(j)
             underfill = not last and not self.sentence[j - 1]
             speech_end = -math.inf
-            here = math.inf
-            for i in range(j - 1, a - 1, -1):
-                chars = offsets[j] - offsets[i] - 1
-                if end[i] > speech_end:
-                    speech_end = end[i]
-                if j - i > 1 and (speech_end - start[i] > max_duration or i < fits):
+            here, here_i = math.inf, a
+            last_word, line_end = j - 1, offsets[j] - 1
+            for i in range(last_word, a - 1, -1):  # (the hot loop: locals, no calls)
+                e, s = end[i], start[i]
+                if e > speech_end:
+                    speech_end = e
+                if i < last_word and (speech_end - s > max_duration or i < fits):
                     break  # adding words in front never makes a cue fit again
                 c = best[i - a] + cue_cost
-                if next_end[i] < j - 1:  # a sentence ends inside
+                if next_end[i] < last_word:  # a sentence ends inside
                     c += inner_cost(i, j, i == a)
                 c += ending
                 if underfill:  # how far from full the cue is, by characters or by time
-                    fill = chars / most_chars
-                    by_time = (speech_end - start[i]) / max_duration
+                    fill = (line_end - offsets[i]) / most_chars
+                    by_time = (speech_end - s) / max_duration
                     if by_time > fill:
                         fill = by_time
                     if fill < 1.0:
                         c += underfill_cost * (1.0 - fill) ** 2
                 if c < here:
-                    here, back[j - a] = c, i
-            best[j - a] = here
+                    here, here_i = c, i
+            best[j - a], back[j - a] = here, here_i
         out, j = [], b
         while j > a:
             out.append((back[j - a], j))
