@@ -283,3 +283,53 @@ def test_final_pass_finishes_the_live_decode_when_it_is_that_decode(monkeypatch)
     ask(at_once, True, True)
     settle(at_once)
     assert ask(live, True, True) == ask(at_once, True, True)
+
+
+def _final_errors(text: str, deltas: list[str], voice: str, wpm: int) -> dict[str, float]:
+    """Final onset error (ms) of each delta espeak starts a word in, by delta text."""
+    speech = tts.synthesize(text, voice=voice, wpm=wpm, sample_rate=RATE)
+    truth = {w.text_start: w.sample * 1000 / RATE for w in speech.words}
+    est = ForcedAlignEstimator(RATE)
+    est.add_audio(speech.samples)
+    for d in deltas:
+        est.add_text(d)
+    est.complete(True, True)
+    settle(est)
+    out, pos = {}, 0
+    for (start, _), d in zip(est.spans(), deltas):
+        c = pos + len(d) - len(d.lstrip(" "))
+        if c in truth:
+            out[d] = start - truth[c]
+        pos += len(d)
+    return out
+
+
+def test_pieces_of_one_written_word_are_placed_where_they_are_said():
+    # "support@example.com" is one written word the voice says as five; its deltas are
+    # placed on the words the aligner heard ("at", "example", "dot", "com"), not by characters.
+    deltas = ["Call", " me", " at", " five", ",", " or", " email", " support", "@", "example", ".", "com", "."]
+    errs = _final_errors("".join(deltas), deltas, "en-us", 150)
+    assert {"@", "example", ".", "com"} <= set(errs)
+    assert max(abs(e) for e in errs.values()) <= 100.0, errs
+
+
+def test_a_pause_inside_a_long_number_is_no_lead_in():
+    # "forty-eight thousand | two hundred and thirteen": a quiet run inside the number
+    # (its first half) must not move the number's start to after it.
+    deltas = ["Your", " order", ",", " number", " 48213", ",", " ships", " on", " Friday", "."]
+    errs = _final_errors("".join(deltas), deltas, "en-us", 150)
+    assert abs(errs[" 48213"]) <= 100.0, errs
+
+
+def test_speech_faster_than_the_models_shortest_phone_is_aligned():
+    # At this rate some phones last under 30 ms, the model's shortest at its usual frame
+    # shift: no grammar gets through until it is decoded with a shorter one.
+    text = "That's a great question, and the answer is surprisingly simple."
+    words = spoken_words(text)
+    from soxr import resample
+
+    speech = tts.synthesize(text, voice="en", wpm=320, sample_rate=RATE)
+    assert Aligner().align(words, resample(speech.samples, RATE, 16000)) is None  # the premise
+    errs = list(_final_errors(text, _deltas(text), "en", 320).values())
+    assert len(errs) >= 9
+    assert np.median(np.abs(errs)) <= 30.0 and max(np.abs(errs)) <= 120.0, errs

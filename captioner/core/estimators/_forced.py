@@ -35,8 +35,8 @@ import numpy as np
 
 from captioner.core.estimators._base import ItemEstimator, Span, ordered, pace, spread
 from captioner.core.estimators._energy import AudioAlignedEstimator
-from captioner.core.estimators._sphinx import ALIGN_RATE, ALIGNERS, Aligner, WordTiming, dither
-from captioner.core.estimators._text import SpokenWord, speakable
+from captioner.core.estimators._sphinx import ALIGN_RATE, ALIGNERS, FAST_FRAME_MS, Aligner, WordTiming, dither
+from captioner.core.estimators._text import SpokenWord, reading_phones, speakable, spoken_share
 from captioner.core.wire._audio import Resampler
 
 __all__ = ["ForcedAlignEstimator", "default_estimator"]
@@ -49,10 +49,14 @@ _CMN_SAMPLES = 2 * ALIGN_RATE  # the item's cepstral mean is measured on its fir
 _ANCHOR_LEAD_MS = 30.0  # audio kept before the anchor word when restarting
 _PACE_MS_PER_UNIT = 150.0
 # Ways to finish an item, best first (see Aligner.start): pauses between words, else
-# words absorbing them, then any word allowed unheard, then the text may end early.
+# words absorbing them; the same with a shorter frame shift (speech too fast for the
+# model's shortest phone gets through no grammar at all); then any word allowed unheard,
+# then the text may end early.
 _FINAL_ATTEMPTS: tuple[dict, ...] = (
     dict(pauses=True),
     dict(pauses=False),
+    dict(pauses=True, frame_ms=FAST_FRAME_MS),
+    dict(pauses=False, frame_ms=FAST_FRAME_MS),
     dict(pauses=False, lenient=True),
     dict(pauses=True, lenient=True, prefix=True),
 )  # placing words not yet heard
@@ -564,7 +568,7 @@ class ForcedAlignEstimator:
         word_starts = [w.start for w in words]
         times: list[float] = []
         for c in self._delta_starts:
-            t, needs, end = self._delta_time(c, words, word_starts, starts, ends)
+            t, needs, end = self._delta_time(c, words, word_starts, starts, ends, timings)
             if needs >= len(ends if end else starts):
                 break  # this delta and every later one: the audio-only estimate
             times.append(t + lag)
@@ -591,7 +595,10 @@ class ForcedAlignEstimator:
         energy, floor = self.fallback.energy()
         a = int(t.start_ms // 10)
         b = min(len(energy), int(t.end_ms // 10))
-        head = a + max(_HEAD_FRAMES, (b - a) // 2)
+        # The head of its first spoken word: a long number or an e-mail address is many
+        # words, and a pause inside it ("forty-eight thousand | two hundred") is no lead-in.
+        first_end = int(t.tokens[0][1] // 10) if t.tokens else b
+        head = a + max(_HEAD_FRAMES, (min(first_end, b) - a) // 2)
         quiet, f = 0, a
         while f < b and (quiet or f < head):
             if energy[f] < floor + _QUIET_DB:
@@ -606,10 +613,12 @@ class ForcedAlignEstimator:
         return t.start_ms
 
     def _delta_time(self, c: int, words: list[SpokenWord], word_starts: list[int],
-                    starts: list[float], ends: list[float]) -> tuple[float, int, bool]:
+                    starts: list[float], ends: list[float],
+                    timings: list[Optional[WordTiming]]) -> tuple[float, int, bool]:
         """Item ms where the delta starting at character ``c`` is spoken, the last word
         whose timing that uses and whether it uses that word's end (live, ``starts`` and
-        ``ends`` may cover only the first words)."""
+        ``ends`` may cover only the first words). A piece inside a word is placed by the
+        spoken length before it, on the words the aligner heard for it when it did."""
         if not words:
             return 0.0, -1, False
         i = bisect.bisect_right(word_starts, c) - 1  # last word starting at/before c
@@ -617,7 +626,9 @@ class ForcedAlignEstimator:
             if i >= len(ends):
                 return math.nan, i, True
             w = words[i]
-            return starts[i] + (c - w.start) / (w.end - w.start) * (ends[i] - starts[i]), i, True
+            share = spoken_share(self.fallback.text[w.start : w.end], c - w.start)
+            t = timings[i] if i < len(timings) else None
+            return _inside(share, w, starts[i], ends[i], t), i, True
         j = i if i >= 0 and c == words[i].start else i + 1
         if j < len(words):
             k = bisect.bisect_right(self._delta_starts, c) - 1
@@ -628,6 +639,24 @@ class ForcedAlignEstimator:
             return (ends[j - 1] if j - 1 < len(ends) else math.nan), j - 1, True
         last = len(words) - 1
         return (ends[last] if last < len(ends) else math.nan), last, True
+
+
+def _inside(share: float, word: SpokenWord, start: float, end: float, heard: Optional[WordTiming]) -> float:
+    """Item ms ``share`` (of its usual reading's phones) into ``word``, placed from
+    ``start`` to ``end``: on the spoken words the aligner heard for it, each taking its
+    phones over its own time (a reading cut short, the audio ending inside it, keeps the
+    usual reading's length), else evenly."""
+    if heard is None or len(heard.tokens) < 2:
+        return start + share * (end - start)
+    phones = [reading_phones((w,)) for w in heard.said]
+    total = sum(phones) if heard.said in word.readings else max(word.phones, sum(phones))
+    goal, done = share * total, 0.0
+    for (a, b), n in zip(heard.tokens, phones):
+        if goal < done + n:
+            return max(start, a + (goal - done) / n * (b - a))
+        done += n
+    last = heard.tokens[-1][1]
+    return last + (goal - done) / max(total - done, 1e-9) * max(0.0, end - last)
 
 
 def _heard(timings: list[Optional[WordTiming]]) -> int:
