@@ -333,3 +333,23 @@ def test_speech_faster_than_the_models_shortest_phone_is_aligned():
     errs = list(_final_errors(text, _deltas(text), "en", 320).values())
     assert len(errs) >= 9
     assert np.median(np.abs(errs)) <= 30.0 and max(np.abs(errs)) <= 120.0, errs
+
+
+def test_silence_over_loud_audio_where_words_went_unheard_is_swallowed_speech():
+    # A path may skip a word that is not read literally (an e-mail address) and hold the
+    # silence model over it; over loud audio that is speech the path lost, not a pause.
+    # A pause inside a heard word (the voice's, "five five five | dash") is not.
+    rng = np.random.default_rng(0)
+    audio = np.zeros(RATE * 3, np.int16)
+    audio[RATE : 2 * RATE] = rng.normal(0, 3000, RATE).astype(np.int16)  # loud 1-2 s
+    est = ForcedAlignEstimator(RATE)
+    est.add_audio(audio)
+    est.complete(True, False)
+    from captioner.core.estimators._sphinx import WordTiming
+
+    said, unheard = WordTiming(0.0, 500.0), None
+    after = WordTiming(2100.0, 2500.0)
+    assert est._swallowed_at([said, unheard, after], [(500.0, 2100.0)]) == 0
+    assert est._swallowed_at([said, unheard, after], []) is None  # the speech-noise filler took it
+    inside = WordTiming(0.0, 2500.0)
+    assert est._swallowed_at([inside, WordTiming(2500.0, 2900.0)], [(900.0, 1900.0)]) is None

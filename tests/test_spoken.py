@@ -59,3 +59,9 @@ def test_spoken_share_of_pieces_inside_one_written_word():
     assert spoken_share(email, 0) == 0.0 and spoken_share(email, len(email)) == 1.0
     # a piece cut inside a spoken word counts its own sounds
     assert 0.0 < spoken_share("Interoperability", 5) < spoken_share("Interoperability", 9) < 1.0
+
+
+def test_dashed_digit_groups_may_be_read_with_the_dash():
+    readings = _readings("Call 555-0142.")["555-0142"]
+    assert ("five", "five", "five", "oh", "one", "four", "two") in readings
+    assert ("five", "five", "five", "dash", "oh", "one", "four", "two") in readings

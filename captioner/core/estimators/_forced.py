@@ -297,9 +297,7 @@ class ForcedAlignEstimator:
         fed_ms = utt.fed * 1000.0 / ALIGN_RATE
         if fed_ms - end < _SWALLOWING_MS:  # a partial path may lag a long word: not sooner
             return False
-        energy, floor = self.fallback.energy()
-        gap = energy[int(end // 10) : int(fed_ms // 10)]
-        return len(gap) > 0 and float(np.mean(gap > floor + _LOUD_DB)) > 0.5
+        return self._loud(end, fed_ms)
 
     def _wants_restart(self, words: list[SpokenWord], audio_complete: bool) -> bool:
         """Restart only once the current grammar is used up: its last word heard, or
@@ -435,32 +433,33 @@ class ForcedAlignEstimator:
         try:
             cmn = self._item_cmn(final=True)
             best: Optional[list[Optional[WordTiming]]] = None
-            last: Optional[list[Optional[WordTiming]]] = None  # the previous attempt's
+            last: Optional[tuple[list[Optional[WordTiming]], list[tuple[float, float]]]] = None  # the previous attempt's
             for attempt in _FINAL_ATTEMPTS:
-                anchor = self._unsettled(words, last) if last is not None else 0
+                anchor = self._unsettled(words, *last) if last is not None else 0
                 for start in dict.fromkeys((anchor, 0)):  # from the trouble on, else all of it
                     if not (start == 0 and self._aligner.decoding(words, cmn=cmn, **attempt)) \
-                            and not self._restart(words, start, last, **attempt):
+                            and not self._restart(words, start, last[0] if last else None, **attempt):
                         continue
                     yield from self._feeding()
                     own = self._aligner.finish()
                     if own is None:
                         continue
-                    timings = self._frozen + own
-                    if _reached_end(words, timings) and not self._swallowed(timings):
+                    timings, silences = self._frozen + own, self._aligner.silences()
+                    if _reached_end(words, timings) and not self._swallowed(timings, silences):
                         return timings
                     if best is None or _heard(timings) > _heard(best):
                         best = timings
                     if start == 0:
-                        last = timings
+                        last = timings, silences
             return best if best is not None and _heard(best) else None
         finally:
             self._give_back()
 
-    def _unsettled(self, words: list[SpokenWord], timings: list[Optional[WordTiming]]) -> int:
+    def _unsettled(self, words: list[SpokenWord], timings: list[Optional[WordTiming]],
+                   silences: list[tuple[float, float]]) -> int:
         """The word a fallback re-decodes from: the heard word before the first pause that
         hid speech, or before the last heard word when the text was not got through."""
-        trouble = self._swallowed_at(timings)
+        trouble = self._swallowed_at(timings, silences)
         if trouble is None and not _reached_end(words, timings):
             heard = [i for i, t in enumerate(timings) if t is not None]
             trouble = heard[-1] if heard else None
@@ -469,20 +468,38 @@ class ForcedAlignEstimator:
         before = [i for i, t in enumerate(timings[:trouble]) if t is not None]
         return before[-1] if before else 0
 
-    def _swallowed(self, timings: list[Optional[WordTiming]]) -> bool:
-        """Did a pause between words hide speech? (The silence model sometimes takes a
-        stretch of loud audio, and the words around it get squeezed.)"""
-        return self._swallowed_at(timings) is not None
+    def _swallowed(self, timings: list[Optional[WordTiming]], silences: list[tuple[float, float]]) -> bool:
+        """Did a pause hide speech? (The silence model sometimes takes a stretch of loud
+        audio, and the words around it get squeezed, or go unheard.)"""
+        return self._swallowed_at(timings, silences) is not None
 
-    def _swallowed_at(self, timings: list[Optional[WordTiming]]) -> Optional[int]:
-        """The word before the first pause that hid speech (see _swallowed), if any."""
-        energy, floor = self.fallback.energy()
-        for i, (a, b) in enumerate(zip(timings, timings[1:])):  # neighbours both heard (a skipped number is no pause)
-            if a is not None and b is not None and b.start_ms - a.end_ms >= _SWALLOW_MIN_MS:
-                gap = energy[int(a.end_ms // 10) : int(b.start_ms // 10)]
-                if len(gap) and np.mean(gap > floor + _LOUD_DB) > 0.5:
-                    return i
+    def _swallowed_at(self, timings: list[Optional[WordTiming]],
+                      silences: list[tuple[float, float]]) -> Optional[int]:
+        """The word before the first pause that hid speech (see _swallowed), if any: a
+        long gap between heard neighbours, or a long stretch of the silence model where
+        words went unheard, over loud audio. (Words may go unheard over loud audio - a
+        number read some other way - but then the speech-noise filler takes it, not the
+        silence model.)"""
+        heard = [(i, t) for i, t in enumerate(timings) if t is not None]
+        pauses = [(a.end_ms, b.start_ms, i) for i, (a, b) in enumerate(zip(timings, timings[1:]))
+                  if a is not None and b is not None]  # neighbours both heard (a skipped number is no pause)
+        for lo, hi in silences:
+            before = [(i, t) for i, t in heard if t.end_ms <= lo + 1e-6]
+            after = [i for i, t in heard if t.start_ms >= hi - 1e-6]
+            first, last = (before[-1][0] if before else -1), (after[0] if after else len(timings))
+            if last - first > 1 and not any(t.start_ms < lo and t.end_ms > hi for _, t in heard):
+                # words went unheard there (a pause inside a heard word is the voice's)
+                pauses.append((lo, hi, max(first, 0)))
+        for lo, hi, i in sorted(pauses):
+            if hi - lo >= _SWALLOW_MIN_MS and self._loud(lo, hi):
+                return i
         return None
+
+    def _loud(self, lo_ms: float, hi_ms: float) -> bool:
+        """Is audio from ``lo_ms`` to ``hi_ms`` mostly speech-loud?"""
+        energy, floor = self.fallback.energy()
+        gap = energy[int(lo_ms // 10) : int(hi_ms // 10)]
+        return len(gap) > 0 and float(np.mean(gap > floor + _LOUD_DB)) > 0.5
 
     def _take_aligner(self) -> None:
         self._aligner = ALIGNERS.take()

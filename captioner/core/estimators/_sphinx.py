@@ -51,6 +51,7 @@ FRAME_MS = 10.0
 # through is decoded again with this shorter shift (a phone may then last 20 ms).
 FAST_FRAME_MS = 1000.0 / 150
 _FILLER = re.compile(r"^(<.*>|\[.*\]|\+\+.*\+\+|\(NULL\))$")  # (NULL): a null transition of the grammar
+_SILENCE = re.compile(r"^(<s>|</s>|<sil>)$")  # the silence model's words (the noise dictionary)
 _ALT = re.compile(r"\(\d+\)$")
 # Letters as spoken on their own (cmudict spells "a" as the article).
 _LETTER_PHONES = {
@@ -264,6 +265,15 @@ class Aligner:
         heard = [(_ALT.sub("", s.word), s.start_frame, s.end_frame) for s in segs]
         heard = [h for h in heard if not _FILLER.match(h[0])]
         return _assign(self._groups, heard, self._offset_ms, self._frame_ms)
+
+    def silences(self) -> list[tuple[float, float]]:
+        """(start, end) ms of the stretches the silence model took on the path so far
+        (pauses; speech there means the path lost the words: see ForcedAlignEstimator)."""
+        segs = self._decoder.seg()
+        if segs is None:
+            return []
+        return [(self._offset_ms + s.start_frame * self._frame_ms, self._offset_ms + (s.end_frame + 1) * self._frame_ms)
+                for s in segs if _SILENCE.match(s.word)]
 
     def finish(self) -> Optional[list[Optional[WordTiming]]]:
         """End the utterance; the timings, or None when the audio did not fit the grammar."""

@@ -195,10 +195,11 @@ def _numeric(w: str) -> list[Reading]:
         if w.endswith(s):
             w, suffix = w[: -len(s)], s
             break
-    if "-" in w:  # 555-0142: groups read one after another
+    if "-" in w:  # 555-0142: groups read one after another, the dash said or not
         groups = [_numeric(g) for g in w.split("-") if g]
-        out = [tuple(itertools.chain.from_iterable(c)) for c in itertools.product(*groups)]
-        return out[:16]
+        combos = list(itertools.product(*groups))[:16]
+        out = [tuple(itertools.chain.from_iterable(c)) for c in combos]
+        return out + [tuple(itertools.chain.from_iterable(r + ("dash",) for r in c))[:-1] for c in combos]
     ordinal = _ORDINAL.fullmatch(w)
     if ordinal:
         base = [_words(num2words(int(ordinal.group(1)), to="ordinal"))]
