@@ -353,3 +353,30 @@ def test_silence_over_loud_audio_where_words_went_unheard_is_swallowed_speech():
     assert est._swallowed_at([said, unheard, after], []) is None  # the speech-noise filler took it
     inside = WordTiming(0.0, 2500.0)
     assert est._swallowed_at([inside, WordTiming(2500.0, 2900.0)], [(900.0, 1900.0)]) is None
+
+
+def test_a_stop_closure_inside_a_long_word_is_no_lead_in():
+    # Loud, an 80 ms closure a third of the way in, loud again: the word started at its
+    # aligned start. A quiet run at its head is a lead-in pause the word absorbed.
+    from captioner.core.estimators._sphinx import WordTiming
+
+    rng = np.random.default_rng(0)
+    audio = np.zeros(RATE * 2, np.int16)
+    for a, b in ((200, 500), (580, 1200)):
+        audio[a * RATE // 1000 : b * RATE // 1000] = rng.normal(0, 3000, (b - a) * RATE // 1000).astype(np.int16)
+    est = ForcedAlignEstimator(RATE)
+    est.add_audio(audio)
+    est.complete(True, False)
+    assert est._snap(WordTiming(200.0, 1200.0)) == 200.0
+    assert est._snap(WordTiming(100.0, 1200.0)) == pytest.approx(200.0, abs=10.0)  # absorbed a pause
+
+
+def test_no_samples_yet_is_no_confident_answer():
+    # A worker that has the text but no audio yet answers with the audio-only estimate
+    # from nothing: the session, holding the audio that arrived since, knows better.
+    est = ForcedAlignEstimator(RATE)
+    for d in _deltas(TEXT):
+        est.add_text(d)
+    est.step(100.0)
+    assert len(est.spans()) == len(_deltas(TEXT))
+    assert est.confident() == 0

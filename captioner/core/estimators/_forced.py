@@ -62,7 +62,7 @@ _FINAL_ATTEMPTS: tuple[dict, ...] = (
 )  # placing words not yet heard
 _QUIET_DB = 10.0  # frames this close to the item's noise floor are a pause
 _MIN_QUIET_FRAMES = 6  # 60 ms: longer than a stop closure
-_HEAD_FRAMES = 10  # a lead-in pause begins within a word's first 100 ms (or first half)
+_HEAD_FRAMES = 10  # a lead-in pause begins within a word's first 100 ms (or first quarter)
 _SWALLOW_MIN_MS = 300.0  # a pause this long between words should be quiet ...
 _LOUD_DB = 25.0  # ... not mostly this far above the noise floor
 _SWALLOWING_MS = 1000.0  # live: loud audio this long after the last word heard is being swallowed
@@ -537,10 +537,10 @@ class ForcedAlignEstimator:
         """How many leading spans of ``spans()`` come from the alignment; the rest are the
         audio-only estimate (a session holding the same audio can compute those itself,
         and fresher than a worker's answer). A pure read, like ``spans()``."""
-        if not self._delta_starts:
+        if not self._delta_starts or self._pcm.n == 0 or self._failed:
+            # The audio-only estimate's, from no samples yet (the session's own copy has
+            # the audio that arrived since), a length only, or an aligner that failed.
             return 0
-        if self._pcm.n == 0 or self._failed:
-            return len(self._delta_starts)
         if self._audio_complete and self._text_complete and self._final_key == self._final_wanted() \
                 and self._job is None:
             return len(self._delta_starts)  # the final answer (or the fallback's, when there is none)
@@ -613,9 +613,11 @@ class ForcedAlignEstimator:
         a = int(t.start_ms // 10)
         b = min(len(energy), int(t.end_ms // 10))
         # The head of its first spoken word: a long number or an e-mail address is many
-        # words, and a pause inside it ("forty-eight thousand | two hundred") is no lead-in.
+        # words, and a pause inside it ("forty-eight thousand | two hundred") is no lead-in;
+        # nor is a stop closure halfway into a long word ("sculp|ture"). A lead-in pause
+        # starts where the word does, or where a misplaced previous word really ended.
         first_end = int(t.tokens[0][1] // 10) if t.tokens else b
-        head = a + max(_HEAD_FRAMES, (min(first_end, b) - a) // 2)
+        head = a + max(_HEAD_FRAMES, (min(first_end, b) - a) // 4)
         quiet, f = 0, a
         while f < b and (quiet or f < head):
             if energy[f] < floor + _QUIET_DB:
