@@ -380,3 +380,22 @@ def test_no_samples_yet_is_no_confident_answer():
     est.step(100.0)
     assert len(est.spans()) == len(_deltas(TEXT))
     assert est.confident() == 0
+
+
+def test_a_word_the_aligner_did_not_hear_is_placed_after_a_pause_not_in_it():
+    # "... March 3rd. Hmm, that": "Hmm" unheard (the voice said it some other way) between
+    # heard neighbours with the sentence pause between them: it starts where speech resumes.
+    from captioner.core.estimators._forced import _fill
+
+    rng = np.random.default_rng(0)
+    audio = np.zeros(RATE * 2, np.int16)
+    for a, b in ((0, 500), (900, 1500)):
+        audio[a * RATE // 1000 : b * RATE // 1000] = rng.normal(0, 3000, (b - a) * RATE // 1000).astype(np.int16)
+    est = ForcedAlignEstimator(RATE)
+    est.add_audio(audio)
+    est.complete(True, False)
+    assert est._resumes(500.0, 1200.0) == pytest.approx(900.0, abs=10.0)
+    assert est._resumes(300.0, 450.0) == 300.0  # no pause there
+    words = spoken_words("third hmm that")
+    starts, _ = _fill(words, [0.0, np.nan, 1200.0], [500.0, np.nan, 1500.0], None, est._resumes)
+    assert 890.0 <= starts[1] < 1200.0

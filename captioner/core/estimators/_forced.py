@@ -475,11 +475,11 @@ class ForcedAlignEstimator:
 
     def _swallowed_at(self, timings: list[Optional[WordTiming]],
                       silences: list[tuple[float, float]]) -> Optional[int]:
-        """The word before the first pause that hid speech (see _swallowed), if any: a
-        long gap between heard neighbours, or a long stretch of the silence model where
-        words went unheard, over loud audio. (Words may go unheard over loud audio - a
-        number read some other way - but then the speech-noise filler takes it, not the
-        silence model.)"""
+        """The heard word before the first place the path lost the speech (see
+        _swallowed), if any: a long pause over loud audio - a gap between heard
+        neighbours, or the silence model where words went unheard (words may go unheard
+        over loud audio, a number read some other way, but then the speech-noise filler
+        takes it, not the silence model) - or a word heard where there is only silence."""
         heard = [(i, t) for i, t in enumerate(timings) if t is not None]
         pauses = [(a.end_ms, b.start_ms, i) for i, (a, b) in enumerate(zip(timings, timings[1:]))
                   if a is not None and b is not None]  # neighbours both heard (a skipped number is no pause)
@@ -490,10 +490,13 @@ class ForcedAlignEstimator:
             if last - first > 1 and not any(t.start_ms < lo and t.end_ms > hi for _, t in heard):
                 # words went unheard there (a pause inside a heard word is the voice's)
                 pauses.append((lo, hi, max(first, 0)))
-        for lo, hi, i in sorted(pauses):
-            if hi - lo >= _SWALLOW_MIN_MS and self._loud(lo, hi):
-                return i
-        return None
+        lost = [(lo, i) for lo, hi, i in pauses if hi - lo >= _SWALLOW_MIN_MS and self._loud(lo, hi)]
+        energy, floor = self.fallback.energy()
+        for k, (i, t) in enumerate(heard):
+            frames = energy[int(t.start_ms // 10) : int(t.end_ms // 10)]
+            if len(frames) >= _MIN_QUIET_FRAMES and float(frames.max()) < floor + _QUIET_DB:
+                lost.append((t.start_ms, heard[k - 1][0] if k else 0))
+        return min(lost)[1] if lost else None
 
     def _loud(self, lo_ms: float, hi_ms: float) -> bool:
         """Is audio from ``lo_ms`` to ``hi_ms`` mostly speech-loud?"""
@@ -578,7 +581,7 @@ class ForcedAlignEstimator:
                 begun = self._snap(WordTiming(t.start_ms, t.start_ms + 2 * _HEAD_FRAMES * 10.0))  # end unknown
         if live:  # words after the last confirmed one are not the alignment's to place
             starts, ends = starts[:settled], ends[:settled]
-        starts, ends = _fill(words[: len(starts)], starts, ends, None if live else audio_ms)
+        starts, ends = _fill(words[: len(starts)], starts, ends, None if live else audio_ms, self._resumes)
         if live and begun is not None and settled < len(words) and timings[settled] is not None:
             starts.append(max(begun, ends[-1] if ends else 0.0))  # its start, not yet its end
         lag = self.live_lag_ms if live else 0.0
@@ -605,6 +608,20 @@ class ForcedAlignEstimator:
             times = [min(t, audio_ms) for t in times]
             end = min(end, audio_ms)
         return ordered(list(zip(times, times[1:] + [max(end, times[-1])]))), placed
+
+    def _resumes(self, lo_ms: float, hi_ms: float) -> float:
+        """Where speech resumes after a pause starting at ``lo_ms`` (words the aligner
+        did not hear, between ``lo_ms`` and ``hi_ms``, are spoken after it, not in it)."""
+        energy, floor = self.fallback.energy()
+        a, b = int(lo_ms // 10), min(len(energy), int(hi_ms // 10))
+        f = a
+        while f < b and energy[f] < floor + _QUIET_DB:
+            f += 1
+        if f - a < _MIN_QUIET_FRAMES or f >= b:
+            return lo_ms
+        while f < b and energy[f] <= floor + _SNAP_DB:
+            f += 1
+        return f * 10.0 if f < b else lo_ms
 
     def _snap(self, t: WordTiming) -> float:
         """The aligner has no silence model, so a word after a pause starts with it:
@@ -693,9 +710,10 @@ def _reached_end(words: list[SpokenWord], timings: list[Optional[WordTiming]]) -
 
 
 def _fill(words: list[SpokenWord], starts: list[float], ends: list[float],
-          audio_ms: Optional[float]) -> tuple[list[float], list[float]]:
-    """Times for words not placed: between placed neighbours by spoken length, and after
-    the last placed word at a steady pace (squeezed into ``audio_ms`` when given)."""
+          audio_ms: Optional[float], resumes=None) -> tuple[list[float], list[float]]:
+    """Times for words not placed: between placed neighbours by spoken length (from
+    where ``resumes(lo, hi)`` says the speech resumes: not in a pause), and after the
+    last placed word at a steady pace (squeezed into ``audio_ms`` when given)."""
     n = len(words)
     units = [max(w.units, 0.5) for w in words]
     s, e = list(starts), list(ends)
@@ -709,7 +727,7 @@ def _fill(words: list[SpokenWord], starts: list[float], ends: list[float],
             j += 1
         lo = e[i - 1] if i > 0 else 0.0
         if j < n:  # a gap between placed words: share it
-            placed = spread(units[i:j], lo, s[j])
+            placed = spread(units[i:j], resumes(lo, s[j]) if resumes is not None else lo, s[j])
         else:  # after everything heard
             placed = pace(units[i:], lo, _PACE_MS_PER_UNIT)
         for k, (start, end) in enumerate(placed, start=i):
