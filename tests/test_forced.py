@@ -341,7 +341,8 @@ def test_silence_over_loud_audio_where_words_went_unheard_is_swallowed_speech():
     # A pause inside a heard word (the voice's, "five five five | dash") is not.
     rng = np.random.default_rng(0)
     audio = np.zeros(RATE * 3, np.int16)
-    audio[RATE : 2 * RATE] = rng.normal(0, 3000, RATE).astype(np.int16)  # loud 1-2 s
+    for a, b in ((0, 500), (1000, 2000), (2100, 2500)):  # the words; the unheard one at 1-2 s
+        audio[a * RATE // 1000 : b * RATE // 1000] = rng.normal(0, 3000, (b - a) * RATE // 1000).astype(np.int16)
     est = ForcedAlignEstimator(RATE)
     est.add_audio(audio)
     est.complete(True, False)
@@ -351,8 +352,9 @@ def test_silence_over_loud_audio_where_words_went_unheard_is_swallowed_speech():
     after = WordTiming(2100.0, 2500.0)
     assert est._swallowed_at([said, unheard, after], [(500.0, 2100.0)]) == 0
     assert est._swallowed_at([said, unheard, after], []) is None  # the speech-noise filler took it
-    inside = WordTiming(0.0, 2500.0)
-    assert est._swallowed_at([inside, WordTiming(2500.0, 2900.0)], [(900.0, 1900.0)]) is None
+    inside = WordTiming(0.0, 2100.0)
+    assert est._swallowed_at([inside, after], [(550.0, 1900.0)]) is None
+    assert est._swallowed_at([said, WordTiming(500.0, 950.0), after], []) == 0  # a word heard in silence
 
 
 def test_a_stop_closure_inside_a_long_word_is_no_lead_in():
