@@ -28,6 +28,12 @@ on the bundled example log against its own final timeline, and the estimators' C
 cost as a real-time factor. Run::
 
     .venv/bin/python benchmarks/timing.py [--sessions 24] [--seed 1] [--no-timit] [--live-mode worker] [--given-only]
+                                          [--quick] [--only es012,tm003] [--list-late]
+
+``--quick`` (only the captioner, no given-timing/GPT-Live/CPU tables), ``--only`` (a few
+sessions by name) and ``--list-late`` (every word shown > 80 ms late with its text
+>= 200 ms ahead, or > 40 ms early: item, delta, lateness, final error, cause) are for
+iterating on the live view.
 """
 
 from __future__ import annotations
