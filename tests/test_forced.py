@@ -373,17 +373,6 @@ def test_a_stop_closure_inside_a_long_word_is_no_lead_in():
     assert est._snap(WordTiming(100.0, 1200.0)) == pytest.approx(200.0, abs=10.0)  # absorbed a pause
 
 
-def test_no_samples_yet_is_no_confident_answer():
-    # A worker that has the text but no audio yet answers with the audio-only estimate
-    # from nothing: the session, holding the audio that arrived since, knows better.
-    est = ForcedAlignEstimator(RATE)
-    for d in _deltas(TEXT):
-        est.add_text(d)
-    est.step(100.0)
-    assert len(est.spans()) == len(_deltas(TEXT))
-    assert est.confident() == 0
-
-
 def test_a_word_the_aligner_did_not_hear_is_placed_after_a_pause_not_in_it():
     # "... March 3rd. Hmm, that": "Hmm" unheard (the voice said it some other way) between
     # heard neighbours with the sentence pause between them: it starts where speech resumes.
