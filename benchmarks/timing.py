@@ -28,6 +28,12 @@ on the bundled example log against its own final timeline, and the estimators' C
 cost as a real-time factor. Run::
 
     .venv/bin/python benchmarks/timing.py [--sessions 24] [--seed 1] [--no-timit] [--live-mode worker] [--given-only]
+                                          [--quick] [--only es012,tm003] [--list-late]
+
+``--quick`` (only the captioner, no given-timing/GPT-Live/CPU tables), ``--only`` (a few
+sessions by name) and ``--list-late`` (every word shown > 80 ms late with its text
+>= 200 ms ahead, or > 40 ms early: item, delta, lateness, final error, cause) are for
+iterating on the live view.
 """
 
 from __future__ import annotations
@@ -443,6 +449,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--sessions", type=int, default=24, help="espeak sessions (default 24)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--no-timit", action="store_true")
+    p.add_argument("--quick", action="store_true",
+                   help="iterating: only the captioner, no given-timing, GPT-Live or CPU-cost tables")
+    p.add_argument("--only", default="", help="comma-separated session names to keep (es012,tm003): iterate on a few")
+    p.add_argument("--list-late", action="store_true",
+                   help="print every word shown > 80 ms late or > 40 ms early (item, text, lateness, cause)")
     p.add_argument("--no-live", action="store_true", help="skip the live view (faster)")
     p.add_argument("--given-only", action="store_true", help="only the given-timing table")
     p.add_argument("--live-mode", choices=["worker", "in-process"], default="worker",
@@ -451,19 +462,25 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = p.parse_args(argv)
 
     sessions = list(corpus.generate(args.seed, args.sessions, timit=not args.no_timit))
-    given_timing_table(sessions)
-    live_table(sessions)
+    if args.only:
+        keep = set(args.only.split(","))
+        sessions = [s for s in sessions if s.name in keep]
+    estimators = {"captioner": ESTIMATORS["captioner"]} if args.quick else ESTIMATORS
+    if not args.quick:
+        given_timing_table(sessions)
+        live_table(sessions)
     if args.given_only:
         return 0
     kinds = sorted({s.kind for s in sessions})
-    methods = ["70 ms x chars", "3.83 syl/s", "syl scaled to audio", "on arrival", *ESTIMATORS]
+    methods = ["70 ms x chars", "3.83 syl/s", "syl scaled to audio", "on arrival", *estimators]
     final = {(m, k): Errors() for m in methods for k in kinds}
     live = {(m, k): Errors() for m in methods for k in kinds}
     per_pattern = {(k, pat): Errors() for k in kinds for pat in corpus.PATTERNS}
     lateness = Lateness()
+    listed: list[str] = []
     missing = 0
     for s in sessions:
-        results = {name: run_engine(s, f, not args.no_live, args.live_mode) for name, f in ESTIMATORS.items()}
+        results = {name: run_engine(s, f, not args.no_live, args.live_mode) for name, f in estimators.items()}
         why = results["captioner"][2]
         for item in s.items:
             base = baseline_onsets(item)
@@ -487,7 +504,17 @@ def main(argv: Optional[list[str]] = None) -> int:
                         if name == "captioner":
                             lateness.add(s.kind, s.pattern, shown[key] - d.onset_ms,
                                          d.onset_ms - d.arrived_ms, d.onset_item_ms, why.get(key, []), d.onset_ms)
+                            late, lead = shown[key] - d.onset_ms, d.onset_ms - d.arrived_ms
+                            if args.list_late and ((late > TAIL_MS and lead >= LEAD_MS) or late < -EARLY_MS):
+                                listed.append(f"| {item.item_id} | {d.index} {d.text!r} | {d.onset_item_ms:.0f} "
+                                              f"| {late:+.0f} | {lead:.0f} | {fin[key] - d.onset_ms:+.0f} "
+                                              f"| {cause(why.get(key, []), d.onset_ms)[0]} |")
 
+    if listed:
+        print("| item | delta | onset in item ms | live lateness ms | text lead ms | final error ms | cause |")
+        print("|---|---|---|---|---|---|---|")
+        print("\n".join(listed))
+        print()
     n_words = {k: len(final[("on arrival", k)].err) for k in kinds}
     print(f"corpus: seed {args.seed}, " + ", ".join(
         f"{k}: {sum(s.kind == k for s in sessions)} sessions / {n_words[k]} scored deltas" for k in kinds))
@@ -532,6 +559,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     for k in kinds:
         for pat in corpus.PATTERNS:
             print(f"| {k} | {pat} {per_pattern[(k, pat)].row()}")
+    if args.quick:
+        return 0
     print()
     print("| estimator | CPU s per audio s (real-time factor) | vs proportional | longest call ms |")
     print("|---|---|---|---|")

@@ -283,3 +283,110 @@ def test_final_pass_finishes_the_live_decode_when_it_is_that_decode(monkeypatch)
     ask(at_once, True, True)
     settle(at_once)
     assert ask(live, True, True) == ask(at_once, True, True)
+
+
+def _final_errors(text: str, deltas: list[str], voice: str, wpm: int) -> dict[str, float]:
+    """Final onset error (ms) of each delta espeak starts a word in, by delta text."""
+    speech = tts.synthesize(text, voice=voice, wpm=wpm, sample_rate=RATE)
+    truth = {w.text_start: w.sample * 1000 / RATE for w in speech.words}
+    est = ForcedAlignEstimator(RATE)
+    est.add_audio(speech.samples)
+    for d in deltas:
+        est.add_text(d)
+    est.complete(True, True)
+    settle(est)
+    out, pos = {}, 0
+    for (start, _), d in zip(est.spans(), deltas):
+        c = pos + len(d) - len(d.lstrip(" "))
+        if c in truth:
+            out[d] = start - truth[c]
+        pos += len(d)
+    return out
+
+
+def test_pieces_of_one_written_word_are_placed_where_they_are_said():
+    # "support@example.com" is one written word the voice says as five; its deltas are
+    # placed on the words the aligner heard ("at", "example", "dot", "com"), not by characters.
+    deltas = ["Call", " me", " at", " five", ",", " or", " email", " support", "@", "example", ".", "com", "."]
+    errs = _final_errors("".join(deltas), deltas, "en-us", 150)
+    assert {"@", "example", ".", "com"} <= set(errs)
+    assert max(abs(e) for e in errs.values()) <= 100.0, errs
+
+
+def test_a_pause_inside_a_long_number_is_no_lead_in():
+    # "forty-eight thousand | two hundred and thirteen": a quiet run inside the number
+    # (its first half) must not move the number's start to after it.
+    deltas = ["Your", " order", ",", " number", " 48213", ",", " ships", " on", " Friday", "."]
+    errs = _final_errors("".join(deltas), deltas, "en-us", 150)
+    assert abs(errs[" 48213"]) <= 100.0, errs
+
+
+def test_speech_faster_than_the_models_shortest_phone_is_aligned():
+    # At this rate some phones last under 30 ms, the model's shortest at its usual frame
+    # shift: no grammar gets through until it is decoded with a shorter one.
+    text = "That's a great question, and the answer is surprisingly simple."
+    words = spoken_words(text)
+    from soxr import resample
+
+    speech = tts.synthesize(text, voice="en", wpm=320, sample_rate=RATE)
+    assert Aligner().align(words, resample(speech.samples, RATE, 16000)) is None  # the premise
+    errs = list(_final_errors(text, _deltas(text), "en", 320).values())
+    assert len(errs) >= 9
+    assert np.median(np.abs(errs)) <= 30.0 and max(np.abs(errs)) <= 120.0, errs
+
+
+def test_silence_over_loud_audio_where_words_went_unheard_is_swallowed_speech():
+    # A path may skip a word that is not read literally (an e-mail address) and hold the
+    # silence model over it; over loud audio that is speech the path lost, not a pause.
+    # A pause inside a heard word (the voice's, "five five five | dash") is not.
+    rng = np.random.default_rng(0)
+    audio = np.zeros(RATE * 3, np.int16)
+    for a, b in ((0, 500), (1000, 2000), (2100, 2500)):  # the words; the unheard one at 1-2 s
+        audio[a * RATE // 1000 : b * RATE // 1000] = rng.normal(0, 3000, (b - a) * RATE // 1000).astype(np.int16)
+    est = ForcedAlignEstimator(RATE)
+    est.add_audio(audio)
+    est.complete(True, False)
+    from captioner.core.estimators._sphinx import WordTiming
+
+    said, unheard = WordTiming(0.0, 500.0), None
+    after = WordTiming(2100.0, 2500.0)
+    assert est._swallowed_at([said, unheard, after], [(500.0, 2100.0)]) == 0
+    assert est._swallowed_at([said, unheard, after], []) is None  # the speech-noise filler took it
+    inside = WordTiming(0.0, 2100.0)
+    assert est._swallowed_at([inside, after], [(550.0, 1900.0)]) is None
+    assert est._swallowed_at([said, WordTiming(500.0, 950.0), after], []) == 0  # a word heard in silence
+
+
+def test_a_stop_closure_inside_a_long_word_is_no_lead_in():
+    # Loud, an 80 ms closure a third of the way in, loud again: the word started at its
+    # aligned start. A quiet run at its head is a lead-in pause the word absorbed.
+    from captioner.core.estimators._sphinx import WordTiming
+
+    rng = np.random.default_rng(0)
+    audio = np.zeros(RATE * 2, np.int16)
+    for a, b in ((200, 500), (580, 1200)):
+        audio[a * RATE // 1000 : b * RATE // 1000] = rng.normal(0, 3000, (b - a) * RATE // 1000).astype(np.int16)
+    est = ForcedAlignEstimator(RATE)
+    est.add_audio(audio)
+    est.complete(True, False)
+    assert est._snap(WordTiming(200.0, 1200.0)) == 200.0
+    assert est._snap(WordTiming(100.0, 1200.0)) == pytest.approx(200.0, abs=10.0)  # absorbed a pause
+
+
+def test_a_word_the_aligner_did_not_hear_is_placed_after_a_pause_not_in_it():
+    # "... March 3rd. Hmm, that": "Hmm" unheard (the voice said it some other way) between
+    # heard neighbours with the sentence pause between them: it starts where speech resumes.
+    from captioner.core.estimators._forced import _fill
+
+    rng = np.random.default_rng(0)
+    audio = np.zeros(RATE * 2, np.int16)
+    for a, b in ((0, 500), (900, 1500)):
+        audio[a * RATE // 1000 : b * RATE // 1000] = rng.normal(0, 3000, (b - a) * RATE // 1000).astype(np.int16)
+    est = ForcedAlignEstimator(RATE)
+    est.add_audio(audio)
+    est.complete(True, False)
+    assert est._resumes(500.0, 1200.0) == pytest.approx(900.0, abs=10.0)
+    assert est._resumes(300.0, 450.0) == 300.0  # no pause there
+    words = spoken_words("third hmm that")
+    starts, _ = _fill(words, [0.0, np.nan, 1200.0], [500.0, np.nan, 1500.0], None, est._resumes)
+    assert 890.0 <= starts[1] < 1200.0

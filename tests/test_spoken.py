@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from captioner.core.estimators._text import spoken_words
 
 
@@ -38,3 +40,28 @@ def test_spans_and_literal_flag():
     assert [text[w.start : w.end] for w in words] == ["Interoperability", "42", "times"]
     assert [w.literal for w in words] == [True, False, True]  # numbers may be read otherwise
     assert spoken_words(" , . -") == []
+
+
+def test_spoken_share_of_pieces_inside_one_written_word():
+    from captioner.core.estimators._text import reading_phones, spoken_share
+
+    email = "support@example.com"
+    said = ["support", "at", "example", "dot", "com"]
+    phones = [reading_phones((w,)) for w in said]
+
+    def share(k: int) -> float:  # the first k spoken words of the address
+        return sum(phones[:k]) / sum(phones)
+
+    assert spoken_share(email, email.index("@")) == pytest.approx(share(1))  # "@example.com": at "at"
+    assert spoken_share(email, email.index("example")) == pytest.approx(share(2))
+    assert spoken_share(email, email.index(".com")) == pytest.approx(share(3))  # ".com" says the "dot"
+    assert spoken_share(email, email.index("com")) == pytest.approx(share(4))  # "com" after a "." delta
+    assert spoken_share(email, 0) == 0.0 and spoken_share(email, len(email)) == 1.0
+    # a piece cut inside a spoken word counts its own sounds
+    assert 0.0 < spoken_share("Interoperability", 5) < spoken_share("Interoperability", 9) < 1.0
+
+
+def test_dashed_digit_groups_may_be_read_with_the_dash():
+    readings = _readings("Call 555-0142.")["555-0142"]
+    assert ("five", "five", "five", "oh", "one", "four", "two") in readings
+    assert ("five", "five", "five", "dash", "oh", "one", "four", "two") in readings

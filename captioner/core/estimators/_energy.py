@@ -30,7 +30,7 @@ import numpy as np
 from captioner.core.estimators._base import AudioFed, Span, ordered, pace
 from captioner.core.estimators._marks import marks_spans
 from captioner.core.wire._audio import samples_to_ms
-from captioner.core.estimators._text import SpokenWord, speakable, spoken_words, text_weight
+from captioner.core.estimators._text import SpokenWord, speakable, spoken_share, spoken_words, text_weight
 
 __all__ = ["AudioAlignedEstimator", "ProportionalEstimator"]
 
@@ -239,7 +239,7 @@ class AudioAlignedEstimator(_EnergyFed):
         self._text_len += len(text)
 
     @property
-    def _text(self) -> str:
+    def text(self) -> str:
         """The text so far, joined when asked (``+=`` per delta copies it all each time:
         quadratic in a hostile stream of tiny deltas)."""
         if self._joined[0] != self._text_len:
@@ -248,7 +248,7 @@ class AudioAlignedEstimator(_EnergyFed):
 
     def words(self) -> list[SpokenWord]:
         if self._word_cache[0] != self._text_len:
-            self._word_cache = (self._text_len, spoken_words(self._text))
+            self._word_cache = (self._text_len, spoken_words(self.text))
         return self._word_cache[1]
 
     # -- answering
@@ -342,7 +342,7 @@ class AudioAlignedEstimator(_EnergyFed):
             nxt = vpos[i + 1] if i + 1 < len(vpos) else vend
             if i < len(onsets) and i + 1 >= len(vpos):
                 nxt = vpos[i] + w.units
-            return at(vpos[i] + (c - w.start) / (w.end - w.start) * (nxt - vpos[i]), False)
+            return at(vpos[i] + spoken_share(self.text[w.start : w.end], c - w.start) * (nxt - vpos[i]), False)
         j = i if i >= 0 and c == words[i].start else i + 1  # the next word to start
         if j < len(words) and self._owns(c, words[j].start):
             return onsets[j] * _HOP_MS if j < len(onsets) else at(vpos[j], False)
@@ -359,7 +359,7 @@ class AudioAlignedEstimator(_EnergyFed):
         """No usable samples: text weight over the known audio length, else at the prior
         pace; while the audio received is silence, after it (the speech comes later)."""
         if self._features.samples == 0:  # marks only (WebRTC, no audio): speech-rate priors
-            return marks_spans(self._text, self._delta_starts, self.words(), self._audio_ms_override,
+            return marks_spans(self.text, self._delta_starts, self.words(), self._audio_ms_override,
                                self.text_complete)
         weights = [max(text_weight(t), 0.05) for t in self.texts]
         start_ms = 0.0

@@ -35,8 +35,8 @@ import numpy as np
 
 from captioner.core.estimators._base import ItemEstimator, Span, ordered, pace, spread
 from captioner.core.estimators._energy import AudioAlignedEstimator
-from captioner.core.estimators._sphinx import ALIGN_RATE, ALIGNERS, Aligner, WordTiming, dither
-from captioner.core.estimators._text import SpokenWord, speakable
+from captioner.core.estimators._sphinx import ALIGN_RATE, ALIGNERS, FAST_FRAME_MS, Aligner, WordTiming, dither
+from captioner.core.estimators._text import SpokenWord, reading_phones, speakable, spoken_share
 from captioner.core.wire._audio import Resampler
 
 __all__ = ["ForcedAlignEstimator", "default_estimator"]
@@ -49,16 +49,20 @@ _CMN_SAMPLES = 2 * ALIGN_RATE  # the item's cepstral mean is measured on its fir
 _ANCHOR_LEAD_MS = 30.0  # audio kept before the anchor word when restarting
 _PACE_MS_PER_UNIT = 150.0
 # Ways to finish an item, best first (see Aligner.start): pauses between words, else
-# words absorbing them, then any word allowed unheard, then the text may end early.
+# words absorbing them; the same with a shorter frame shift (speech too fast for the
+# model's shortest phone gets through no grammar at all); then any word allowed unheard,
+# then the text may end early.
 _FINAL_ATTEMPTS: tuple[dict, ...] = (
     dict(pauses=True),
     dict(pauses=False),
+    dict(pauses=True, frame_ms=FAST_FRAME_MS),
+    dict(pauses=False, frame_ms=FAST_FRAME_MS),
     dict(pauses=False, lenient=True),
     dict(pauses=True, lenient=True, prefix=True),
 )  # placing words not yet heard
 _QUIET_DB = 10.0  # frames this close to the item's noise floor are a pause
 _MIN_QUIET_FRAMES = 6  # 60 ms: longer than a stop closure
-_HEAD_FRAMES = 10  # a lead-in pause begins within a word's first 100 ms (or first half)
+_HEAD_FRAMES = 10  # a lead-in pause begins within a word's first 100 ms (or first quarter)
 _SWALLOW_MIN_MS = 300.0  # a pause this long between words should be quiet ...
 _LOUD_DB = 25.0  # ... not mostly this far above the noise floor
 _SWALLOWING_MS = 1000.0  # live: loud audio this long after the last word heard is being swallowed
@@ -293,9 +297,7 @@ class ForcedAlignEstimator:
         fed_ms = utt.fed * 1000.0 / ALIGN_RATE
         if fed_ms - end < _SWALLOWING_MS:  # a partial path may lag a long word: not sooner
             return False
-        energy, floor = self.fallback.energy()
-        gap = energy[int(end // 10) : int(fed_ms // 10)]
-        return len(gap) > 0 and float(np.mean(gap > floor + _LOUD_DB)) > 0.5
+        return self._loud(end, fed_ms)
 
     def _wants_restart(self, words: list[SpokenWord], audio_complete: bool) -> bool:
         """Restart only once the current grammar is used up: its last word heard, or
@@ -431,32 +433,33 @@ class ForcedAlignEstimator:
         try:
             cmn = self._item_cmn(final=True)
             best: Optional[list[Optional[WordTiming]]] = None
-            last: Optional[list[Optional[WordTiming]]] = None  # the previous attempt's
+            last: Optional[tuple[list[Optional[WordTiming]], list[tuple[float, float]]]] = None  # the previous attempt's
             for attempt in _FINAL_ATTEMPTS:
-                anchor = self._unsettled(words, last) if last is not None else 0
+                anchor = self._unsettled(words, *last) if last is not None else 0
                 for start in dict.fromkeys((anchor, 0)):  # from the trouble on, else all of it
                     if not (start == 0 and self._aligner.decoding(words, cmn=cmn, **attempt)) \
-                            and not self._restart(words, start, last, **attempt):
+                            and not self._restart(words, start, last[0] if last else None, **attempt):
                         continue
                     yield from self._feeding()
                     own = self._aligner.finish()
                     if own is None:
                         continue
-                    timings = self._frozen + own
-                    if _reached_end(words, timings) and not self._swallowed(timings):
+                    timings, silences = self._frozen + own, self._aligner.silences()
+                    if _reached_end(words, timings) and not self._swallowed(timings, silences):
                         return timings
                     if best is None or _heard(timings) > _heard(best):
                         best = timings
                     if start == 0:
-                        last = timings
+                        last = timings, silences
             return best if best is not None and _heard(best) else None
         finally:
             self._give_back()
 
-    def _unsettled(self, words: list[SpokenWord], timings: list[Optional[WordTiming]]) -> int:
+    def _unsettled(self, words: list[SpokenWord], timings: list[Optional[WordTiming]],
+                   silences: list[tuple[float, float]]) -> int:
         """The word a fallback re-decodes from: the heard word before the first pause that
         hid speech, or before the last heard word when the text was not got through."""
-        trouble = self._swallowed_at(timings)
+        trouble = self._swallowed_at(timings, silences)
         if trouble is None and not _reached_end(words, timings):
             heard = [i for i, t in enumerate(timings) if t is not None]
             trouble = heard[-1] if heard else None
@@ -465,20 +468,41 @@ class ForcedAlignEstimator:
         before = [i for i, t in enumerate(timings[:trouble]) if t is not None]
         return before[-1] if before else 0
 
-    def _swallowed(self, timings: list[Optional[WordTiming]]) -> bool:
-        """Did a pause between words hide speech? (The silence model sometimes takes a
-        stretch of loud audio, and the words around it get squeezed.)"""
-        return self._swallowed_at(timings) is not None
+    def _swallowed(self, timings: list[Optional[WordTiming]], silences: list[tuple[float, float]]) -> bool:
+        """Did a pause hide speech? (The silence model sometimes takes a stretch of loud
+        audio, and the words around it get squeezed, or go unheard.)"""
+        return self._swallowed_at(timings, silences) is not None
 
-    def _swallowed_at(self, timings: list[Optional[WordTiming]]) -> Optional[int]:
-        """The word before the first pause that hid speech (see _swallowed), if any."""
+    def _swallowed_at(self, timings: list[Optional[WordTiming]],
+                      silences: list[tuple[float, float]]) -> Optional[int]:
+        """The heard word before the first place the path lost the speech (see
+        _swallowed), if any: a long pause over loud audio - a gap between heard
+        neighbours, or the silence model where words went unheard (words may go unheard
+        over loud audio, a number read some other way, but then the speech-noise filler
+        takes it, not the silence model) - or a word heard where there is only silence."""
+        heard = [(i, t) for i, t in enumerate(timings) if t is not None]
+        pauses = [(a.end_ms, b.start_ms, i) for i, (a, b) in enumerate(zip(timings, timings[1:]))
+                  if a is not None and b is not None]  # neighbours both heard (a skipped number is no pause)
+        for lo, hi in silences:
+            before = [(i, t) for i, t in heard if t.end_ms <= lo + 1e-6]
+            after = [i for i, t in heard if t.start_ms >= hi - 1e-6]
+            first, last = (before[-1][0] if before else -1), (after[0] if after else len(timings))
+            if last - first > 1 and not any(t.start_ms < lo and t.end_ms > hi for _, t in heard):
+                # words went unheard there (a pause inside a heard word is the voice's)
+                pauses.append((lo, hi, max(first, 0)))
+        lost = [(lo, i) for lo, hi, i in pauses if hi - lo >= _SWALLOW_MIN_MS and self._loud(lo, hi)]
         energy, floor = self.fallback.energy()
-        for i, (a, b) in enumerate(zip(timings, timings[1:])):  # neighbours both heard (a skipped number is no pause)
-            if a is not None and b is not None and b.start_ms - a.end_ms >= _SWALLOW_MIN_MS:
-                gap = energy[int(a.end_ms // 10) : int(b.start_ms // 10)]
-                if len(gap) and np.mean(gap > floor + _LOUD_DB) > 0.5:
-                    return i
-        return None
+        for k, (i, t) in enumerate(heard):
+            frames = energy[int(t.start_ms // 10) : int(t.end_ms // 10)]
+            if len(frames) >= _MIN_QUIET_FRAMES and float(frames.max()) < floor + _QUIET_DB:
+                lost.append((t.start_ms, heard[k - 1][0] if k else 0))
+        return min(lost)[1] if lost else None
+
+    def _loud(self, lo_ms: float, hi_ms: float) -> bool:
+        """Is audio from ``lo_ms`` to ``hi_ms`` mostly speech-loud?"""
+        energy, floor = self.fallback.energy()
+        gap = energy[int(lo_ms // 10) : int(hi_ms // 10)]
+        return len(gap) > 0 and float(np.mean(gap > floor + _LOUD_DB)) > 0.5
 
     def _take_aligner(self) -> None:
         self._aligner = ALIGNERS.take()
@@ -557,14 +581,14 @@ class ForcedAlignEstimator:
                 begun = self._snap(WordTiming(t.start_ms, t.start_ms + 2 * _HEAD_FRAMES * 10.0))  # end unknown
         if live:  # words after the last confirmed one are not the alignment's to place
             starts, ends = starts[:settled], ends[:settled]
-        starts, ends = _fill(words[: len(starts)], starts, ends, None if live else audio_ms)
+        starts, ends = _fill(words[: len(starts)], starts, ends, None if live else audio_ms, self._resumes)
         if live and begun is not None and settled < len(words) and timings[settled] is not None:
             starts.append(max(begun, ends[-1] if ends else 0.0))  # its start, not yet its end
         lag = self.live_lag_ms if live else 0.0
         word_starts = [w.start for w in words]
         times: list[float] = []
         for c in self._delta_starts:
-            t, needs, end = self._delta_time(c, words, word_starts, starts, ends)
+            t, needs, end = self._delta_time(c, words, word_starts, starts, ends, timings)
             if needs >= len(ends if end else starts):
                 break  # this delta and every later one: the audio-only estimate
             times.append(t + lag)
@@ -585,13 +609,32 @@ class ForcedAlignEstimator:
             end = min(end, audio_ms)
         return ordered(list(zip(times, times[1:] + [max(end, times[-1])]))), placed
 
+    def _resumes(self, lo_ms: float, hi_ms: float) -> float:
+        """Where speech resumes after a pause starting at ``lo_ms`` (words the aligner
+        did not hear, between ``lo_ms`` and ``hi_ms``, are spoken after it, not in it)."""
+        energy, floor = self.fallback.energy()
+        a, b = int(lo_ms // 10), min(len(energy), int(hi_ms // 10))
+        f = a
+        while f < b and energy[f] < floor + _QUIET_DB:
+            f += 1
+        if f - a < _MIN_QUIET_FRAMES or f >= b:
+            return lo_ms
+        while f < b and energy[f] <= floor + _SNAP_DB:
+            f += 1
+        return f * 10.0 if f < b else lo_ms
+
     def _snap(self, t: WordTiming) -> float:
         """The aligner has no silence model, so a word after a pause starts with it:
         past a quiet run near its head, the word starts where the energy rises."""
         energy, floor = self.fallback.energy()
         a = int(t.start_ms // 10)
         b = min(len(energy), int(t.end_ms // 10))
-        head = a + max(_HEAD_FRAMES, (b - a) // 2)
+        # The head of its first spoken word: a long number or an e-mail address is many
+        # words, and a pause inside it ("forty-eight thousand | two hundred") is no lead-in;
+        # nor is a stop closure halfway into a long word ("sculp|ture"). A lead-in pause
+        # starts where the word does, or where a misplaced previous word really ended.
+        first_end = int(t.tokens[0][1] // 10) if t.tokens else b
+        head = a + max(_HEAD_FRAMES, (min(first_end, b) - a) // 4)
         quiet, f = 0, a
         while f < b and (quiet or f < head):
             if energy[f] < floor + _QUIET_DB:
@@ -606,10 +649,12 @@ class ForcedAlignEstimator:
         return t.start_ms
 
     def _delta_time(self, c: int, words: list[SpokenWord], word_starts: list[int],
-                    starts: list[float], ends: list[float]) -> tuple[float, int, bool]:
+                    starts: list[float], ends: list[float],
+                    timings: list[Optional[WordTiming]]) -> tuple[float, int, bool]:
         """Item ms where the delta starting at character ``c`` is spoken, the last word
         whose timing that uses and whether it uses that word's end (live, ``starts`` and
-        ``ends`` may cover only the first words)."""
+        ``ends`` may cover only the first words). A piece inside a word is placed by the
+        spoken length before it, on the words the aligner heard for it when it did."""
         if not words:
             return 0.0, -1, False
         i = bisect.bisect_right(word_starts, c) - 1  # last word starting at/before c
@@ -617,7 +662,9 @@ class ForcedAlignEstimator:
             if i >= len(ends):
                 return math.nan, i, True
             w = words[i]
-            return starts[i] + (c - w.start) / (w.end - w.start) * (ends[i] - starts[i]), i, True
+            share = spoken_share(self.fallback.text[w.start : w.end], c - w.start)
+            t = timings[i] if i < len(timings) else None
+            return _inside(share, w, starts[i], ends[i], t), i, True
         j = i if i >= 0 and c == words[i].start else i + 1
         if j < len(words):
             k = bisect.bisect_right(self._delta_starts, c) - 1
@@ -628,6 +675,24 @@ class ForcedAlignEstimator:
             return (ends[j - 1] if j - 1 < len(ends) else math.nan), j - 1, True
         last = len(words) - 1
         return (ends[last] if last < len(ends) else math.nan), last, True
+
+
+def _inside(share: float, word: SpokenWord, start: float, end: float, heard: Optional[WordTiming]) -> float:
+    """Item ms ``share`` (of its usual reading's phones) into ``word``, placed from
+    ``start`` to ``end``: on the spoken words the aligner heard for it, each taking its
+    phones over its own time (a reading cut short, the audio ending inside it, keeps the
+    usual reading's length), else evenly."""
+    if heard is None or len(heard.tokens) < 2:
+        return start + share * (end - start)
+    phones = [reading_phones((w,)) for w in heard.said]
+    total = sum(phones) if heard.said in word.readings else max(word.phones, sum(phones))
+    goal, done = share * total, 0.0
+    for (a, b), n in zip(heard.tokens, phones):
+        if goal < done + n:
+            return max(start, a + (goal - done) / n * (b - a))
+        done += n
+    last = heard.tokens[-1][1]
+    return last + (goal - done) / max(total - done, 1e-9) * max(0.0, end - last)
 
 
 def _heard(timings: list[Optional[WordTiming]]) -> int:
@@ -645,9 +710,10 @@ def _reached_end(words: list[SpokenWord], timings: list[Optional[WordTiming]]) -
 
 
 def _fill(words: list[SpokenWord], starts: list[float], ends: list[float],
-          audio_ms: Optional[float]) -> tuple[list[float], list[float]]:
-    """Times for words not placed: between placed neighbours by spoken length, and after
-    the last placed word at a steady pace (squeezed into ``audio_ms`` when given)."""
+          audio_ms: Optional[float], resumes=None) -> tuple[list[float], list[float]]:
+    """Times for words not placed: between placed neighbours by spoken length (from
+    where ``resumes(lo, hi)`` says the speech resumes: not in a pause), and after the
+    last placed word at a steady pace (squeezed into ``audio_ms`` when given)."""
     n = len(words)
     units = [max(w.units, 0.5) for w in words]
     s, e = list(starts), list(ends)
@@ -661,7 +727,7 @@ def _fill(words: list[SpokenWord], starts: list[float], ends: list[float],
             j += 1
         lo = e[i - 1] if i > 0 else 0.0
         if j < n:  # a gap between placed words: share it
-            placed = spread(units[i:j], lo, s[j])
+            placed = spread(units[i:j], resumes(lo, s[j]) if resumes is not None else lo, s[j])
         else:  # after everything heard
             placed = pace(units[i:], lo, _PACE_MS_PER_UNIT)
         for k, (start, end) in enumerate(placed, start=i):

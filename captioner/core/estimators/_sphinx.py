@@ -45,7 +45,13 @@ MAX_PIECED_LETTERS = 40
 _METER: dict = {"beam": 1e-2, "pbeam": 1e-2, "wbeam": 1e-2, "lpbeam": 1e-2, "lponlybeam": 1e-2,
                 "bestpath": False, "fsgusefiller": False, "maxhmmpf": 10, "ds": 10, "topn": 1}
 FRAME_MS = 10.0
+# A phone lasts at least three frames (the model's HMMs have no skips): 30 ms at the
+# model's frame shift. Speech faster than that (espeak at ~300 wpm, a fast voice's
+# unstressed syllables) cannot pass the grammar at all, so an item no decode gets
+# through is decoded again with this shorter shift (a phone may then last 20 ms).
+FAST_FRAME_MS = 1000.0 / 150
 _FILLER = re.compile(r"^(<.*>|\[.*\]|\+\+.*\+\+|\(NULL\))$")  # (NULL): a null transition of the grammar
+_SILENCE = re.compile(r"^(<s>|</s>|<sil>)$")  # the silence model's words (the noise dictionary)
 _ALT = re.compile(r"\(\d+\)$")
 # Letters as spoken on their own (cmudict spells "a" as the article).
 _LETTER_PHONES = {
@@ -70,6 +76,10 @@ class WordTiming:
 
     start_ms: float
     end_ms: float
+    # The spoken words of the reading heard ("support", "at", ...) and the (start, end)
+    # ms of each: where pieces of one written word are spoken (an e-mail address, a number)
+    said: Reading = ()
+    tokens: tuple[tuple[float, float], ...] = ()
 
 
 class Lexicon:
@@ -148,11 +158,13 @@ class Aligner:
         self._in_utt = False
         self._groups: list[list[Reading]] = []
         self._offset_ms = 0.0
+        self._frame_ms = FRAME_MS
         self._started: tuple = ()  # the arguments of the utterance under way
 
     # -- one utterance at a time: start, feed, ask, finish
     def start(self, words: Sequence[SpokenWord], offset_ms: float = 0.0, prefix: bool = False,
-              lenient: bool = False, pauses: bool = True, cmn: Optional[str] = None) -> bool:
+              lenient: bool = False, pauses: bool = True, cmn: Optional[str] = None,
+              frame_ms: float = FRAME_MS) -> bool:
         """Begin aligning ``words`` against audio fed next (``offset_ms`` into the item).
 
         With ``prefix`` the audio may as well end after any word (a live item still
@@ -162,11 +174,12 @@ class Aligner:
         other way; with ``lenient`` any word may. ``pauses`` lets silence and noise
         fall between words; that places words after a pause exactly, but now and then
         the silence model swallows speech and the grammar is lost, so without it words
-        absorb the pauses (the caller then finds onsets from the energy). Returns False
-        when no word can be pronounced.
+        absorb the pauses (the caller then finds onsets from the energy). ``frame_ms``:
+        the frame shift (:data:`FAST_FRAME_MS` for speech too fast for the usual one).
+        Returns False when no word can be pronounced.
         """
         self.abandon()
-        started = (tuple(words), offset_ms, prefix, lenient, pauses, cmn)
+        started = (tuple(words), offset_ms, prefix, lenient, pauses, cmn, frame_ms)
         groups = [self._pronounceable(w.readings, lenient or not w.literal) for w in words]
         if not any(any(r) for g in groups for r in g):
             return False
@@ -204,10 +217,11 @@ class Aligner:
         self._decoder.activate_search(name)
         if self._fsg_id > 1:
             self._decoder.remove_search(f"align{self._fsg_id - 1}")
-        self._groups, self._offset_ms = groups, offset_ms
+        self._groups, self._offset_ms, self._frame_ms = groups, offset_ms, frame_ms
         # The front end's noise estimate and the cepstral mean to start from (see
         # measure_cmn); otherwise whatever the last utterance left, which makes an
         # alignment depend on this decoder's history.
+        self._decoder.config["frate"] = int(round(1000.0 / frame_ms))
         self._decoder.reinit_feat()
         if cmn is not None:
             self._decoder.set_cmn(cmn)
@@ -216,10 +230,11 @@ class Aligner:
         return True
 
     def decoding(self, words: Sequence[SpokenWord], offset_ms: float = 0.0, prefix: bool = False,
-                 lenient: bool = False, pauses: bool = True, cmn: Optional[str] = None) -> bool:
+                 lenient: bool = False, pauses: bool = True, cmn: Optional[str] = None,
+                 frame_ms: float = FRAME_MS) -> bool:
         """Is the utterance under way the one ``start`` with these arguments begins? (Then
         feeding it the rest of the audio is that decode: no need to start it again.)"""
-        return self._in_utt and self._started == (tuple(words), offset_ms, prefix, lenient, pauses, cmn)
+        return self._in_utt and self._started == (tuple(words), offset_ms, prefix, lenient, pauses, cmn, frame_ms)
 
     def measure_cmn(self, pcm16k: np.ndarray) -> str:
         """The cepstral mean of ``pcm16k`` (an item's own audio), from the model's
@@ -249,7 +264,16 @@ class Aligner:
             return None
         heard = [(_ALT.sub("", s.word), s.start_frame, s.end_frame) for s in segs]
         heard = [h for h in heard if not _FILLER.match(h[0])]
-        return _assign(self._groups, heard, self._offset_ms)
+        return _assign(self._groups, heard, self._offset_ms, self._frame_ms)
+
+    def silences(self) -> list[tuple[float, float]]:
+        """(start, end) ms of the stretches the silence model took on the path so far
+        (pauses; speech there means the path lost the words: see ForcedAlignEstimator)."""
+        segs = self._decoder.seg()
+        if segs is None:
+            return []
+        return [(self._offset_ms + s.start_frame * self._frame_ms, self._offset_ms + (s.end_frame + 1) * self._frame_ms)
+                for s in segs if _SILENCE.match(s.word)]
 
     def finish(self) -> Optional[list[Optional[WordTiming]]]:
         """End the utterance; the timings, or None when the audio did not fit the grammar."""
@@ -301,7 +325,7 @@ class Aligner:
 
 
 def _assign(groups: list[list[Reading]], heard: list[tuple[str, int, int]],
-            offset_ms: float) -> list[Optional[WordTiming]]:
+            offset_ms: float, frame_ms: float = FRAME_MS) -> list[Optional[WordTiming]]:
     """Which written word each heard word belongs to: parse the heard sequence through
     the grammar's groups (a prefix of it when the audio stopped early)."""
     n, m = len(groups), len(heard)
@@ -328,7 +352,8 @@ def _assign(groups: list[list[Reading]], heard: list[tuple[str, int, int]],
     for i, j, r in stack[:-1]:
         k = min(len(groups[i][r - 1]), m - j)
         if k:
-            out[i] = WordTiming(offset_ms + heard[j][1] * FRAME_MS, offset_ms + (heard[j + k - 1][2] + 1) * FRAME_MS)
+            tokens = tuple((offset_ms + a * frame_ms, offset_ms + (b + 1) * frame_ms) for _, a, b in heard[j : j + k])
+            out[i] = WordTiming(tokens[0][0], tokens[-1][1], tuple(words[j : j + k]), tokens)
     return out
 
 

@@ -24,8 +24,8 @@ from num2words import num2words
 Reading = tuple[str, ...]
 
 
-__all__ = ["Reading", "SpokenWord", "pause_after", "reading_phones", "speakable", "spoken_units", "spoken_words",
-           "text_weight"]
+__all__ = ["Reading", "SpokenWord", "pause_after", "reading_phones", "speakable", "spoken_share", "spoken_units",
+           "spoken_words", "text_weight"]
 
 
 @dataclass(frozen=True)
@@ -204,10 +204,11 @@ def _numeric(w: str) -> list[Reading]:
         if w.endswith(s):
             w, suffix = w[: -len(s)], s
             break
-    if "-" in w:  # 555-0142: groups read one after another
+    if "-" in w:  # 555-0142: groups read one after another, the dash said or not
         groups = [_numeric(g) for g in w.split("-") if g]
-        out = [tuple(itertools.chain.from_iterable(c)) for c in itertools.product(*groups)]
-        return out[:16]
+        combos = list(itertools.product(*groups))[:16]
+        out = [tuple(itertools.chain.from_iterable(c)) for c in combos]
+        return out + [tuple(itertools.chain.from_iterable(r + ("dash",) for r in c))[:-1] for c in combos]
     ordinal = _ORDINAL.fullmatch(w)
     if ordinal:
         base = [_words(num2words(int(ordinal.group(1)), to="ordinal"))]
@@ -355,6 +356,48 @@ def reading_phones(reading: Reading, spelled: bool = False) -> float:
             n -= 1
         total += max(1, n)
     return float(total)
+
+
+def _said(text: str) -> tuple[Reading, bool]:
+    """The usual reading of ``text``, word after word (and whether it is letter names)."""
+    said: Reading = ()
+    spelled = False
+    for m in _WRITTEN.finditer(text):
+        readings = _dedupe(_readings(m.group()))
+        if readings:
+            r, spelled = _usual_reading(m.group(), readings)
+            said += r
+    return said, spelled
+
+
+@functools.lru_cache(maxsize=4096)  # pure; asked again on every answer while the word is on screen
+def spoken_share(written: str, cut: int) -> float:
+    """How much of one written word is spoken before its character ``cut`` (0..1, by
+    phones of its usual reading): "support@example.com" cut before "com" has "support
+    at example dot" of "support at example dot com" behind it, not 16 of 19 characters.
+
+    The piece before the cut is read on its own and matched against the whole word's
+    reading, word by word (a piece cut inside a word, "Interop", counts its own sounds).
+    A joiner neither piece says on its own (the "dot" of a ".") belongs to the piece
+    whose edge it is: after the cut when that piece starts with it (".com"), else
+    before it (the "." that ended "support@example.")."""
+    whole, spelled = _said(written)
+    if not whole or cut <= 0:
+        return 0.0
+    if cut >= len(written):
+        return 1.0
+    before, _ = _said(written[:cut])
+    n = 0
+    while n < min(len(before), len(whole)) and before[n] == whole[n]:
+        n += 1
+    phones = [reading_phones((w,), spelled) for w in whole]
+    done = sum(phones[:n])
+    if n < len(whole):
+        if n < len(before) and whole[n].startswith(before[n]):  # cut inside a spoken word
+            done += min(reading_phones((before[n],), spelled), phones[n])
+        elif n == len(before) and written[cut].isalnum() and _said(written[cut:])[0][:1] != whole[n : n + 1]:
+            done += phones[n]  # the joiner that ended the piece before
+    return min(1.0, done / sum(phones))
 
 
 @functools.lru_cache(maxsize=8192)
