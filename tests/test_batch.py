@@ -143,3 +143,35 @@ def test_ray_batch_writes_what_local_replays_write(reference, ray_head, tmp_path
     assert "3 logs: 3 replayed, 0 failed" in proc.stdout and "Ray" in proc.stdout
     for log in logs:
         assert _outputs(out, log.stem) == expected[log.stem], log.name
+
+
+def test_a_replay_job_gives_the_garbage_collector_back_as_it_found_it(tmp_path):
+    """Jobs run without automatic cyclic collection (bulk work); the caller's setting comes
+    back after a job that worked and after one that failed."""
+    import gc
+
+    from captioner.edges.batch import ReplayJob, replay_log
+    from captioner.edges.files import SessionLogError
+
+    log = tmp_path / "story.jsonl"
+    shutil.copy(example_log(), log)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text(format_record("server", {"type": "session.created", "session": {}}, 0.0) + "\n")
+    assert gc.isenabled()
+    result = replay_log(ReplayJob(log, {"srt": tmp_path / "story.srt"}))
+    assert result.ok and (tmp_path / "story.srt").read_text().count(" --> ") > 0
+    assert gc.isenabled()
+    with pytest.raises(SessionLogError):
+        replay_log(ReplayJob(empty, {"srt": tmp_path / "empty.srt"}))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        replay_log(ReplayJob(log, {"srt": tmp_path / "again.srt"}))
+        assert not gc.isenabled()  # a caller that had it off keeps it off
+    finally:
+        gc.enable()
+
+
+def test_python_dash_m_captioner_is_the_command_line():
+    done = subprocess.run([sys.executable, "-m", "captioner", "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "replay" in done.stdout
