@@ -19,6 +19,7 @@ ALLOWED = {
     "captioner.examples": (),
     "captioner.server": ("captioner.core.wire", "captioner.server", "captioner.edges.vad", "captioner.edges.webrtc"),
     "captioner.cli": ("captioner",),
+    "captioner.__main__": ("captioner.cli",),  # ``python -m captioner``: the command line only
 }
 # the sans-I/O core never touches these
 FORBIDDEN_IN_CORE = {"socket", "asyncio", "sounddevice", "websockets", "time", "threading", "subprocess"}
