@@ -285,6 +285,19 @@ def test_final_pass_finishes_the_live_decode_when_it_is_that_decode(monkeypatch)
     assert ask(live, True, True) == ask(at_once, True, True)
 
 
+def _noise_bursts(bursts_ms: tuple[tuple[int, int], ...], seconds: int) -> ForcedAlignEstimator:
+    """An estimator holding ``seconds`` of audio, loud (speech-like noise) in the bursts
+    given (start, end ms) and silent between them, its audio complete."""
+    rng = np.random.default_rng(0)
+    audio = np.zeros(RATE * seconds, np.int16)
+    for a, b in bursts_ms:
+        audio[a * RATE // 1000 : b * RATE // 1000] = rng.normal(0, 3000, (b - a) * RATE // 1000).astype(np.int16)
+    est = ForcedAlignEstimator(RATE)
+    est.add_audio(audio)
+    est.complete(True, False)
+    return est
+
+
 def _final_errors(text: str, deltas: list[str], voice: str, wpm: int) -> dict[str, float]:
     """Final onset error (ms) of each delta espeak starts a word in, by delta text."""
     speech = tts.synthesize(text, voice=voice, wpm=wpm, sample_rate=RATE)
@@ -326,7 +339,7 @@ def test_speech_faster_than_the_models_shortest_phone_is_aligned():
     # shift: no grammar gets through until it is decoded with a shorter one.
     text = "That's a great question, and the answer is surprisingly simple."
     words = spoken_words(text)
-    from soxr import resample
+    from captioner.core.wire import resample
 
     speech = tts.synthesize(text, voice="en", wpm=320, sample_rate=RATE)
     assert Aligner().align(words, resample(speech.samples, RATE, 16000)) is None  # the premise
@@ -339,13 +352,7 @@ def test_silence_over_loud_audio_where_words_went_unheard_is_swallowed_speech():
     # A path may skip a word that is not read literally (an e-mail address) and hold the
     # silence model over it; over loud audio that is speech the path lost, not a pause.
     # A pause inside a heard word (the voice's, "five five five | dash") is not.
-    rng = np.random.default_rng(0)
-    audio = np.zeros(RATE * 3, np.int16)
-    for a, b in ((0, 500), (1000, 2000), (2100, 2500)):  # the words; the unheard one at 1-2 s
-        audio[a * RATE // 1000 : b * RATE // 1000] = rng.normal(0, 3000, (b - a) * RATE // 1000).astype(np.int16)
-    est = ForcedAlignEstimator(RATE)
-    est.add_audio(audio)
-    est.complete(True, False)
+    est = _noise_bursts(((0, 500), (1000, 2000), (2100, 2500)), 3)  # the words; the unheard one at 1-2 s
     from captioner.core.estimators._sphinx import WordTiming
 
     said, unheard = WordTiming(0.0, 500.0), None
@@ -362,13 +369,7 @@ def test_a_stop_closure_inside_a_long_word_is_no_lead_in():
     # aligned start. A quiet run at its head is a lead-in pause the word absorbed.
     from captioner.core.estimators._sphinx import WordTiming
 
-    rng = np.random.default_rng(0)
-    audio = np.zeros(RATE * 2, np.int16)
-    for a, b in ((200, 500), (580, 1200)):
-        audio[a * RATE // 1000 : b * RATE // 1000] = rng.normal(0, 3000, (b - a) * RATE // 1000).astype(np.int16)
-    est = ForcedAlignEstimator(RATE)
-    est.add_audio(audio)
-    est.complete(True, False)
+    est = _noise_bursts(((200, 500), (580, 1200)), 2)
     assert est._snap(WordTiming(200.0, 1200.0)) == 200.0
     assert est._snap(WordTiming(100.0, 1200.0)) == pytest.approx(200.0, abs=10.0)  # absorbed a pause
 
@@ -378,13 +379,7 @@ def test_a_word_the_aligner_did_not_hear_is_placed_after_a_pause_not_in_it():
     # heard neighbours with the sentence pause between them: it starts where speech resumes.
     from captioner.core.estimators._forced import _fill
 
-    rng = np.random.default_rng(0)
-    audio = np.zeros(RATE * 2, np.int16)
-    for a, b in ((0, 500), (900, 1500)):
-        audio[a * RATE // 1000 : b * RATE // 1000] = rng.normal(0, 3000, (b - a) * RATE // 1000).astype(np.int16)
-    est = ForcedAlignEstimator(RATE)
-    est.add_audio(audio)
-    est.complete(True, False)
+    est = _noise_bursts(((0, 500), (900, 1500)), 2)
     assert est._resumes(500.0, 1200.0) == pytest.approx(900.0, abs=10.0)
     assert est._resumes(300.0, 450.0) == 300.0  # no pause there
     words = spoken_words("third hmm that")
