@@ -9,6 +9,7 @@ from captioner.core import SHOW_DELAY_MS, CaptionEngine
 from captioner.core.estimators import ForcedAlignEstimator
 from captioner.core.estimators._sphinx import ALIGNERS, Aligner
 from captioner.core.estimators._text import spoken_words
+from captioner.core.wire import resample
 from captioner.server import espeak as tts
 from tests.sessions import ask, settle
 
@@ -60,8 +61,6 @@ def _errors(spans, deltas, truth) -> list[float]:
 def test_aligner_hears_every_word_where_it_is_spoken():
     audio, truth = _speech()
     words = spoken_words(TEXT)
-    from soxr import resample
-
     timings = Aligner().align(words, resample(audio, RATE, 16000))
     assert timings is not None and all(t is not None for t in timings)
     errs = [timings[i].start_ms - truth[w.start] for i, w in enumerate(words) if w.start in truth]
@@ -243,8 +242,6 @@ def test_live_pass_taken_as_final_only_when_it_is_that_decode():
 def test_means_measured_from_the_front_end_alone_match_the_aligners():
     """The cheap mean-measuring decoder reads the same front end as the aligner's own: a
     decode started from its mean is the decode started from one the aligner measured."""
-    from soxr import resample
-
     audio, _ = _speech("Sure, I can help with that.")
     pcm = resample(audio, RATE, 16000)
     aligner = Aligner()
@@ -261,8 +258,6 @@ def test_final_pass_finishes_the_live_decode_when_it_is_that_decode(monkeypatch)
     """Text ahead of 16 kHz audio: the live utterance already aligns every word from the
     item's own mean (its first 2 s), so the final pass feeds it the rest instead of
     decoding again, and gives what a fresh one-go alignment gives."""
-    from soxr import resample
-
     text = "Sure, I can help with that."
     audio = resample(_speech(text)[0], RATE, 16000)
     live, at_once = ForcedAlignEstimator(16000), ForcedAlignEstimator(16000)
@@ -339,8 +334,6 @@ def test_speech_faster_than_the_models_shortest_phone_is_aligned():
     # shift: no grammar gets through until it is decoded with a shorter one.
     text = "That's a great question, and the answer is surprisingly simple."
     words = spoken_words(text)
-    from captioner.core.wire import resample
-
     speech = tts.synthesize(text, voice="en", wpm=320, sample_rate=RATE)
     assert Aligner().align(words, resample(speech.samples, RATE, 16000)) is None  # the premise
     errs = list(_final_errors(text, _deltas(text), "en", 320).values())
