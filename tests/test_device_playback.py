@@ -154,8 +154,11 @@ def test_full_item_plays_at_real_time_and_timeline_spans_it(sink):
     assert item.audio_ms == pytest.approx(audio_ms)
     assert engine.played_ms("item_1", float("inf")) == pytest.approx(audio_ms)  # every sample, once
     assert engine.underrun_ms == 0  # the queue never ran dry
-    # Stamps follow the DAC: contiguous unless the device itself stalled under load.
-    assert audio_ms - 1 <= item.end_ms - item.start_ms <= audio_ms + 300
+    # Stamps follow the DAC: contiguous unless the device itself stalled under load; a
+    # device clock running a little fast against the session's is followed too (the
+    # clock leans each block's stamp towards the reported DAC time): 0.1 % allowed, 530
+    # ppm seen on the null sink once in about ten runs.
+    assert audio_ms * (1 - 1e-3) - 1 <= item.end_ms - item.start_ms <= audio_ms + 300
     # DAC time: the first sample is heard after the stream starts, within the device latency.
     assert 0 <= item.start_ms - started < 300
     captions = engine.captions()
