@@ -363,7 +363,7 @@ def _said(text: str) -> tuple[Reading, bool]:
     said: Reading = ()
     spelled = False
     for m in _WRITTEN.finditer(text):
-        readings = _dedupe(_readings(m.group()))
+        readings = _written_word(m.group())[0]
         if readings:
             r, spelled = _usual_reading(m.group(), readings)
             said += r
