@@ -92,7 +92,7 @@ class WorkerSim:
 
 @dataclass(frozen=True)
 class Why:
-    """Why a caption was not on screen yet at one observation: where its start came from
+    """Why a caption was (not yet) on screen at one observation: where its start came from
     (``Source.kind``: "worker", "final", "local"; "none" while the item is not placed),
     how far the local estimate was moved later (after the worker's words), how long ago the
     worker took the inputs its latest answer covers, and how far off screen it still was."""
@@ -107,8 +107,8 @@ def watch(records: list[LogRecord], mode: LiveMode = "worker", factory: Optional
           why: Optional[dict[tuple[str, int], list[tuple[float, Why]]]] = None,
           step_cost_ms: Optional[float] = None) -> tuple[CaptionEngine, dict[tuple[str, int], float]]:
     """Replay ``records`` with a live viewer every 10 ms; (engine, first shown per caption).
-    With ``why``, every observation of a caption that has arrived but is not shown yet
-    adds (now, :class:`Why`) to ``why[(item_id, index)]``. ``step_cost_ms``: a fixed cost
+    With ``why``, every observation of a caption that has arrived, until and including the
+    one that shows it, adds (now, :class:`Why`) to ``why[(item_id, index)]``. ``step_cost_ms``: a fixed cost
     per worker step instead of its measured CPU time (reproducible runs)."""
     first_shown: dict[tuple[str, int], float] = {}
     cache: dict[str, object] = {"rev": None, "caps": []}
@@ -126,7 +126,7 @@ def watch(records: list[LogRecord], mode: LiveMode = "worker", factory: Optional
                 continue
             if now >= c.shown_ms:
                 first_shown[key] = now
-            elif why is not None and now >= c.arrived_ms:
+            if why is not None and now >= c.arrived_ms:
                 if c.item_id not in explained:
                     explained[c.item_id] = _explain(engine, c.item_id, worker, now)
                 sources, lag = explained[c.item_id]
@@ -142,10 +142,8 @@ def watch(records: list[LogRecord], mode: LiveMode = "worker", factory: Optional
 
 
 def _explain(engine: CaptionEngine, item_id: str, worker: Optional[WorkerSim], now: float) -> tuple[list, float]:
-    """(per-delta Source, worker lag ms) of an item's live estimate (diagnostics: the
-    engine's item table is read directly)."""
-    item = engine._items.get(item_id)  # noqa: SLF001 - a benchmark's diagnostic read
-    est = item.captions.estimator if item is not None else None
+    """(per-delta Source, worker lag ms) of an item's live estimate."""
+    est = engine.estimator(item_id)
     if not isinstance(est, DeferredEstimator):
         return [], math.nan
     _, sources = est.explain()

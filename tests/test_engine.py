@@ -31,6 +31,22 @@ def test_duration_ms_gives_exact_starts(names):
     assert all(c.final for c in caps)
 
 
+def test_an_items_estimator_is_found_by_its_id():
+    """Edges and benchmarks ask the engine for an item's estimator instead of reading
+    its item table."""
+    b = SessionBuilder(dict(GA))
+    b.item(0.0, "i1")
+    for k in range(3):
+        b.text(0.01 + k * 0.001, "i1", f" w{k}")
+    for k in range(5):
+        b.audio(0.2 + k * 0.03, "i1", 200)
+    engine = replay(b.sorted())
+    est = engine.estimator("i1")
+    assert est is not None and est in engine.estimators()
+    assert len(est.spans()) == 3
+    assert engine.estimator("nope") is None
+
+
 def test_seed001_fixture_last_caption_ends_at_the_cut():
     records, errors = read_session_log(EXAMPLES / "seed001_story_truncated.jsonl")
     assert not errors

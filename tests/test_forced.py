@@ -378,3 +378,21 @@ def test_a_word_the_aligner_did_not_hear_is_placed_after_a_pause_not_in_it():
     words = spoken_words("third hmm that")
     starts, _ = _fill(words, [0.0, np.nan, 1200.0], [500.0, np.nan, 1500.0], None, est._resumes)
     assert 890.0 <= starts[1] < 1200.0
+
+
+def test_the_live_pass_stops_feeding_where_the_last_word_received_must_have_ended():
+    """Text trails fast speech: the grammar so far ends with "Apollo", and the decoder
+    stretches that last word over the speech of words not received yet. No voice says
+    "Apollo" for seconds, so the live pass stops there instead of decoding the rest of
+    the item - audio it would decode again when the next words arrive and it restarts."""
+    text = "In 1969, Apollo 11 landed on the Moon with 3 astronauts aboard. Sure, I can help with that."
+    audio, truth = _speech(text, wpm=250)
+    est = ForcedAlignEstimator(RATE)
+    est.add_audio(audio)
+    for d in ["In", " 1969", ",", " Apollo", " 11"]:  # " 11" may still grow: not in the grammar yet
+        est.add_text(d)
+    settle(est)
+    fed_ms = est._utt.fed * 1000 / 16000
+    eleven = truth[text.index("11")]
+    assert fed_ms <= eleven + 2000.0 < len(audio) * 1000 / RATE - 1000.0
+    assert est.confident() >= 1  # what it heard before is placed

@@ -928,6 +928,11 @@ class CaptionEngine:
         """Every assistant item's estimator (a worker feeds deferred ones)."""
         return [i.captions.estimator for i in self._items.values() if i.captions.estimator is not None]
 
+    def estimator(self, item_id: str) -> Optional[ItemEstimator]:
+        """One item's estimator (None: unknown item, a user turn, or given timing only)."""
+        item = self._items.get(item_id)
+        return item.captions.estimator if item is not None else None
+
     def refresh_estimates(self) -> None:
         """Estimates changed outside the engine (a worker published answers)."""
         for item in self._items.values():

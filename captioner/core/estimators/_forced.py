@@ -44,7 +44,11 @@ __all__ = ["ForcedAlignEstimator", "default_estimator"]
 log = logging.getLogger(__name__)
 
 _CONFIRM_AFTER_MS = 250.0  # audio after a word's end that confirms it without a next word
+# Slower than any voice speaks (2.5 syllables/s): the last word of a grammar the text has
+# not outgrown yet "lasting" longer is absorbing the speech of words still to come.
+_SLOWEST_MS_PER_UNIT = 400.0
 _BLOCK = ALIGN_RATE // 20  # 50 ms: the aligner is fed whole blocks (see _feeding)
+_RECHECK = 5 * _BLOCK  # a long feed asks this often whether the grammar is used up
 _CMN_SAMPLES = 2 * ALIGN_RATE  # the item's cepstral mean is measured on its first 2 s
 _ANCHOR_LEAD_MS = 30.0  # audio kept before the anchor word when restarting
 _PACE_MS_PER_UNIT = 150.0
@@ -97,6 +101,7 @@ class _Utterance:
     start: int
     fed: int  # samples fed (absolute)
     cmn: Optional[str] = None  # the cepstral mean it started from
+    last_units: float = 1.0  # spoken length of its last word (see _used_up)
 
 
 class ForcedAlignEstimator:
@@ -278,10 +283,36 @@ class ForcedAlignEstimator:
             # follow the rest of the item with words absorbing the pauses instead.
             timings = self._combined()
             heard = [i for i, t in enumerate(timings) if t is not None and i >= self._utt.first]
-            self._live_how = dict(pauses=False)
+            self._live_how = dict(self._live_how, pauses=False)
             self._restart(words, heard[-1] if heard else self._utt.first, timings, **self._live_how)
             self._feed(budget_ms)
+        elif "frame_ms" not in self._live_how and (lost := self._stretched()) is not None:
+            # A word "lasting" longer than any voice says it: speech faster than the
+            # model's shortest phone, the path lost. As the final pass does, follow the
+            # rest of the item at the shorter frame shift, from the word before.
+            self._live_how = dict(self._live_how, frame_ms=FAST_FRAME_MS)
+            self._restart(words, lost, self._combined(), **self._live_how)
+            self._feed(budget_ms)
         return self._combined() + [None] * max(0, len(words) - self._utt.first - self._utt.count)
+
+    def _stretched(self) -> Optional[int]:
+        """The heard word before the first word of the live utterance heard for longer
+        than the slowest voice says it (its last word excepted: it runs to the audio
+        fed so far, see _used_up), if any."""
+        utt = self._utt
+        if utt is None or self._aligner is None or utt.count == 0:
+            return None
+        own = self._aligner.timings() or []
+        words = self._all_words()
+        before = utt.first
+        for k, t in enumerate(own[:-1]):
+            i = utt.first + k
+            if t is None or i >= len(words):
+                continue
+            if t.end_ms - t.start_ms > _SLOWEST_MS_PER_UNIT * max(words[i].units, 1.0):
+                return before
+            before = i
+        return None
 
     def _swallowing(self) -> bool:
         """Is the live utterance's path holding a pause over loud audio after its last
@@ -331,7 +362,8 @@ class ForcedAlignEstimator:
         self._frozen += [None] * (anchor - len(self._frozen))
         cmn = self._item_cmn()
         ok = self._aligner.start(words[anchor:], start * 1000.0 / ALIGN_RATE, cmn=cmn, **how)
-        self._utt = _Utterance(anchor, len(words) - anchor if ok else 0, start, start, cmn)
+        self._utt = _Utterance(anchor, len(words) - anchor if ok else 0, start, start, cmn,
+                               max(words[-1].units, 1.0) if words else 1.0)
         return ok
 
     def _item_cmn(self, final: bool = False) -> Optional[str]:
@@ -367,12 +399,14 @@ class ForcedAlignEstimator:
         utt = self._utt
         if utt is None or self._aligner is None or utt.count == 0:
             return
-        available = self._feedable(utt)
+        available, checked = self._feedable(utt), utt.fed
         while available > utt.fed:
             end = min(available, utt.fed + _BLOCK - (utt.fed - utt.start) % _BLOCK)
             self._aligner.feed(self._pcm.view(utt.fed, end))
             step_fed, utt.fed = end - utt.fed, end
             yield step_fed
+            if not self._text_complete and utt.fed - checked >= _RECHECK:  # used up meanwhile?
+                available, checked = self._feedable(utt), utt.fed
 
     def _feedable(self, utt: _Utterance) -> int:
         """Samples the utterance may have: whole blocks, and the rest once audio is complete;
@@ -385,17 +419,18 @@ class ForcedAlignEstimator:
 
     def _used_up(self, utt: _Utterance) -> bool:
         """Has the utterance heard its last word, with enough audio after it to confirm it?
-        Audio fed past that only goes to silence and noise fillers, and would be decoded
-        again once the next words arrive and the alignment restarts: it waits instead."""
+        Audio fed past that only goes to silence and noise fillers - or to the last word,
+        stretched over the speech of words not received yet (no voice says "Apollo" for
+        2.6 s) - and would be decoded again once the next words arrive and the alignment
+        restarts: it waits instead."""
         if self._aligner is None or utt.count == 0:
             return False
-        if self._waiting:  # (see _follow)
-            return True
         timings = self._aligner.timings()
         last = timings[-1] if timings else None
-        if last is None:
-            return False
-        confirmed = int((last.end_ms + _CONFIRM_AFTER_MS) * ALIGN_RATE / 1000)
+        if last is None:  # waiting to restart (see _follow): past its last heard word, fillers
+            return self._waiting
+        end = min(last.end_ms, last.start_ms + _SLOWEST_MS_PER_UNIT * utt.last_units)
+        confirmed = int((end + _CONFIRM_AFTER_MS) * ALIGN_RATE / 1000)
         return utt.fed >= confirmed
 
     def _combined(self) -> list[Optional[WordTiming]]:
@@ -540,10 +575,8 @@ class ForcedAlignEstimator:
         """How many leading spans of ``spans()`` come from the alignment; the rest are the
         audio-only estimate (a session holding the same audio can compute those itself,
         and fresher than a worker's answer). A pure read, like ``spans()``."""
-        if not self._delta_starts:
-            return 0
-        if self._pcm.n == 0 or self._failed:
-            return len(self._delta_starts)
+        if not self._delta_starts or self._pcm.n == 0 or self._failed:
+            return 0  # only the audio-only estimate, which the session has too
         if self._audio_complete and self._text_complete and self._final_key == self._final_wanted() \
                 and self._job is None:
             return len(self._delta_starts)  # the final answer (or the fallback's, when there is none)
