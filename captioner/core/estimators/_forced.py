@@ -650,9 +650,12 @@ class ForcedAlignEstimator:
         energy, floor = self.fallback.energy()
         a, b = int(lo_ms // 10), min(len(energy), int(hi_ms // 10))
         f = a
+        while f < min(b, a + _HEAD_FRAMES) and energy[f] >= floor + _QUIET_DB:
+            f += 1  # the last frames of the word before (its end is the aligner's, to a frame or two)
+        quiet = f
         while f < b and energy[f] < floor + _QUIET_DB:
             f += 1
-        if f - a < _MIN_QUIET_FRAMES or f >= b:
+        if f - quiet < _MIN_QUIET_FRAMES or f >= b:
             return lo_ms
         while f < b and energy[f] <= floor + _SNAP_DB:
             f += 1
