@@ -399,3 +399,24 @@ def test_the_live_pass_stops_feeding_where_the_last_word_received_must_have_ende
     eleven = truth[text.index("11")]
     assert fed_ms <= eleven + 2000.0 < len(audio) * 1000 / RATE - 1000.0
     assert est.confident() >= 1  # what it heard before is placed
+
+
+def test_words_the_final_pass_has_decoded_are_placed_before_it_finishes():
+    """The text came with the end of the audio (no live pass ran) and the item is already
+    playing: the words the final pass has decoded so far are placed by the alignment,
+    one step in, not by the audio-only estimate until the whole item is done."""
+    audio, truth = _speech()
+    deltas = _deltas(TEXT)
+    est = ForcedAlignEstimator(RATE)
+    est.add_audio(audio)
+    for d in deltas:
+        est.add_text(d)
+    est.complete(True, True)
+    assert not est.step(1500.0)  # a first step of the final pass: not done
+    placed = est.confident()
+    assert 3 <= placed < len(deltas)
+    spans = est.spans()
+    errs = _errors(spans[:placed], deltas[:placed], truth)
+    assert errs and max(abs(e) for e in errs) <= 100.0  # as the live pass (test_streaming_text_ahead_final_and_live)
+    settle(est)
+    assert est.confident() == len(deltas)

@@ -242,8 +242,19 @@ class ForcedAlignEstimator:
                 if self._final is None or len(self._final) != len(self._delta_starts):
                     return self.fallback.spans()
                 return self._final
-            return self._place(self._live_timings, live=True, audio_complete=True)
+            return self._place(self._progress(), live=True, audio_complete=True)
         return self._place(self._live_timings, live=True, audio_complete=self._audio_complete)
+
+    def _progress(self) -> list[Optional[WordTiming]]:
+        """What to answer with while the final pass runs: the words its decode has heard
+        so far when it has got further than the live pass did (text that came with the
+        end of the audio had no live pass: the item's first words are playing now),
+        else the live pass's."""
+        utt = self._utt
+        if self._job is None or utt is None or self._aligner is None or utt.count == 0:
+            return self._live_timings
+        decoded = self._combined()
+        return decoded if _heard(decoded) > _heard(self._live_timings) else self._live_timings
 
     # -- words
     def _all_words(self) -> list[SpokenWord]:
@@ -582,6 +593,8 @@ class ForcedAlignEstimator:
         if self._audio_complete and self._text_complete and self._final_key == self._final_wanted() \
                 and self._job is None:
             return len(self._delta_starts)  # the final answer (or the fallback's, when there is none)
+        if self._audio_complete and self._text_complete:
+            return self._placed(self._progress(), True, True)[1]
         return self._placed(self._live_timings, True, self._audio_complete)[1]
 
     def _placed(self, timings: list[Optional[WordTiming]], live: bool,
