@@ -14,6 +14,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -158,13 +159,39 @@ def test_fast_speech_with_text_just_ahead_never_stalls(step_cost_ms):
     shown a second late: none more than 400 ms after it is spoken (a lost path put
     words 0.8-1.3 s late; the 250 ms stall count is the benchmark's, where one word of
     this session is at 260 ms in some runs of the whole suite)."""
+    session, lateness = _corpus_session_live(13, step_cost_ms)
+    late = [(d.text, round(x)) for d, x in lateness if d.arrived_ms <= d.onset_ms and x > LOST_MS]
+    assert not late, late
+
+
+@pytest.mark.parametrize("step_cost_ms", [40.0, 60.0])
+def test_a_drawn_out_word_is_not_taken_for_a_lost_path(step_cost_ms):
+    """es014: a slow "Yes." after "Moscow." lasts 500 ms of speech, and with words
+    absorbing pauses it spans 680 ms. That is a drawn-out word, not fast speech the
+    10 ms frames cannot follow: the live pass must not restart at the short frame shift
+    there (it did, and put "Yes" and "The" 174 and 756 ms early). No word the live
+    alignment placed is shown more than 100 ms early (the audio-only estimate, a guess,
+    is not judged here)."""
+    why: dict = {}
+    session, lateness = _corpus_session_live(14, step_cost_ms, why)
+    early = [(d.text, round(x)) for d, x in lateness if x < -100.0
+             and why[(_item_of(session, d), d.index)][-1][1].source == "worker"]
+    assert not early, early
+
+
+def _item_of(session, delta) -> str:
+    return next(item.item_id for item in session.items if delta in item.deltas)
+
+
+def _corpus_session_live(index: int, step_cost_ms: float, why: Optional[dict] = None):
+    """The benchmark corpus's espeak session ``index`` (seed 1) through the live view with
+    the worker's steps costing ``step_cost_ms``: (session, [(delta, shown - spoken ms)]);
+    ``why`` as liveview.watch fills it."""
     corpus = pytest.importorskip("corpus")
-    session = list(corpus.generate(1, 14, timit=False))[-1]
-    assert session.name == "es013"
+    session = list(corpus.generate(1, index + 1, timit=False))[-1]
+    assert session.name == f"es{index:03d}"
     records, errors = parse_session_log([json.dumps(x) for x in session.log])
     assert not errors
-    _, shown = liveview.watch(records, "worker", step_cost_ms=step_cost_ms)
-    late = [(d.text, round(shown[(item.item_id, d.index)] - d.onset_ms)) for item in session.items
-            for d in item.deltas if d.onset_ms is not None and d.arrived_ms <= d.onset_ms
-            and shown[(item.item_id, d.index)] - d.onset_ms > LOST_MS]
-    assert not late, late
+    _, shown = liveview.watch(records, "worker", why=why, step_cost_ms=step_cost_ms)
+    return session, [(d, shown[(item.item_id, d.index)] - d.onset_ms) for item in session.items
+                     for d in item.deltas if d.onset_ms is not None]

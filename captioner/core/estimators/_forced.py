@@ -44,9 +44,14 @@ __all__ = ["ForcedAlignEstimator", "default_estimator"]
 log = logging.getLogger(__name__)
 
 _CONFIRM_AFTER_MS = 250.0  # audio after a word's end that confirms it without a next word
-# Slower than any voice speaks (2.5 syllables/s): the last word of a grammar the text has
-# not outgrown yet "lasting" longer is absorbing the speech of words still to come.
+# Longer than any voice says a word (2.5 syllables/s, and a drawn-out "Yes." or "Hmm" up
+# to a second): a word "lasting" longer has absorbed the speech of other words.
 _SLOWEST_MS_PER_UNIT = 400.0
+_LONGEST_SHORT_WORD_MS = 1000.0
+
+
+def _longest_ms(units: float) -> float:
+    return max(_LONGEST_SHORT_WORD_MS, _SLOWEST_MS_PER_UNIT * units)
 _BLOCK = ALIGN_RATE // 20  # 50 ms: the aligner is fed whole blocks (see _feeding)
 _RECHECK = 5 * _BLOCK  # a long feed asks this often whether the grammar is used up
 _CMN_SAMPLES = 2 * ALIGN_RATE  # the item's cepstral mean is measured on its first 2 s
@@ -307,20 +312,22 @@ class ForcedAlignEstimator:
         return self._combined() + [None] * max(0, len(words) - self._utt.first - self._utt.count)
 
     def _stretched(self) -> Optional[int]:
-        """The heard word before the first word of the live utterance heard for longer
-        than the slowest voice says it (its last word excepted: it runs to the audio
-        fed so far, see _used_up), if any."""
+        """The heard word before the first word of the live utterance heard over more
+        speech than the slowest voice says it in, if any. Only its loud frames count (a
+        word may absorb a pause: see Aligner.start). The last word heard is not judged:
+        the path so far runs it to the audio fed (see _used_up); a word heard after it
+        has ended it."""
         utt = self._utt
         if utt is None or self._aligner is None or utt.count == 0:
             return None
         own = self._aligner.timings() or []
         words = self._all_words()
+        heard = [(utt.first + k, t) for k, t in enumerate(own) if t is not None and utt.first + k < len(words)]
+        energy, floor = self.fallback.energy()
         before = utt.first
-        for k, t in enumerate(own[:-1]):
-            i = utt.first + k
-            if t is None or i >= len(words):
-                continue
-            if t.end_ms - t.start_ms > _SLOWEST_MS_PER_UNIT * max(words[i].units, 1.0):
+        for i, t in heard[:-1]:
+            spoken_ms = 10.0 * np.count_nonzero(energy[int(t.start_ms // 10) : int(t.end_ms // 10)] >= floor + _QUIET_DB)
+            if spoken_ms > _longest_ms(words[i].units):
                 return before
             before = i
         return None
@@ -440,7 +447,7 @@ class ForcedAlignEstimator:
         last = timings[-1] if timings else None
         if last is None:  # waiting to restart (see _follow): past its last heard word, fillers
             return self._waiting
-        end = min(last.end_ms, last.start_ms + _SLOWEST_MS_PER_UNIT * utt.last_units)
+        end = min(last.end_ms, last.start_ms + _longest_ms(utt.last_units))
         confirmed = int((end + _CONFIRM_AFTER_MS) * ALIGN_RATE / 1000)
         return utt.fed >= confirmed
 
