@@ -209,3 +209,21 @@ def test_the_live_aligner_confirms_a_word_only_by_audio_it_has_heard():
     while not est.step(1000.0):
         pass
     assert est.confident() == 8
+
+
+def test_a_cut_marks_only_item_without_a_worker_keeps_its_captions_apart():
+    """A WebRTC item known only by its marks, interrupted (no stop mark: no length), its
+    worker gone: the session's own estimate times it as the worker's estimator would,
+    instead of piling every caption on the item's start."""
+    from captioner.core import replay
+    from captioner.core.wire import parse_session_log
+    from captioner.examples import example_log
+
+    records, errors = parse_session_log(
+        (example_log().parent / "seed001_webrtc_marks.jsonl").read_text().splitlines())
+    assert not errors
+    alone = [(c.text, c.start_ms, c.end_ms) for c in replay(records, estimator_factory=DeferredEstimator).captions()]
+    expected = [(c.text, c.start_ms, c.end_ms) for c in replay(records).captions()]
+    assert alone == expected
+    starts = [s for _, s, _ in alone]
+    assert len(set(starts)) == len(starts) > 5

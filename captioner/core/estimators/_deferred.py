@@ -132,7 +132,9 @@ class DeferredEstimator:
         if len(known) == deltas:
             return known, sources
         local = self.local.spans()[len(known):]
-        limit = self.local.audio_ms if audio_complete else float("inf")
+        # Captions end within the item's audio once its length is known (samples, or a
+        # length from marks); a cut marks-only item has neither: the engine cuts it.
+        limit = self.local.audio_ms if audio_complete and self.local.audio_ms > 0 else float("inf")
         rest = ordered(local, known[-1][1] if known else 0.0, limit)  # after what the worker placed
         sources += [Source("local", s - own) for (s, _), (own, _) in zip(rest, local)]
         return known + rest, sources
