@@ -186,3 +186,24 @@ def test_speed_change_accuracy(voice):
     # so the bound has room for it; a text-only pace is ~860 ms off on the same audio
     assert ours < 120.0
     assert text_only > 5 * ours  # a text-only pace cannot follow the speed change
+
+
+def test_a_breath_before_the_first_word_is_not_its_start():
+    """Real recordings often open with a breath: a stretch of soft noise, a short gap,
+    then the first word. The audio-only estimate starts the first word where speech
+    does - the first stretch that reaches a syllable's loudness - not on the breath."""
+    rng = np.random.default_rng(3)
+    silence = np.zeros(RATE // 10, np.int16)
+    breath = (rng.normal(0, 1, RATE * 3 // 10) * 400).astype(np.int16)  # ~22 dB below the speech
+    gap = np.zeros(RATE * 6 // 100, np.int16)
+    speech = _speechlike(rng, 2000)
+    audio = np.concatenate([silence, breath, gap, speech])
+    room = rng.normal(0, 30, len(audio))  # a recording's noise floor, ~20 dB under the breath
+    audio = np.clip(audio + room, -32768, 32767).astype(np.int16)
+    speech_ms = (len(silence) + len(breath) + len(gap)) * 1000 / RATE
+    est = AudioAlignedEstimator(RATE)
+    est.add_audio(audio)
+    for d in ["She", " had", " your", " dark", " suit"]:
+        est.add_text(d)
+    first = ask(est, True, True)[0][0]
+    assert speech_ms - 20.0 <= first <= speech_ms + 60.0, (first, speech_ms)

@@ -365,6 +365,21 @@ def test_a_stop_closure_inside_a_long_word_is_no_lead_in():
     est = _noise_bursts(((200, 500), (580, 1200)), 2)
     assert est._snap(WordTiming(200.0, 1200.0)) == 200.0
     assert est._snap(WordTiming(100.0, 1200.0)) == pytest.approx(200.0, abs=10.0)  # absorbed a pause
+    sculpture = WordTiming(200.0, 1200.0, ("sculpture",), ((200.0, 1200.0),))
+    assert est._snap(sculpture) == 200.0
+
+
+def test_a_pause_inside_a_word_with_no_stop_comes_before_it():
+    # "...uniqueness | the circle": the aligner started "the" on the end of "uniqueness",
+    # then a 70 ms pause, then "the" itself (a TIMIT speaker, 131 ms early). "the" has no
+    # stop to close: a quiet run anywhere in it is the pause before it.
+    from captioner.core.estimators._sphinx import WordTiming
+
+    est = _noise_bursts(((0, 350), (420, 1200)), 2)
+    the = WordTiming(100.0, 480.0, ("the",), ((100.0, 480.0),))
+    assert est._snap(the) == pytest.approx(420.0, abs=10.0)
+    circle = WordTiming(100.0, 900.0, ("circle",), ((100.0, 900.0),))
+    assert est._snap(circle) == 100.0  # 250 ms in: past where a lead-in pause could be
 
 
 def test_a_word_the_aligner_did_not_hear_is_placed_after_a_pause_not_in_it():

@@ -93,6 +93,7 @@ class _Track:
     pause_end: np.ndarray  # bool per candidate: first voiced frame after a pause
     pauses_before: np.ndarray  # pause ends strictly before each candidate
     nuc_cum: np.ndarray  # syllable nuclei before each frame, len n+1 (speaking-rate evidence)
+    onset: int = 0  # first frame of speech (see build)
 
     @classmethod
     def build(cls, e: np.ndarray) -> "_Track":
@@ -136,13 +137,30 @@ class _Track:
         pauses_before = np.searchsorted(pause_ends, cand, side="left")
         nuc = np.zeros(n, np.int64)
         nuc[_nuclei(sm, voiced)] = 1
-        return cls(voiced, cum, cand, score, is_pe, pauses_before, np.concatenate([[0], np.cumsum(nuc)]))
+        return cls(voiced, cum, cand, score, is_pe, pauses_before, np.concatenate([[0], np.cumsum(nuc)]),
+                   _onset(e, voiced, floor + 0.6 * (peak - floor)))
 
     @property
     def speech(self) -> tuple[int, int]:
-        """First voiced frame and one past the last."""
+        """First frame of speech and one past the last voiced frame."""
         idx = np.nonzero(self.voiced)[0]
-        return int(idx[0]), int(idx[-1]) + 1
+        return max(int(idx[0]), self.onset), int(idx[-1]) + 1
+
+
+def _onset(e: np.ndarray, voiced: np.ndarray, strong: float) -> int:
+    """Where speech starts: the first voiced run that reaches a syllable's loudness. A
+    run before it that never does is a breath or a click before the first word (real
+    recordings often open with one), not speech."""
+    idx = np.nonzero(voiced)[0]
+    if len(idx) == 0:
+        return 0
+    breaks = np.nonzero(np.diff(idx) > 1)[0]
+    starts = np.concatenate([[idx[0]], idx[breaks + 1]])
+    ends = np.concatenate([idx[breaks] + 1, [idx[-1] + 1]])
+    for a, b in zip(starts, ends):
+        if float(e[a:b].max()) >= strong:
+            return int(a)
+    return int(idx[0])
 
 
 def _close_gaps(flags: np.ndarray, max_gap: int) -> np.ndarray:

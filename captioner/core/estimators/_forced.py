@@ -27,6 +27,7 @@ from __future__ import annotations
 import bisect
 import logging
 import math
+import re
 import weakref
 from dataclasses import dataclass
 from typing import Iterator, Optional
@@ -76,6 +77,9 @@ _SWALLOW_MIN_MS = 300.0  # a pause this long between words should be quiet ...
 _LOUD_DB = 25.0  # ... not mostly this far above the noise floor
 _SWALLOWING_MS = 1000.0  # live: loud audio this long after the last word heard is being swallowed
 _SNAP_DB = 15.0  # a word after a pause starts where the energy rises this far above the floor
+# Letters that may spell a stop (or affricate) after a word's first sound: only such a
+# word can hold a closure as long as a short pause ("sculp|ture"); th/sh/ph/gh are not stops.
+_CLOSURE = re.compile(r"(?<![tspg])h?[pbtdkgcqxj](?!h)|ch|dg")
 
 
 class _Samples:
@@ -693,6 +697,8 @@ class ForcedAlignEstimator:
         # starts where the word does, or where a misplaced previous word really ended.
         first_end = int(t.tokens[0][1] // 10) if t.tokens else b
         head = a + max(_HEAD_FRAMES, (min(first_end, b) - a) // 4)
+        if t.said and not any(_CLOSURE.search(w, 1) for w in t.said[:1]):
+            head = b  # no stop to close inside it ("the"): any pause in it comes before it
         quiet, f = 0, a
         while f < b and (quiet or f < head):
             if energy[f] < floor + _QUIET_DB:
