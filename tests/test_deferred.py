@@ -227,3 +227,18 @@ def test_a_cut_marks_only_item_without_a_worker_keeps_its_captions_apart():
     assert alone == expected
     starts = [s for _, s, _ in alone]
     assert len(set(starts)) == len(starts) > 5
+
+
+def test_an_answer_from_before_the_audio_is_not_trusted_once_the_audio_is_there():
+    """The text came first: the worker's first answer could only pace it from the item's
+    start. When the audio arrives the session's own estimate, which has heard it, times
+    the words until the worker answers again (that stale guess put an answer's first
+    word 200 ms late)."""
+    deferred, host = DeferredEstimator(RATE), EstimatorHost(ForcedAlignEstimator)
+    for d in DELTAS:
+        deferred.add_text(d)
+    _pump(deferred, host)  # answered with no audio
+    deferred.add_audio(_audio()[: RATE // 2])
+    spans, sources = deferred.explain()
+    assert {s.kind for s in sources} == {"local"}
+    assert spans == ask(deferred.local, False, False)

@@ -597,10 +597,8 @@ class ForcedAlignEstimator:
         """How many leading spans of ``spans()`` come from the alignment; the rest are the
         audio-only estimate (a session holding the same audio can compute those itself,
         and fresher than a worker's answer). A pure read, like ``spans()``."""
-        if not self._delta_starts:
-            return 0
-        if self._pcm.n == 0 or self._failed:
-            return len(self._delta_starts)
+        if not self._delta_starts or self._pcm.n == 0 or self._failed:
+            return 0  # only the audio-only estimate, which the session has too (and fresher)
         if self._audio_complete and self._text_complete and self._final_key == self._final_wanted() \
                 and self._job is None:
             return len(self._delta_starts)  # the final answer (or the fallback's, when there is none)
