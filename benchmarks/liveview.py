@@ -108,8 +108,9 @@ def watch(records: list[LogRecord], mode: LiveMode = "worker", factory: Optional
           step_cost_ms: Optional[float] = None) -> tuple[CaptionEngine, dict[tuple[str, int], float]]:
     """Replay ``records`` with a live viewer every 10 ms; (engine, first shown per caption).
     With ``why``, every observation of a caption that has arrived, until and including the
-    one that shows it, adds (now, :class:`Why`) to ``why[(item_id, index)]``. ``step_cost_ms``: a fixed cost
-    per worker step instead of its measured CPU time (reproducible runs)."""
+    one that shows it, adds (now, :class:`Why`) to ``why[(item_id, index)]``.
+    ``step_cost_ms``: a fixed cost per worker step instead of its measured CPU time
+    (reproducible runs)."""
     first_shown: dict[tuple[str, int], float] = {}
     cache: dict[str, object] = {"rev": None, "caps": []}
     worker = WorkerSim(step_cost_ms=step_cost_ms) if mode == "worker" and factory is None else None

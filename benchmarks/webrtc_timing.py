@@ -32,6 +32,7 @@ import argparse
 import asyncio
 import base64
 import dataclasses
+import os
 import pickle
 import random
 import sys
@@ -327,11 +328,14 @@ def piper_sessions(seed: int, n: int, voice: str = "piper:joe") -> list[corpus.S
     every arrival pattern. A second real-voice family beside TIMIT for the marks-only prior
     (lead-in and trailing silence, pauses at punctuation); empty when Piper is missing.
     Piper samples its durations (the model's noise), so the same seed speaks a little
-    differently each run: the first run's sessions are kept in the temp dir and reused, so
-    that runs before and after a change compare on the same speech."""
+    differently each run: the first run's sessions are kept in the user's cache directory
+    (``$XDG_CACHE_HOME`` or ``~/.cache``, ``captioner/``; not the shared temp dir, whose
+    files anyone could plant for this to unpickle) and reused, so that runs before and
+    after a change compare on the same speech."""
     from captioner.server._voice import VoiceUnavailable, load_voice
 
-    keep = Path(tempfile.gettempdir()) / f"captioner-piper-sessions-{seed}-{n}-{voice.replace('/', '_')}.pickle"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "captioner"
+    keep = cache / f"piper-sessions-{seed}-{n}-{voice.replace('/', '_')}.pickle"
     if keep.exists():
         return pickle.loads(keep.read_bytes())
     rng = random.Random(seed * 31337)
@@ -351,6 +355,7 @@ def piper_sessions(seed: int, n: int, voice: str = "piper:joe") -> list[corpus.S
         pattern = corpus.PATTERNS[s % len(corpus.PATTERNS)]
         out.append(corpus.build_session(f"pp{s:03d}", "piper", items, pattern, "ga" if s % 2 else "beta",
                                         voice, rng))
+    keep.parent.mkdir(parents=True, exist_ok=True)
     keep.write_bytes(pickle.dumps(out))
     return out
 

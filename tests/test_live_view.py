@@ -159,7 +159,7 @@ def test_fast_speech_with_text_just_ahead_never_stalls(step_cost_ms):
     shown a second late: none more than 400 ms after it is spoken (a lost path put
     words 0.8-1.3 s late; the 250 ms stall count is the benchmark's, where one word of
     this session is at 260 ms in some runs of the whole suite)."""
-    session, lateness = _corpus_session_live(13, step_cost_ms)
+    _, lateness = _corpus_session_live(13, step_cost_ms)
     late = [(d.text, round(x)) for d, x in lateness if d.arrived_ms <= d.onset_ms and x > LOST_MS]
     assert not late, late
 

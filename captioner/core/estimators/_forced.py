@@ -49,10 +49,6 @@ _CONFIRM_AFTER_MS = 250.0  # audio after a word's end that confirms it without a
 # to a second): a word "lasting" longer has absorbed the speech of other words.
 _SLOWEST_MS_PER_UNIT = 400.0
 _LONGEST_SHORT_WORD_MS = 1000.0
-
-
-def _longest_ms(units: float) -> float:
-    return max(_LONGEST_SHORT_WORD_MS, _SLOWEST_MS_PER_UNIT * units)
 _BLOCK = ALIGN_RATE // 20  # 50 ms: the aligner is fed whole blocks (see _feeding)
 _RECHECK = 5 * _BLOCK  # a long feed asks this often whether the grammar is used up
 _CMN_SAMPLES = 2 * ALIGN_RATE  # the item's cepstral mean is measured on its first 2 s
@@ -80,6 +76,11 @@ _SNAP_DB = 15.0  # a word after a pause starts where the energy rises this far a
 # Letters that may spell a stop (or affricate) after a word's first sound: only such a
 # word can hold a closure as long as a short pause ("sculp|ture"); th/sh/ph/gh are not stops.
 _CLOSURE = re.compile(r"(?<![tspg])h?[pbtdkgcqxj](?!h)|ch|dg")
+
+
+def _longest_ms(units: float) -> float:
+    """The longest a voice says a word of ``units`` spoken units (see _SLOWEST_MS_PER_UNIT)."""
+    return max(_LONGEST_SHORT_WORD_MS, _SLOWEST_MS_PER_UNIT * units)
 
 
 class _Samples:
@@ -327,11 +328,10 @@ class ForcedAlignEstimator:
         own = self._aligner.timings() or []
         words = self._all_words()
         heard = [(utt.first + k, t) for k, t in enumerate(own) if t is not None and utt.first + k < len(words)]
-        energy, floor = self.fallback.energy()
         before = utt.first
         for i, t in heard[:-1]:
-            spoken_ms = 10.0 * np.count_nonzero(energy[int(t.start_ms // 10) : int(t.end_ms // 10)] >= floor + _QUIET_DB)
-            if spoken_ms > _longest_ms(words[i].units):
+            frames, floor = self._energy_in(t.start_ms, t.end_ms)
+            if 10.0 * np.count_nonzero(frames >= floor + _QUIET_DB) > _longest_ms(words[i].units):
                 return before
             before = i
         return None
@@ -548,18 +548,21 @@ class ForcedAlignEstimator:
                 # words went unheard there (a pause inside a heard word is the voice's)
                 pauses.append((lo, hi, max(first, 0)))
         lost = [(lo, i) for lo, hi, i in pauses if hi - lo >= _SWALLOW_MIN_MS and self._loud(lo, hi)]
-        energy, floor = self.fallback.energy()
         for k, (i, t) in enumerate(heard):
-            frames = energy[int(t.start_ms // 10) : int(t.end_ms // 10)]
+            frames, floor = self._energy_in(t.start_ms, t.end_ms)
             if len(frames) >= _MIN_QUIET_FRAMES and float(frames.max()) < floor + _QUIET_DB:
                 lost.append((t.start_ms, heard[k - 1][0] if k else 0))
         return min(lost)[1] if lost else None
 
     def _loud(self, lo_ms: float, hi_ms: float) -> bool:
         """Is audio from ``lo_ms`` to ``hi_ms`` mostly speech-loud?"""
-        energy, floor = self.fallback.energy()
-        gap = energy[int(lo_ms // 10) : int(hi_ms // 10)]
+        gap, floor = self._energy_in(lo_ms, hi_ms)
         return len(gap) > 0 and float(np.mean(gap > floor + _LOUD_DB)) > 0.5
+
+    def _energy_in(self, lo_ms: float, hi_ms: float) -> tuple[np.ndarray, float]:
+        """The item's 10 ms energy frames from ``lo_ms`` to ``hi_ms``, and its floor (dB)."""
+        energy, floor = self.fallback.energy()
+        return energy[int(lo_ms // 10) : int(hi_ms // 10)], floor
 
     def _take_aligner(self) -> None:
         self._aligner = ALIGNERS.take()
@@ -598,7 +601,9 @@ class ForcedAlignEstimator:
         audio-only estimate (a session holding the same audio can compute those itself,
         and fresher than a worker's answer). A pure read, like ``spans()``."""
         if not self._delta_starts or self._pcm.n == 0 or self._failed:
-            return 0  # only the audio-only estimate, which the session has too (and fresher)
+            # The audio-only estimate's, from no samples yet (the session's own copy has
+            # the audio that arrived since), a length only, or an aligner that failed.
+            return 0
         if self._audio_complete and self._text_complete and self._final_key == self._final_wanted() \
                 and self._job is None:
             return len(self._delta_starts)  # the final answer (or the fallback's, when there is none)
@@ -695,7 +700,7 @@ class ForcedAlignEstimator:
         # starts where the word does, or where a misplaced previous word really ended.
         first_end = int(t.tokens[0][1] // 10) if t.tokens else b
         head = a + max(_HEAD_FRAMES, (min(first_end, b) - a) // 4)
-        if t.said and not any(_CLOSURE.search(w, 1) for w in t.said[:1]):
+        if t.said and not _CLOSURE.search(t.said[0], 1):
             head = b  # no stop to close inside it ("the"): any pause in it comes before it
         quiet, f = 0, a
         while f < b and (quiet or f < head):
