@@ -32,7 +32,7 @@ cost as a real-time factor. Run::
 
 ``--quick`` (only the captioner, no given-timing/GPT-Live/CPU tables), ``--only`` (a few
 sessions by name) and ``--list-late`` (every word shown > 80 ms late with its text
->= 200 ms ahead, or > 40 ms early: item, delta, lateness, final error, cause) are for
+>= 200 ms ahead, > 40 ms early, or stalled: item, delta, lateness, final error, cause) are for
 iterating on the live view; ``--step-cost-ms`` makes the simulated worker's steps cost a
 fixed time (the same worker timing for two versions compared; measured CPU, the default,
 varies from run to run).
@@ -456,7 +456,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                    help="iterating: only the captioner, no given-timing, GPT-Live or CPU-cost tables")
     p.add_argument("--only", default="", help="comma-separated session names to keep (es012,tm003): iterate on a few")
     p.add_argument("--list-late", action="store_true",
-                   help="print every word shown > 80 ms late or > 40 ms early (item, text, lateness, cause)")
+                   help="print every word shown > 80 ms late, > 40 ms early, or stalled (item, text, lateness, cause)")
     p.add_argument("--no-live", action="store_true", help="skip the live view (faster)")
     p.add_argument("--given-only", action="store_true", help="only the given-timing table")
     p.add_argument("--live-mode", choices=["worker", "in-process"], default="worker",
@@ -512,7 +512,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                             lateness.add(s.kind, s.pattern, shown[key] - d.onset_ms,
                                          d.onset_ms - d.arrived_ms, d.onset_item_ms, why.get(key, []), d.onset_ms)
                             late, lead = shown[key] - d.onset_ms, d.onset_ms - d.arrived_ms
-                            if args.list_late and ((late > TAIL_MS and lead >= LEAD_MS) or late < -EARLY_MS):
+                            if args.list_late and ((late > TAIL_MS and lead >= LEAD_MS) or late < -EARLY_MS or (late > STALL_MS and lead >= 0)):
                                 listed.append(f"| {item.item_id} | {d.index} {d.text!r} | {d.onset_item_ms:.0f} "
                                               f"| {late:+.0f} | {lead:.0f} | {fin[key] - d.onset_ms:+.0f} "
                                               f"| {cause(why.get(key, []), d.onset_ms)[0]} |")
