@@ -382,6 +382,20 @@ def test_a_pause_inside_a_word_with_no_stop_comes_before_it():
     assert est._snap(circle) == 100.0  # 250 ms in: past where a lead-in pause could be
 
 
+def test_a_stop_after_s_is_a_stop():
+    # "Tuesday, March": words absorbing pauses, "Tuesday" ran over the comma pause after it
+    # to where "March" begins. Its "d" (after "s", as in "first", "ask") is a stop: only a
+    # quiet run at its head is a lead-in, and "Tuesday" was said before the pause, not
+    # after it (it was put at the pause's end, 894 ms late).
+    from captioner.core.estimators._sphinx import WordTiming
+
+    est = _noise_bursts(((100, 700), (950, 1500)), 2)
+    tuesday = WordTiming(100.0, 1000.0, ("tuesday",), ((100.0, 1000.0),))
+    assert est._snap(tuesday) == 100.0
+    first = WordTiming(100.0, 1000.0, ("first",), ((100.0, 1000.0),))
+    assert est._snap(first) == 100.0
+
+
 def test_a_word_the_aligner_did_not_hear_is_placed_after_a_pause_not_in_it():
     # "... March 3rd. Hmm, that": "Hmm" unheard (the voice said it some other way) between
     # heard neighbours with the sentence pause between them: it starts where speech resumes.

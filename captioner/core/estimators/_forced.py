@@ -75,7 +75,7 @@ _SWALLOWING_MS = 1000.0  # live: loud audio this long after the last word heard 
 _SNAP_DB = 15.0  # a word after a pause starts where the energy rises this far above the floor
 # Letters that may spell a stop (or affricate) after a word's first sound: only such a
 # word can hold a closure as long as a short pause ("sculp|ture"); th/sh/ph/gh are not stops.
-_CLOSURE = re.compile(r"(?<![tspg])h?[pbtdkgcqxj](?!h)|ch|dg")
+_CLOSURE = re.compile(r"[pbtdkgcqxj](?!h)|ch|dg")
 
 
 def _longest_ms(units: float) -> float:
