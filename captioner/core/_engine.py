@@ -1121,9 +1121,13 @@ class CaptionEngine:
                                             item.cut_ms, timing))
         periods: list[Period] = []
         head = 0.0
-        for c in caps:
-            if c.role != "assistant" or not math.isfinite(c.start_ms):
-                continue
+        # One playback track: at an instant where one item ends and the next begins, the
+        # captions of the item that began playing first come first (a cut item's last
+        # words, clamped to its end, stay inside it).
+        began = {r.item_id: r.start_ms for r in items if r.role == "assistant"}
+        track = sorted((c for c in caps if c.role == "assistant" and math.isfinite(c.start_ms)),
+                       key=lambda c: (c.start_ms, began.get(c.item_id, math.inf), c.index))
+        for c in track:
             if c.start_ms > head + 1e-6:
                 periods.append(Period("silence", None, None, head, c.start_ms - head, ""))
             start = max(c.start_ms, head)
