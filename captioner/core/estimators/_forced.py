@@ -299,13 +299,11 @@ class ForcedAlignEstimator:
             else:  # a used-up grammar only misplaces its last words: wait for the budget
                 self._waiting = True
         self._feed(budget_ms)
-        if self._live_how.get("pauses", True) and self._swallowing():
+        if self._live_how.get("pauses", True) and (lost := self._swallowing()) is not None:
             # The silence model is taking speech (see _swallowed): as the final pass does,
             # follow the rest of the item with words absorbing the pauses instead.
-            timings = self._combined()
-            heard = [i for i, t in enumerate(timings) if t is not None and i >= self._utt.first]
             self._live_how = dict(self._live_how, pauses=False)
-            self._restart(words, heard[-1] if heard else self._utt.first, timings, **self._live_how)
+            self._restart(words, lost, self._combined(), **self._live_how)
             self._feed(budget_ms)
         elif "frame_ms" not in self._live_how and (lost := self._stretched()) is not None:
             # A word "lasting" longer than any voice says it: speech faster than the
@@ -336,21 +334,29 @@ class ForcedAlignEstimator:
             before = i
         return None
 
-    def _swallowing(self) -> bool:
-        """Is the live utterance's path holding a pause over loud audio after its last
-        heard word, with words of its grammar still unheard?"""
+    def _swallowing(self) -> Optional[int]:
+        """The word to follow again from if the live utterance's path holds a pause over
+        loud audio: between two heard words (the heard word before it, see _swallowed_at),
+        or after its last heard word with words of its grammar still unheard (that word)."""
         utt = self._utt
         if utt is None or self._aligner is None or utt.count == 0:
-            return False
+            return None
+        timings = self._combined()
         own = self._aligner.timings() or []
-        heard = [t for t in own if t is not None]
+        heard = [utt.first + k for k, t in enumerate(own) if t is not None]
+        if heard:  # pauses the path has gone past (one at its end may yet be a long word's)
+            last_start = timings[heard[-1]].start_ms
+            silences = [(lo, hi) for lo, hi in self._aligner.silences() if hi <= last_start + 1e-6]
+            inside = self._swallowed_at(timings[: heard[-1] + 1], silences)
+            if inside is not None and inside >= utt.first - 1:
+                return max(inside, 0)
         if own and own[-1] is not None:
-            return False
-        end = heard[-1].end_ms if heard else utt.start * 1000.0 / ALIGN_RATE
+            return None
+        end = timings[heard[-1]].end_ms if heard else utt.start * 1000.0 / ALIGN_RATE
         fed_ms = utt.fed * 1000.0 / ALIGN_RATE
         if fed_ms - end < _SWALLOWING_MS:  # a partial path may lag a long word: not sooner
-            return False
-        return self._loud(end, fed_ms)
+            return None
+        return (heard[-1] if heard else utt.first) if self._loud(end, fed_ms) else None
 
     def _wants_restart(self, words: list[SpokenWord], audio_complete: bool) -> bool:
         """Restart only once the current grammar is used up: its last word heard, or
