@@ -188,6 +188,31 @@ def test_speed_change_accuracy(voice):
     assert text_only > 5 * ours  # a text-only pace cannot follow the speed change
 
 
+@needs_espeak
+@pytest.mark.parametrize("slow", [120, 140])
+def test_text_so_far_after_a_slow_stretch_is_not_put_early(slow):
+    # All the audio is in, the text only up to "In": a slow stretch (a phone number read
+    # at 120 wpm), then the rest at 300 wpm. The audio's syllable rate misjudges the slow
+    # stretch by half, and the end of the text is free, so only the words' places after
+    # pauses hold it: "or" follows the comma's pause, "In" the full stop's. (A narrow
+    # search band forced "In" onto the comma's pause, "or" 2.3 s early: spoilers on screen.)
+    audio, text, truth = _utterance([("Call me at 555-0142,", slow),
+                                     ("or email support@example.com. In 1969, Apollo 11 landed.", 300)])
+    cut = text.index(" In") + len(" In")
+    starts = [a for a, _ in _word_starts(text[:cut])]
+    est = AudioAlignedEstimator(RATE)
+    est.add_audio(audio)
+    for k, a in enumerate(starts):
+        b = starts[k + 1] - 1 if k + 1 < len(starts) else cut
+        est.add_text((" " if k else "") + text[a:b])
+    spans = ask(est, False, False)
+    onsets = dict(truth)
+    said = [w for _, w in _word_starts(text[:cut])]
+    errs = {said[k]: spans[k][0] - onsets[a] for k, a in enumerate(starts) if a in onsets}
+    assert abs(errs["or"]) <= 150.0 and abs(errs["In"]) <= 150.0, errs
+    assert min(errs.values()) > -150.0, errs  # no word of it shown well before it is said
+
+
 def test_a_breath_before_the_first_word_is_not_its_start():
     """Real recordings often open with a breath: a stretch of soft noise, a short gap,
     then the first word. The audio-only estimate starts the first word where speech

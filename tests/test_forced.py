@@ -280,15 +280,17 @@ def test_final_pass_finishes_the_live_decode_when_it_is_that_decode(monkeypatch)
     assert ask(live, True, True) == ask(at_once, True, True)
 
 
-def _noise_bursts(bursts_ms: tuple[tuple[int, int], ...], seconds: int) -> ForcedAlignEstimator:
+def _noise_bursts(bursts_ms: tuple[tuple[int, int], ...], seconds: int, text: str = "") -> ForcedAlignEstimator:
     """An estimator holding ``seconds`` of audio, loud (speech-like noise) in the bursts
-    given (start, end ms) and silent between them, its audio complete."""
+    given (start, end ms) and silent between them, its audio complete (and ``text``)."""
     rng = np.random.default_rng(0)
     audio = np.zeros(RATE * seconds, np.int16)
     for a, b in bursts_ms:
         audio[a * RATE // 1000 : b * RATE // 1000] = rng.normal(0, 3000, (b - a) * RATE // 1000).astype(np.int16)
     est = ForcedAlignEstimator(RATE)
     est.add_audio(audio)
+    if text:
+        est.add_text(text)
     est.complete(True, False)
     return est
 
@@ -355,6 +357,23 @@ def test_silence_over_loud_audio_where_words_went_unheard_is_swallowed_speech():
     inside = WordTiming(0.0, 2100.0)
     assert est._swallowed_at([inside, after], [(550.0, 1900.0)]) is None
     assert est._swallowed_at([said, WordTiming(500.0, 950.0), after], []) == 0  # a word heard in silence
+
+
+def test_a_pause_over_the_tail_of_the_word_before_is_the_voices_pause():
+    # "weather, | the": the silence model took the last 270 ms of "weather" and the 210 ms
+    # comma pause; the next word starts where the speech resumes, so the path is on the
+    # speech. Not so when the quiet is at the pause's head, or when the loud stretch is
+    # longer than the word before could be (words went unheard: "preheat | ... | then").
+    from captioner.core.estimators._sphinx import WordTiming
+
+    weather, the = WordTiming(200.0, 420.0), WordTiming(900.0, 1000.0)
+    est = _noise_bursts(((200, 690), (900, 1400)), 2, "weather the")
+    assert est._swallowed_at([weather, the], [(420.0, 900.0)]) is None
+    lost = _noise_bursts(((200, 500), (690, 1400)), 2, "weather the")
+    assert lost._swallowed_at([weather, the], [(420.0, 900.0)]) == 0
+    then = WordTiming(2500.0, 2700.0)
+    lost = _noise_bursts(((200, 2300), (2500, 2900)), 3, "weather then")
+    assert lost._swallowed_at([weather, then], [(420.0, 2500.0)]) == 0
 
 
 def test_a_stop_closure_inside_a_long_word_is_no_lead_in():

@@ -447,7 +447,10 @@ def _viterbi(
     pb = tr.pauses_before[sel].astype(np.float64)
     pb0 = float(np.sum(tr.cand[tr.pause_end] <= first))
     held = float(cu[last] - cu[first])
-    band = max(6.0, 0.25 * pos[-1])
+    # How far a word may sit from its place on the axis: the syllable rate misjudges a
+    # stretch read slowly (digits, spelling) by half, and with the text's end free only
+    # this bound keeps its words off a wrong pause.
+    band = max(6.0, 0.5 * pos[-1])
     n = len(cf)
 
     def dur_cost(d: np.ndarray, exp: float) -> np.ndarray:

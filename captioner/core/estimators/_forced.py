@@ -553,12 +553,25 @@ class ForcedAlignEstimator:
             if last - first > 1 and not any(t.start_ms < lo and t.end_ms > hi for _, t in heard):
                 # words went unheard there (a pause inside a heard word is the voice's)
                 pauses.append((lo, hi, max(first, 0)))
-        lost = [(lo, i) for lo, hi, i in pauses if hi - lo >= _SWALLOW_MIN_MS and self._loud(lo, hi)]
+        words = self._all_words()
+        lost = [(lo, i) for lo, hi, i in pauses if hi - lo >= _SWALLOW_MIN_MS and self._loud(lo, hi)
+                and not (timings[i + 1] is not None and i < len(words)
+                         and self._voice_pause(words[i], timings[i], hi))]
         for k, (i, t) in enumerate(heard):
             frames, floor = self._energy_in(t.start_ms, t.end_ms)
             if len(frames) >= _MIN_QUIET_FRAMES and float(frames.max()) < floor + _QUIET_DB:
                 lost.append((t.start_ms, heard[k - 1][0] if k else 0))
         return min(lost)[1] if lost else None
+
+    def _voice_pause(self, word: SpokenWord, timing: WordTiming, next_start_ms: float) -> bool:
+        """Is the pause after ``word`` the voice's, though loud audio begins it? It ends in
+        quiet right where the next word starts (that word is on the speech), and the loud
+        audio before the quiet fits in ``word`` (its end was cut short: "weather, | the")."""
+        frames, floor = self._energy_in(next_start_ms - 10.0 * _MIN_QUIET_FRAMES, next_start_ms)
+        if len(frames) < _MIN_QUIET_FRAMES or float(frames.max()) >= floor + _QUIET_DB:
+            return False
+        frames, floor = self._energy_in(timing.start_ms, next_start_ms)
+        return 10.0 * np.count_nonzero(frames >= floor + _QUIET_DB) <= _longest_ms(word.units)
 
     def _loud(self, lo_ms: float, hi_ms: float) -> bool:
         """Is audio from ``lo_ms`` to ``hi_ms`` mostly speech-loud?"""
