@@ -213,6 +213,34 @@ def test_text_so_far_after_a_slow_stretch_is_not_put_early(slow):
     assert min(errs.values()) > -150.0, errs  # no word of it shown well before it is said
 
 
+@needs_espeak
+@pytest.mark.parametrize("factory", [AudioAlignedEstimator, ForcedAlignEstimator])
+def test_a_delta_on_a_words_silent_tail_starts_with_the_next_word(factory):
+    # ". for" begins on the last "." of "e.g.", which says nothing: it starts when "for"
+    # does, as " for" would after a whole " e.g.", not where "e.g." began ("for example"
+    # is 600 ms long here).
+    audio, text, truth = _utterance([("It returns JSON, not XML, e.g. for the v2 endpoints.", 200)])
+    head = ["It", " returns", " JSON", ",", " not", " XML", ","]
+    tail = [" the", " v", "2", " endpoints", "."]
+
+    def starts(deltas: list[str]) -> dict[str, float]:
+        assert "".join(deltas) == text
+        est = factory(RATE)
+        est.add_audio(audio)
+        for d in deltas:
+            est.add_text(d)
+        est.complete(True, True)
+        settle(est)
+        return {d: s for d, (s, _) in zip(deltas, ask(est, True, True))}
+
+    pieces = starts(head + [" e", ".", "g", ". for"] + tail)
+    whole = starts(head + [" e.g.", " for"] + tail)
+    assert pieces[". for"] == pytest.approx(whole[" for"], abs=1.0)
+    assert pieces[". for"] - whole[" e.g."] >= 300.0
+    if factory is ForcedAlignEstimator:
+        assert abs(pieces[". for"] - dict(truth)[text.index(" for") + 1]) <= 60.0
+
+
 def test_a_breath_before_the_first_word_is_not_its_start():
     """Real recordings often open with a breath: a stretch of soft noise, a short gap,
     then the first word. The audio-only estimate starts the first word where speech

@@ -65,3 +65,16 @@ def test_dashed_digit_groups_may_be_read_with_the_dash():
     readings = _readings("Call 555-0142.")["555-0142"]
     assert ("five", "five", "five", "oh", "one", "four", "two") in readings
     assert ("five", "five", "five", "dash", "oh", "one", "four", "two") in readings
+
+
+def test_a_delta_continues_a_word_only_while_it_has_more_of_it_to_say():
+    from captioner.core.estimators._text import continues
+
+    text = "e.g. for 7.5% of U.S. GDP"
+    words = spoken_words(text)
+    eg, _, pct, _, us, _ = words
+    assert continues(eg, text, 2)  # "g. for": the "g" is still to say
+    assert not continues(eg, text, 3)  # ". for": the last "." says nothing
+    assert continues(pct, text, text.index("%"))  # "%" says "percent"
+    assert not continues(us, text, text.index("U.S.") + 3)
+    assert not continues(eg, text, 0)  # a delta at a word's start is that word's, not a piece

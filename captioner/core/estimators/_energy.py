@@ -30,7 +30,7 @@ import numpy as np
 from captioner.core.estimators._base import AudioFed, Span, ordered, pace
 from captioner.core.estimators._marks import marks_spans
 from captioner.core.wire._audio import samples_to_ms
-from captioner.core.estimators._text import SpokenWord, speakable, spoken_share, spoken_words, text_weight
+from captioner.core.estimators._text import SpokenWord, continues, speakable, spoken_share, spoken_words, text_weight
 
 __all__ = ["AudioAlignedEstimator", "ProportionalEstimator"]
 
@@ -355,7 +355,7 @@ class AudioAlignedEstimator(_EnergyFed):
     def _delta_time(self, c, words, word_starts, onsets, vpos, vend, at) -> float:
         """Item ms where the delta starting at character ``c`` is spoken."""
         i = bisect.bisect_right(word_starts, c) - 1  # last word starting at/before c
-        if i >= 0 and words[i].start < c < words[i].end:  # inside a word cut in pieces
+        if i >= 0 and continues(words[i], self.text, c):  # inside a word cut in pieces
             w = words[i]
             nxt = vpos[i + 1] if i + 1 < len(vpos) else vend
             if i < len(onsets) and i + 1 >= len(vpos):

@@ -37,7 +37,7 @@ import numpy as np
 from captioner.core.estimators._base import ItemEstimator, Span, ordered, pace, spread
 from captioner.core.estimators._energy import AudioAlignedEstimator
 from captioner.core.estimators._sphinx import ALIGN_RATE, ALIGNERS, FAST_FRAME_MS, Aligner, WordTiming, dither
-from captioner.core.estimators._text import SpokenWord, reading_phones, speakable, spoken_share
+from captioner.core.estimators._text import SpokenWord, continues, reading_phones, speakable, spoken_share
 from captioner.core.wire._audio import Resampler
 
 __all__ = ["ForcedAlignEstimator", "default_estimator"]
@@ -744,7 +744,7 @@ class ForcedAlignEstimator:
         if not words:
             return 0.0, -1, False
         i = bisect.bisect_right(word_starts, c) - 1  # last word starting at/before c
-        if i >= 0 and words[i].start < c < words[i].end:  # a piece inside a word
+        if i >= 0 and continues(words[i], self.fallback.text, c):  # a piece inside a word
             if i >= len(ends):
                 return math.nan, i, True
             w = words[i]

@@ -31,7 +31,7 @@ import bisect
 from typing import Optional, Sequence
 
 from captioner.core.estimators._base import Span, ordered
-from captioner.core.estimators._text import SpokenWord
+from captioner.core.estimators._text import SpokenWord, continues
 
 __all__ = ["LEAD_SILENCE_MS", "MEDIA_LAG_MS", "PHONE_MS", "TRAIL_SILENCE_MS", "marks_spans", "pause_ms",
            "speech_edges", "word_ms", "word_times"]
@@ -127,7 +127,7 @@ def marks_spans(text: str, delta_starts: Sequence[int], words: Sequence[SpokenWo
     for k, c in enumerate(delta_starts):
         end_c = delta_starts[k + 1] if k + 1 < len(delta_starts) else len(text)
         i = bisect.bisect_right(chars, c) - 1  # last word starting at or before c
-        if i >= 0 and words[i].start < c < words[i].end:  # a piece inside a word
+        if i >= 0 and continues(words[i], text, c):  # a piece inside a word
             w = words[i]
             times.append(word_starts[i] + (c - w.start) / (w.end - w.start) * (word_ends[i] - word_starts[i]))
             continue

@@ -24,7 +24,7 @@ from num2words import num2words
 Reading = tuple[str, ...]
 
 
-__all__ = ["Reading", "SpokenWord", "pause_after", "reading_phones", "speakable", "spoken_share", "spoken_units",
+__all__ = ["Reading", "SpokenWord", "continues", "pause_after", "reading_phones", "speakable", "spoken_share", "spoken_units",
            "spoken_words", "text_weight"]
 
 
@@ -371,6 +371,13 @@ def _said(text: str) -> tuple[Reading, bool]:
 
 
 @functools.lru_cache(maxsize=4096)  # pure; asked again on every answer while the word is on screen
+def continues(word: SpokenWord, text: str, c: int) -> bool:
+    """Does a delta starting at character ``c`` of ``text`` go on saying ``word``: does it
+    start inside it, with more of it to say? One that starts on its silent tail (the last
+    "." of "e.g.", then " for") is not a piece of it but the next word's."""
+    return word.start < c < word.end and bool(_said(text[c : word.end])[0])
+
+
 def spoken_share(written: str, cut: int) -> float:
     """How much of one written word is spoken before its character ``cut`` (0..1, by
     phones of its usual reading): "support@example.com" cut before "com" has "support
