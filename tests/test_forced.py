@@ -376,6 +376,17 @@ def test_a_pause_over_the_tail_of_the_word_before_is_the_voices_pause():
     assert lost._swallowed_at([weather, then], [(420.0, 2500.0)]) == 0
 
 
+def test_a_word_heard_in_a_pause_is_lost_though_its_edges_touch_speech():
+    # Without the silence model, "First" was put in the 180 ms pause after "Okay!" (its
+    # first frame on the end of "Okay") and "preheat" over "First,": speech the path lost.
+    from captioner.core.estimators._sphinx import WordTiming
+
+    est = _noise_bursts(((0, 500), (680, 1400)), 2)
+    okay, first, preheat = WordTiming(0.0, 490.0), WordTiming(490.0, 690.0), WordTiming(690.0, 1400.0)
+    assert est._swallowed_at([okay, first, preheat], []) == 0
+    assert est._swallowed_at([okay, WordTiming(490.0, 800.0), preheat], []) is None  # it reaches the speech
+
+
 def test_a_stop_closure_inside_a_long_word_is_no_lead_in():
     # Loud, an 80 ms closure a third of the way in, loud again: the word started at its
     # aligned start. A quiet run at its head is a lead-in pause the word absorbed.

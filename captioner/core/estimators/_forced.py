@@ -69,6 +69,7 @@ _FINAL_ATTEMPTS: tuple[dict, ...] = (
 _QUIET_DB = 10.0  # frames this close to the item's noise floor are a pause
 _MIN_QUIET_FRAMES = 6  # 60 ms: longer than a stop closure
 _HEAD_FRAMES = 10  # a lead-in pause begins within a word's first 100 ms (or first quarter)
+_EDGE_FRAMES = 2  # a word's aligned edges are this uncertain (20 ms)
 _SWALLOW_MIN_MS = 300.0  # a pause this long between words should be quiet ...
 _LOUD_DB = 25.0  # ... not mostly this far above the noise floor
 _SWALLOWING_MS = 1000.0  # live: loud audio this long after the last word heard is being swallowed
@@ -559,7 +560,8 @@ class ForcedAlignEstimator:
                          and self._voice_pause(words[i], timings[i], hi))]
         for k, (i, t) in enumerate(heard):
             frames, floor = self._energy_in(t.start_ms, t.end_ms)
-            if len(frames) >= _MIN_QUIET_FRAMES and float(frames.max()) < floor + _QUIET_DB:
+            inner = frames[_EDGE_FRAMES : len(frames) - _EDGE_FRAMES]  # its edges may touch a neighbour
+            if len(frames) >= _MIN_QUIET_FRAMES and float(inner.max()) < floor + _QUIET_DB:
                 lost.append((t.start_ms, heard[k - 1][0] if k else 0))
         return min(lost)[1] if lost else None
 
