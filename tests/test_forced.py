@@ -387,6 +387,16 @@ def test_a_word_heard_in_a_pause_is_lost_though_its_edges_touch_speech():
     assert est._swallowed_at([okay, WordTiming(490.0, 800.0), preheat], []) is None  # it reaches the speech
 
 
+def test_loud_audio_before_the_first_word_heard_is_speech_the_path_lost():
+    # Speech at 300 wpm: the path heard "The" only after 560 ms of it (speech-noise filler
+    # or silence over the first words). Quiet before the first word is a lead-in.
+    from captioner.core.estimators._sphinx import WordTiming
+
+    the, un = WordTiming(560.0, 800.0), WordTiming(800.0, 1100.0)
+    assert _noise_bursts(((0, 1200),), 2, "The UN")._swallowed_at([the, un], []) == 0
+    assert _noise_bursts(((560, 1200),), 2, "The UN")._swallowed_at([the, un], []) is None
+
+
 def test_a_stop_closure_inside_a_long_word_is_no_lead_in():
     # Loud, an 80 ms closure a third of the way in, loud again: the word started at its
     # aligned start. A quiet run at its head is a lead-in pause the word absorbed.

@@ -543,9 +543,10 @@ class ForcedAlignEstimator:
         _swallowed), if any: a long pause over loud audio - a gap between heard
         neighbours, or the silence model where words went unheard (words may go unheard
         over loud audio, a number read some other way, but then the speech-noise filler
-        takes it, not the silence model) - or a word heard where there is only silence."""
+        takes it, not the silence model), or before the item's first word - or a word
+        heard where there is only silence."""
         heard = [(i, t) for i, t in enumerate(timings) if t is not None]
-        pauses = [(a.end_ms, b.start_ms, i) for i, (a, b) in enumerate(zip(timings, timings[1:]))
+        pauses = [(a.end_ms, b.start_ms, i, True) for i, (a, b) in enumerate(zip(timings, timings[1:]))
                   if a is not None and b is not None]  # neighbours both heard (a skipped number is no pause)
         for lo, hi in silences:
             before = [(i, t) for i, t in heard if t.end_ms <= lo + 1e-6]
@@ -553,11 +554,12 @@ class ForcedAlignEstimator:
             first, last = (before[-1][0] if before else -1), (after[0] if after else len(timings))
             if last - first > 1 and not any(t.start_ms < lo and t.end_ms > hi for _, t in heard):
                 # words went unheard there (a pause inside a heard word is the voice's)
-                pauses.append((lo, hi, max(first, 0)))
+                pauses.append((lo, hi, max(first, 0), False))
+        if timings and timings[0] is not None:  # before the first word: silence or a filler
+            pauses.append((0.0, timings[0].start_ms, 0, False))
         words = self._all_words()
-        lost = [(lo, i) for lo, hi, i in pauses if hi - lo >= _SWALLOW_MIN_MS and self._loud(lo, hi)
-                and not (timings[i + 1] is not None and i < len(words)
-                         and self._voice_pause(words[i], timings[i], hi))]
+        lost = [(lo, i) for lo, hi, i, neighbours in pauses if hi - lo >= _SWALLOW_MIN_MS and self._loud(lo, hi)
+                and not (neighbours and i < len(words) and self._voice_pause(words[i], timings[i], hi))]
         for k, (i, t) in enumerate(heard):
             frames, floor = self._energy_in(t.start_ms, t.end_ms)
             inner = frames[_EDGE_FRAMES : len(frames) - _EDGE_FRAMES]  # its edges may touch a neighbour
