@@ -397,6 +397,24 @@ def test_loud_audio_before_the_first_word_heard_is_speech_the_path_lost():
     assert _noise_bursts(((560, 1200),), 2, "The UN")._swallowed_at([the, un], []) is None
 
 
+def test_a_word_unheard_between_touching_neighbours_is_in_the_drawn_out_one():
+    # "API" went unheard and "The" took its sounds (6760-7170 for "The": three times its
+    # length): "API" starts a spoken-length share into that time, not where "returns" does.
+    from captioner.core.estimators._forced import _fill
+    from captioner.core.estimators._text import spoken_words
+
+    words = spoken_words("It is The API returns JSON")
+    nan = float("nan")
+    starts = [6000.0, 6300.0, 6760.0, nan, 7170.0, 7560.0]
+    ends = [6300.0, 6530.0, 7170.0, nan, 7560.0, 7760.0]
+    s, _ = _fill(words, starts, ends, None)
+    the, api = words[2].units, words[3].units
+    assert s[3] == pytest.approx(6760.0 + 410.0 * the / (the + api))
+    ends[2], starts[4] = 6900.0, 6900.0  # now "returns" is the drawn-out one: "API" is in it
+    s, _ = _fill(words, starts, ends, None)
+    assert s[3] == pytest.approx(6900.0)
+
+
 def test_a_stop_closure_inside_a_long_word_is_no_lead_in():
     # Loud, an 80 ms closure a third of the way in, loud again: the word started at its
     # aligned start. A quiet run at its head is a lead-in pause the word absorbed.

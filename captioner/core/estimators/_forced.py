@@ -807,6 +807,12 @@ def _fill(words: list[SpokenWord], starts: list[float], ends: list[float],
     n = len(words)
     units = [max(w.units, 0.5) for w in words]
     s, e = list(starts), list(ends)
+    paces = [(b - a) / u for a, b, u in zip(s, e, units) if b > a]  # NaN compares false
+    ms_per_unit = float(np.median(paces)) if paces else _PACE_MS_PER_UNIT
+
+    def stretch(k: int) -> float:  # how drawn out word k is against the item's pace (1: as usual)
+        return max(0.0, e[k] - s[k]) / (ms_per_unit * units[k])
+
     i = 0
     while i < n:
         if not np.isnan(s[i]):
@@ -816,7 +822,15 @@ def _fill(words: list[SpokenWord], starts: list[float], ends: list[float],
         while j < n and np.isnan(s[j]):
             j += 1
         lo = e[i - 1] if i > 0 else 0.0
-        if j < n:  # a gap between placed words: share it
+        need = ms_per_unit * sum(units[i:j])
+        if j < n and i > 0 and s[j] - lo < need / 2 and stretch(i - 1) > max(1.0, stretch(j)):
+            # No room between the neighbours, and the word before is drawn out more than
+            # the word after: it ran over them ("The" over "API"). They share its time by
+            # spoken length, from where the speech resumes if a pause ends it.
+            cut = spread(units[i - 1 : j], s[i - 1], s[j])[1][0]
+            e[i - 1] = resumes(cut, s[j]) if resumes is not None else cut
+            placed = spread(units[i:j], e[i - 1], s[j])
+        elif j < n:  # a gap between placed words: share it
             placed = spread(units[i:j], resumes(lo, s[j]) if resumes is not None else lo, s[j])
         else:  # after everything heard
             placed = pace(units[i:], lo, _PACE_MS_PER_UNIT)
