@@ -415,6 +415,24 @@ def test_a_word_unheard_between_touching_neighbours_is_in_the_drawn_out_one():
     assert s[3] == pytest.approx(6900.0)
 
 
+def test_a_words_head_in_the_pause_before_it_is_the_word():
+    # "guarantee. | Dr.": the silence model took "Doc" (loud after the pause's quiet run,
+    # a 40 ms closure before "tor"), the path started "Dr." at "tor". A short soft noise
+    # after the quiet (a breath, a click) is not a word's head.
+    est = _noise_bursts(((0, 1000), (1250, 1350), (1390, 1800)), 2)
+    assert est._head_in_pause(1000.0, 1390.0) == pytest.approx(1250.0, abs=10.0)
+    assert est._head_in_pause(1000.0, 1250.0) == 1250.0  # the pause ends where the word starts
+    rng = np.random.default_rng(1)
+    audio = np.zeros(RATE * 2, np.int16)
+    audio[: RATE] = rng.normal(0, 3000, RATE).astype(np.int16)
+    audio[int(1.25 * RATE) : int(1.35 * RATE)] = rng.normal(0, 60, RATE // 10).astype(np.int16)  # a breath
+    audio[int(1.39 * RATE) : int(1.8 * RATE)] = rng.normal(0, 3000, int(0.41 * RATE)).astype(np.int16)
+    breath = ForcedAlignEstimator(RATE)
+    breath.add_audio(audio)
+    breath.complete(True, False)
+    assert breath._head_in_pause(1000.0, 1390.0) == 1390.0
+
+
 def test_a_stop_closure_inside_a_long_word_is_no_lead_in():
     # Loud, an 80 ms closure a third of the way in, loud again: the word started at its
     # aligned start. A quiet run at its head is a lead-in pause the word absorbed.

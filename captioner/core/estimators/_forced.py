@@ -654,16 +654,21 @@ class ForcedAlignEstimator:
         ends = [np.nan] * len(words)
         settled = len(words) if not live else 0  # words up to the last confirmed one
         begun: Optional[float] = None  # the next heard word's start, once settled
+        heard_end: Optional[float] = None  # the end of the word before, if heard
         for i, t in enumerate(timings[: len(words)]):
             if t is None:
+                heard_end = None  # a pause after an unheard word may hold that word
                 continue
             confirmed = (not live or listened - t.end_ms >= _CONFIRM_AFTER_MS
                          or any(u is not None for u in timings[i + 1 :]))
             if confirmed:
                 starts[i], ends[i] = self._snap(t), t.end_ms
+                if heard_end is not None and t.start_ms > heard_end:
+                    starts[i] = min(starts[i], self._head_in_pause(heard_end, t.start_ms))
                 settled = max(settled, i + 1) if live else settled
             elif listened - t.start_ms >= _CONFIRM_AFTER_MS:  # heard, still being decided
                 begun = self._snap(WordTiming(t.start_ms, t.start_ms + 2 * _HEAD_FRAMES * 10.0))  # end unknown
+            heard_end = t.end_ms
         if live:  # words after the last confirmed one are not the alignment's to place
             starts, ends = starts[:settled], ends[:settled]
         starts, ends = _fill(words[: len(starts)], starts, ends, None if live else audio_ms, self._resumes)
@@ -710,6 +715,29 @@ class ForcedAlignEstimator:
         while f < b and energy[f] <= floor + _SNAP_DB:
             f += 1
         return f * 10.0 if f < b else lo_ms
+
+    def _head_in_pause(self, lo_ms: float, start_ms: float) -> float:
+        """Where a word the path heard after a pause (``lo_ms`` to ``start_ms``) starts:
+        the pause may hold its head ("Dr." after "guarantee.": the silence model took
+        "Doc"). Speech after the pause's last quiet run, loud as a syllable and mostly
+        loud up to the word, is the word's; a breath or a click is not."""
+        energy, floor = self.fallback.energy()
+        a, b = int(lo_ms // 10), min(len(energy), int(start_ms // 10))
+        quiet = energy[a:b] < floor + _QUIET_DB
+        f, run = b, 0  # back to the end of the last quiet run longer than a stop closure
+        while f > a and run < _MIN_QUIET_FRAMES:
+            run = run + 1 if quiet[f - 1 - a] else 0
+            f -= 1
+        if run < _MIN_QUIET_FRAMES:
+            return start_ms
+        f += run
+        while f < b and energy[f] <= floor + _SNAP_DB:
+            f += 1
+        head = energy[f:b]
+        strong = floor + 0.6 * (float(np.percentile(energy, 98)) - floor)
+        if b - f < _EDGE_FRAMES or float(head.max()) < strong or np.mean(head >= floor + _QUIET_DB) < 0.5:
+            return start_ms
+        return f * 10.0
 
     def _snap(self, t: WordTiming) -> float:
         """The aligner has no silence model, so a word after a pause starts with it:
