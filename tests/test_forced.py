@@ -525,3 +525,20 @@ def test_words_the_final_pass_has_decoded_are_placed_before_it_finishes():
     assert errs and max(abs(e) for e in errs) <= 100.0  # as the live pass (test_streaming_text_ahead_final_and_live)
     settle(est)
     assert est.confident() == len(deltas)
+
+
+def test_a_live_feed_stops_within_a_block_of_its_grammar_being_used_up(monkeypatch):
+    # Audio fed past the grammar's last word once it is confirmed goes to that word: the
+    # path stretches it over speech whose text has not come, and a short word ("then the
+    # | choreographer") is pulled 300 ms late. The feed asks after every block.
+    from captioner.core.estimators._forced import _BLOCK
+    from captioner.core.estimators._sphinx import ALIGN_RATE
+
+    rng = np.random.default_rng(2)
+    est = ForcedAlignEstimator(RATE)
+    est.add_audio(rng.normal(0, 3000, RATE * 3).astype(np.int16))
+    est.add_text("then the chore")
+    used_up_at = int(0.83 * ALIGN_RATE)  # where the grammar is confirmed (not on a block edge)
+    monkeypatch.setattr(ForcedAlignEstimator, "_used_up", lambda self, utt: utt.fed >= used_up_at)
+    ask(est, False, False, budget_ms=5000.0)
+    assert used_up_at <= est._utt.fed < used_up_at + _BLOCK

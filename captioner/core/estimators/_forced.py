@@ -50,7 +50,6 @@ _CONFIRM_AFTER_MS = 250.0  # audio after a word's end that confirms it without a
 _SLOWEST_MS_PER_UNIT = 400.0
 _LONGEST_SHORT_WORD_MS = 1000.0
 _BLOCK = ALIGN_RATE // 20  # 50 ms: the aligner is fed whole blocks (see _feeding)
-_RECHECK = 5 * _BLOCK  # a long feed asks this often whether the grammar is used up
 _CMN_SAMPLES = 2 * ALIGN_RATE  # the item's cepstral mean is measured on its first 2 s
 _ANCHOR_LEAD_MS = 30.0  # audio kept before the anchor word when restarting
 _PACE_MS_PER_UNIT = 150.0
@@ -428,14 +427,14 @@ class ForcedAlignEstimator:
         utt = self._utt
         if utt is None or self._aligner is None or utt.count == 0:
             return
-        available, checked = self._feedable(utt), utt.fed
+        available = self._feedable(utt)
         while available > utt.fed:
             end = min(available, utt.fed + _BLOCK - (utt.fed - utt.start) % _BLOCK)
             self._aligner.feed(self._pcm.view(utt.fed, end))
             step_fed, utt.fed = end - utt.fed, end
             yield step_fed
-            if not self._text_complete and utt.fed - checked >= _RECHECK:  # used up meanwhile?
-                available, checked = self._feedable(utt), utt.fed
+            if not self._text_complete:  # used up meanwhile? (a block past it pulls its last word late)
+                available = self._feedable(utt)
 
     def _feedable(self, utt: _Utterance) -> int:
         """Samples the utterance may have: whole blocks, and the rest once audio is complete;
