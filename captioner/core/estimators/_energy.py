@@ -32,7 +32,7 @@ from captioner.core.estimators._marks import marks_spans
 from captioner.core.wire._audio import samples_to_ms
 from captioner.core.estimators._text import SpokenWord, continues, speakable, spoken_share, spoken_words, text_weight
 
-__all__ = ["AudioAlignedEstimator", "ProportionalEstimator"]
+__all__ = ["AudioAlignedEstimator", "ProportionalEstimator", "syllable_level"]
 
 # -------------------------------------------------------------------------- audio
 
@@ -138,13 +138,19 @@ class _Track:
         nuc = np.zeros(n, np.int64)
         nuc[_nuclei(sm, voiced)] = 1
         return cls(voiced, cum, cand, score, is_pe, pauses_before, np.concatenate([[0], np.cumsum(nuc)]),
-                   _onset(e, voiced, floor + 0.6 * (peak - floor)))
+                   _onset(e, voiced, syllable_level(e, floor)))
 
     @property
     def speech(self) -> tuple[int, int]:
         """First frame of speech and one past the last voiced frame."""
         idx = np.nonzero(self.voiced)[0]
         return max(int(idx[0]), self.onset), int(idx[-1]) + 1
+
+
+def syllable_level(energy: np.ndarray, floor: float) -> float:
+    """How loud a syllable gets: 0.6 of the way from the noise floor to the peak (the 98th
+    percentile frame). A breath or a click stays under it."""
+    return floor + 0.6 * (float(np.percentile(energy, 98)) - floor)
 
 
 def _onset(e: np.ndarray, voiced: np.ndarray, strong: float) -> int:

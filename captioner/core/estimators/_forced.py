@@ -35,7 +35,7 @@ from typing import Iterator, Optional
 import numpy as np
 
 from captioner.core.estimators._base import ItemEstimator, Span, ordered, pace, spread
-from captioner.core.estimators._energy import AudioAlignedEstimator
+from captioner.core.estimators._energy import AudioAlignedEstimator, syllable_level
 from captioner.core.estimators._sphinx import ALIGN_RATE, ALIGNERS, FAST_FRAME_MS, Aligner, WordTiming, dither
 from captioner.core.estimators._text import SpokenWord, continues, reading_phones, speakable, spoken_share
 from captioner.core.wire._audio import Resampler
@@ -733,8 +733,7 @@ class ForcedAlignEstimator:
         while f < b and energy[f] <= floor + _SNAP_DB:
             f += 1
         head = energy[f:b]
-        strong = floor + 0.6 * (float(np.percentile(energy, 98)) - floor)
-        if b - f < _EDGE_FRAMES or float(head.max()) < strong or np.mean(head >= floor + _QUIET_DB) < 0.5:
+        if b - f < _EDGE_FRAMES or float(head.max()) < syllable_level(energy, floor) or np.mean(head >= floor + _QUIET_DB) < 0.5:
             return start_ms
         return f * 10.0
 

@@ -370,7 +370,6 @@ def _said(text: str) -> tuple[Reading, bool]:
     return said, spelled
 
 
-@functools.lru_cache(maxsize=4096)  # pure; asked again on every answer while the word is on screen
 def continues(word: SpokenWord, text: str, c: int) -> bool:
     """Does a delta starting at character ``c`` of ``text`` go on saying ``word``: does it
     start inside it, with more of it to say? One that starts on its silent tail (the last
@@ -378,6 +377,7 @@ def continues(word: SpokenWord, text: str, c: int) -> bool:
     return word.start < c < word.end and bool(_said(text[c : word.end])[0])
 
 
+@functools.lru_cache(maxsize=4096)  # pure; asked again on every answer while the word is on screen
 def spoken_share(written: str, cut: int) -> float:
     """How much of one written word is spoken before its character ``cut`` (0..1, by
     phones of its usual reading): "support@example.com" cut before "com" has "support
