@@ -170,6 +170,8 @@ def check_invariants(engine: CaptionEngine) -> None:
         for a, b in zip(periods, periods[1:]):
             assert a.end_ms <= b.start_ms + 1e-6, (a, b)
     records = {r.item_id: r for r in timeline.items}
+    for r in timeline.items:
+        assert r.start_ms <= r.end_ms and r.audio_ms >= 0, r
     for p in timeline.periods:
         assert math.isfinite(p.start_ms) and p.duration_ms >= 0
         record = records.get(p.item_id)

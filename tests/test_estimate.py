@@ -241,6 +241,33 @@ def test_a_delta_on_a_words_silent_tail_starts_with_the_next_word(factory):
         assert abs(pieces[". for"] - dict(truth)[text.index(" for") + 1]) <= 60.0
 
 
+@needs_espeak
+@pytest.mark.parametrize("voice", ["en-us", "en+f3"])
+@pytest.mark.parametrize("first, rest", [("Okay!", "First, preheat the oven."), ("Right.", "So the answer is four.")])
+def test_a_word_not_heard_yet_is_never_put_inside_the_speech_received(voice, first, rest):
+    # All the text is known, the audio arrives: "Okay!", a pause, "First, ...". While the
+    # audio so far ends inside "Okay" or in the pause after it, "First" has not been said:
+    # the estimate may put it after the audio, not in it. (The syllable axis counts an
+    # emphatic "Okay!" as four units; "First" went where those ran out, inside "Okay",
+    # and then, once "Fir" arrived, onto a dip in "Okay" - 300-500 ms early.)
+    one = tts.synthesize(first, voice=voice, wpm=160, sample_rate=RATE).samples
+    two = tts.synthesize(rest, voice=voice, wpm=175, sample_rate=RATE).samples
+    gap = np.zeros(RATE // 5, np.int16)
+    audio = np.concatenate([one, gap, two])
+    said_ms = (len(one) + len(gap)) * 1000 / RATE  # where the second sentence begins
+    words = f"{first} {rest}".split(" ")
+    placed = []
+    for cut_ms in range(300, int(said_ms) + 400, 50):
+        est = AudioAlignedEstimator(RATE)
+        for k, w in enumerate(words):
+            est.add_text((" " if k else "") + w)
+        est.add_audio(audio[: cut_ms * RATE // 1000])
+        start = ask(est, False, False)[1][0]
+        if start < cut_ms:
+            placed.append((round(start - said_ms), cut_ms))
+    assert placed and min(placed)[0] >= -60, placed
+
+
 def test_a_breath_before_the_first_word_is_not_its_start():
     """Real recordings often open with a breath: a stretch of soft noise, a short gap,
     then the first word. The audio-only estimate starts the first word where speech

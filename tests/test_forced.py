@@ -374,6 +374,13 @@ def test_a_pause_over_the_tail_of_the_word_before_is_the_voices_pause():
     then = WordTiming(2500.0, 2700.0)
     lost = _noise_bursts(((200, 2300), (2500, 2900)), 3, "weather then")
     assert lost._swallowed_at([weather, then], [(420.0, 2500.0)]) == 0
+    # "JSON, | not": the pause took the first 40 ms of "not" too (the path starts it 40 ms
+    # into its speech); still the voice's pause. A loud stretch after the quiet longer
+    # than a word's head is speech the path lost.
+    est = _noise_bursts(((200, 690), (860, 1400)), 2, "weather the")
+    assert est._swallowed_at([weather, the], [(420.0, 900.0)]) is None
+    lost = _noise_bursts(((200, 600), (670, 1400)), 2, "weather the")
+    assert lost._swallowed_at([weather, the], [(420.0, 900.0)]) == 0
 
 
 def test_a_word_heard_in_a_pause_is_lost_though_its_edges_touch_speech():
@@ -385,6 +392,54 @@ def test_a_word_heard_in_a_pause_is_lost_though_its_edges_touch_speech():
     okay, first, preheat = WordTiming(0.0, 490.0), WordTiming(490.0, 690.0), WordTiming(690.0, 1400.0)
     assert est._swallowed_at([okay, first, preheat], []) == 0
     assert est._swallowed_at([okay, WordTiming(490.0, 800.0), preheat], []) is None  # it reaches the speech
+
+
+def test_a_number_read_otherwise_in_a_pause_is_not_speech_the_path_lost():
+    # "March 3rd. Unfortunately": "3rd" went unheard (a number the voice may read some
+    # other way) and the silence model took its 430 ms of speech and the pause after it.
+    # "March" and "Unfortunately" are where they are: a re-decode (without pauses it put
+    # "Unfortunately" on "3rd", 680 ms early) is taken only if it hears more. Lost speech
+    # it is if a plain word went unheard there too, or if the speech is longer than any
+    # voice reads the number.
+    from captioner.core.estimators._sphinx import WordTiming
+
+    march, unfortunately = WordTiming(200.0, 450.0), WordTiming(1200.0, 1900.0)
+    est = _noise_bursts(((200, 450), (470, 900), (1200, 1900)), 2, "March 3rd. Unfortunately")
+    assert est._swallowed_at([march, None, unfortunately], [(450.0, 1200.0)], read_otherwise=True) is None
+    assert est._swallowed_at([march, None, unfortunately], [(450.0, 1200.0)]) == 0  # strictly: lost
+    est = _noise_bursts(((200, 450), (470, 900), (1200, 1900)), 2, "March then. Unfortunately")
+    assert est._swallowed_at([march, None, unfortunately], [(450.0, 1200.0)], read_otherwise=True) == 0
+    est = _noise_bursts(((200, 450), (470, 1700), (1800, 2500)), 3, "March 3rd. Unfortunately")
+    late = WordTiming(1800.0, 2500.0)
+    assert est._swallowed_at([march, None, late], [(450.0, 1800.0)], read_otherwise=True) == 0
+
+
+@pytest.mark.parametrize("hears_more", [False, True])
+def test_a_re_decode_replaces_one_that_lost_only_a_number_only_if_it_hears_more(monkeypatch, hears_more):
+    # The first decode lost only "3rd" to the silence model; the re-decode without pauses
+    # gets through with no pause over speech but puts "Unfortunately" on the speech of
+    # "3rd". It hears no more words, so the first decode stands; one that hears "3rd"
+    # too is better.
+    from captioner.core.estimators._sphinx import Aligner, WordTiming
+
+    march, unfortunately = WordTiming(200.0, 450.0), WordTiming(1200.0, 1900.0)
+    third = WordTiming(600.0, 900.0) if hears_more else None
+    decodes = [([march, None, unfortunately], [(450.0, 1200.0)]),
+               ([march, third, WordTiming(1200.0 if hears_more else 470.0, 1900.0)], [])]
+    answers: list = []
+    monkeypatch.setattr(Aligner, "finish", lambda self: answers.append(decodes[len(answers)]) or answers[-1][0])
+    monkeypatch.setattr(Aligner, "silences", lambda self: answers[-1][1] if answers else [])
+    est = _noise_bursts(((200, 450), (470, 900), (1200, 1900)), 2)
+    for d in ["March", " 3rd.", " Unfortunately"]:
+        est.add_text(d)
+    est.complete(True, True)
+    settle(est)
+    assert len(answers) == 2
+    spans = est.spans()
+    if hears_more:
+        assert spans[1][0] == pytest.approx(600.0)  # where only the re-decode heard "3rd"
+    else:
+        assert spans[2][0] == pytest.approx(1200.0, abs=10.0)
 
 
 def test_loud_audio_before_the_first_word_heard_is_speech_the_path_lost():
@@ -413,6 +468,20 @@ def test_a_word_unheard_between_touching_neighbours_is_in_the_drawn_out_one():
     ends[2], starts[4] = 6900.0, 6900.0  # now "returns" is the drawn-out one: "API" is in it
     s, _ = _fill(words, starts, ends, None)
     assert s[3] == pytest.approx(6900.0)
+
+
+def test_a_word_unheard_after_a_pause_is_in_the_head_of_the_word_after_that_took_it():
+    # "7:30. | Hmm, | that": words absorbing pauses, "Hmm" unheard, and "that" took the
+    # pause, the speech of "Hmm" and the pause after it (snapped to where "Hmm" begins,
+    # 630 ms early). Only a pause lies between the neighbours: "Hmm" is in the head of
+    # "that", and "that" starts where the speech resumes after it.
+    from captioner.core.estimators._forced import _fill
+
+    est = _noise_bursts(((0, 500), (900, 1300), (1500, 1800)), 2)
+    assert est._resumes(500.0, 850.0) == 850.0  # quiet all the way: no speech before 850
+    words = spoken_words("seven hmm that")
+    s, e = _fill(words, [0.0, np.nan, 900.0], [500.0, np.nan, 1800.0], None, est._resumes)
+    assert s[1] == pytest.approx(900.0) and s[2] == pytest.approx(1500.0, abs=10.0)
 
 
 def test_a_words_head_in_the_pause_before_it_is_the_word():
@@ -542,3 +611,20 @@ def test_a_live_feed_stops_within_a_block_of_its_grammar_being_used_up(monkeypat
     monkeypatch.setattr(ForcedAlignEstimator, "_used_up", lambda self, utt: utt.fed >= used_up_at)
     ask(est, False, False, budget_ms=5000.0)
     assert used_up_at <= est._utt.fed < used_up_at + _BLOCK
+
+
+def test_a_restart_from_a_word_not_heard_yet_begins_where_its_utterance_did():
+    # The live pass restarted from "by" (its path had not heard it again yet) and the
+    # swallowing check restarted from it once more: the restart began at the item's
+    # start, and "between 1990" was put there, 1.3 s early, and shown.
+    from captioner.core.estimators._forced import _Utterance
+    from captioner.core.estimators._sphinx import ALIGN_RATE, WordTiming
+
+    est = _noise_bursts(((0, 2000),), 3, "The population grew by 7.5% between 1990")
+    grew = WordTiming(500.0, 660.0)
+    est._utt = _Utterance(first=3, count=3, start=int(0.63 * ALIGN_RATE), fed=int(0.63 * ALIGN_RATE))
+    timings = [WordTiming(0.0, 90.0), WordTiming(90.0, 500.0), grew, None, None, None]
+    assert est._anchor_sample(timings, 3) == int(0.63 * ALIGN_RATE)
+    est._utt = None  # no utterance under way: after the last word heard before it
+    assert est._anchor_sample(timings, 4) == int((660.0 - 30.0) * ALIGN_RATE / 1000)
+    assert est._anchor_sample([None, None, None], 2) == 0  # nothing heard yet: from the start

@@ -290,10 +290,14 @@ def test_bad_input_is_placed_or_skipped_never_fatal():
     engine.receive({"type": "input_audio_buffer.speech_started", "audio_start_ms": 1}, 9000)
     engine.receive({"type": "conversation.item.input_audio_transcription.segment", "item_id": "seg",
                     "id": "s", "start": 0.5, "end": 1.0, "text": "hi"}, 9100)
+    # marks out of order: a stop, then a start after it - the item keeps a span, never a negative one
+    engine.receive({"type": "input_audio_buffer.speech_stopped", "item_id": "late", "audio_end_ms": 9200}, 9300)
+    engine.receive({"type": "input_audio_buffer.speech_started", "item_id": "late", "audio_start_ms": 9600}, 9650)
     engine.finish(10_000)
     engine.settle()
-    timings = {i.item_id: i.timing for i in engine.timeline().items}
-    assert timings["ghost"] == "spread" and timings["m"] == "marks"
+    records = {i.item_id: i for i in engine.timeline().items}
+    assert records["ghost"].timing == "spread" and records["m"].timing == "marks"
+    assert all(r.start_ms <= r.end_ms and r.audio_ms >= 0 for r in records.values())
 
 
 def test_audio_without_marks_is_aligned_over_the_committed_buffer():

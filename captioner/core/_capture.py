@@ -340,6 +340,10 @@ class Capture:
     def speech_started(self, item: Item, audio_start_ms: float) -> None:
         turn = self.turn(item)
         turn.start_ms = self._locate(audio_start_ms)
+        if turn.end_ms is not None and turn.end_ms < turn.start_ms:
+            log.info("speech_started for %s at %.0f ms after its speech_stopped at %.0f ms: an empty span",
+                     item.item_id, turn.start_ms, turn.end_ms)
+            turn.end_ms = turn.start_ms
         for other in self._open_turns():  # a new turn: earlier ones got all their audio
             if other is not turn and other.window_open and other.end_ms is not None:
                 self._audio_complete(other)

@@ -141,6 +141,12 @@ class _Track:
                    _onset(e, voiced, syllable_level(e, floor)))
 
     @property
+    def ends_in_pause(self) -> bool:
+        """The audio so far ends in a pause: the next word starts after it."""
+        idx = np.nonzero(self.voiced)[0]
+        return len(idx) > 0 and len(self.voiced) - int(idx[-1]) - 1 >= _MIN_PAUSE_FRAMES
+
+    @property
     def speech(self) -> tuple[int, int]:
         """First frame of speech and one past the last voiced frame."""
         idx = np.nonzero(self.voiced)[0]
@@ -299,10 +305,14 @@ class AudioAlignedEstimator(_EnergyFed):
             margin = 0.0 if audio_complete else 1.0  # the last word may be cut off
             covered = max(1, int(np.searchsorted(starts_u, held - margin, side="left")))
         fixed_end = final or (covered == len(words) and audio_complete)
-        onsets = _align(tr, first, last, words[:covered], cu, fixed_end)
+        end = "fixed" if fixed_end else "free" if audio_complete else "open"
+        onsets = _align(tr, first, last, words[:covered], cu, end)
         # Axis position (units after speech start) of every word start, and of the end.
         vpos = [float(cu[f] - cu[first]) for f in onsets]
-        after = vpos[-1] + units[covered - 1]
+        after = vpos[-1] + units[len(onsets) - 1]
+        if not audio_complete:
+            after = max(after, held)  # the words not heard yet start after the speech received
+        covered = len(onsets)
         for w in words[covered:]:
             vpos.append(after)
             after += w.units
@@ -410,33 +420,40 @@ def _spread(cu: np.ndarray, first: int, last: int, pos: np.ndarray) -> list[int]
     return [int(min(max(f, first), last)) for f in frames]
 
 
-def _align(tr: _Track, first: int, last: int, words: list[SpokenWord], cu: np.ndarray, fixed_end: bool) -> list[int]:
+def _align(tr: _Track, first: int, last: int, words: list[SpokenWord], cu: np.ndarray, end: str) -> list[int]:
     """Onset frame of each word: Viterbi on the rate axis, then with local corrections."""
     if not words:
         return []
     units = np.array([w.units for w in words])
-    onsets = _viterbi(tr, first, last, units, [w.pause_before for w in words], cu, fixed_end)
+    onsets = _viterbi(tr, first, last, units, [w.pause_before for w in words], cu, end)
+    words, units = words[: len(onsets)], units[: len(onsets)]  # the rest start after the audio
     if len(words) < 3:
         return onsets
     v = np.array([cu[f] - cu[first] for f in onsets], dtype=np.float64)
-    end = float(cu[last] - cu[first]) if fixed_end else v[-1] + units[-1]
-    dur = np.diff(np.append(v, end))
+    stop = float(cu[last] - cu[first]) if end == "fixed" else v[-1] + units[-1]
+    dur = np.diff(np.append(v, stop))
     k = _RATE_WINDOW
     local = np.array([
         dur[max(0, i - k) : i + k + 1].sum() / units[max(0, i - k) : i + k + 1].sum()
         for i in range(len(words))
     ])
-    return _viterbi(tr, first, last, units * local, [w.pause_before for w in words], cu, fixed_end)
+    return _viterbi(tr, first, last, units * local, [w.pause_before for w in words], cu, end)
 
 
 def _viterbi(
     tr: _Track, first: int, last: int, expected: np.ndarray, strength: list[float],
-    cu: np.ndarray, fixed_end: bool,
+    cu: np.ndarray, end: str,
 ) -> list[int]:
     """Start frame of each word: the cheapest path through onset candidates.
 
-    ``expected`` is each word's length on the rate axis ``cu``; with ``fixed_end`` the
-    last word must end where speech ends, else the path may stop anywhere.
+    ``expected`` is each word's length on the rate axis ``cu``. ``end``: "fixed", the last
+    word ends where speech ends; "free", the path may end anywhere (more text will
+    follow); "open", as "free", but audio is still arriving and may end inside any word:
+    the path may also stop after any word, which is then still being spoken (only a
+    length past its expected one costs), and the words after it start after the audio -
+    fewer starts are returned. The axis misjudges how much text the speech holds (an
+    emphatic "Okay!" counts as four syllables), and forcing a word onto a candidate then
+    puts it inside the word before.
     """
     starts = [first]
     if len(expected) == 1:
@@ -463,9 +480,24 @@ def _viterbi(
         z = np.log((np.maximum(d, 0.0) + 0.2) / (exp + 0.2)) / _SIGMA
         return z * z
 
+    def still_spoken(d: np.ndarray, exp: float) -> np.ndarray:
+        return np.where(d > exp, dur_cost(d, exp), 0.0)
+
+    # A word that starts after the audio received starts where that audio ends: after a
+    # pause if it ends in one, else inside speech, where punctuation before it costs.
+    def unstarted(j: int) -> float:
+        return 0.0 if tr.ends_in_pause else _W_PUNCT_NO_PAUSE * max(0.0, strength[j] - 0.3)
+
+    stop = (math.inf, 0, 0)  # (cost, words placed, candidate of the last placed one)
+    if end == "open":
+        stop = (float(still_spoken(np.array([held]), expected[0])[0]) + unstarted(1), 1, 0)
     cost = np.zeros(0)
     back: list[np.ndarray] = []
     for j in range(1, len(expected)):
+        if end == "open" and j >= 2:
+            ending = cost + still_spoken(held - cv, expected[j - 1]) + unstarted(j)
+            if np.min(ending) < stop[0]:
+                stop = (float(np.min(ending)), j, int(np.argmin(ending)))
         node = -land + np.where(is_pe, 0.0, _W_PUNCT_NO_PAUSE * max(0.0, strength[j] - 0.3))
         node = np.where(np.abs(cv - pos[j]) <= band, node, np.inf)
         if j == 1:
@@ -480,14 +512,20 @@ def _viterbi(
         arg = np.argmin(total, axis=0)
         cost = total[arg, np.arange(n)] + node
         back.append(arg)
-    if fixed_end:
+    if end == "fixed":
         n_pe = float(np.sum(tr.cand[tr.pause_end] < last))
         cost = cost + dur_cost(held - cv, expected[-1]) + _W_PAUSE_INSIDE * np.maximum(
             n_pe - pb - pe_f, 0.0)
-    if not np.isfinite(cost).any():
+    if np.isfinite(cost).any() and np.min(cost) <= stop[0]:
+        placed, at = len(expected), int(np.argmin(cost))
+    elif math.isfinite(stop[0]):
+        placed, at = stop[1], stop[2]
+    else:
         return starts + _spread(cu, first, last, pos[1:-1])
-    path = [int(np.argmin(cost))]
-    for arg in reversed(back[1:]):
+    if placed == 1:
+        return starts
+    path = [at]
+    for arg in reversed(back[1 : placed - 1]):
         path.append(int(arg[path[-1]]))
     path.reverse()
     return starts + [int(cf[i]) for i in path]

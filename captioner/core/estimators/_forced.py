@@ -347,7 +347,7 @@ class ForcedAlignEstimator:
         if heard:  # pauses the path has gone past (one at its end may yet be a long word's)
             last_start = timings[heard[-1]].start_ms
             silences = [(lo, hi) for lo, hi in self._aligner.silences() if hi <= last_start + 1e-6]
-            inside = self._swallowed_at(timings[: heard[-1] + 1], silences)
+            inside = self._swallowed_at(timings[: heard[-1] + 1], silences, read_otherwise=True)
             if inside is not None and inside >= utt.first - 1:
                 return max(inside, 0)
         if own and own[-1] is not None:
@@ -374,9 +374,19 @@ class ForcedAlignEstimator:
         return heard[-2] if len(heard) >= 2 else 0
 
     def _anchor_sample(self, timings: list[Optional[WordTiming]], anchor: int) -> int:
-        t = timings[anchor] if anchor < len(timings) else None
-        if anchor == 0 or t is None:
+        """Where a restart from word ``anchor`` begins: a little before it, as heard. Not
+        heard (yet): where the utterance under way began it, else after the last word
+        heard before it - never the item's start, which put the words from it there."""
+        if anchor == 0:
             return 0
+        t = timings[anchor] if anchor < len(timings) else None
+        if t is None and self._utt is not None and self._utt.first == anchor:
+            return self._utt.start
+        if t is None:
+            before = [u for u in timings[:anchor] if u is not None]
+            if not before:
+                return 0
+            return int(max(0.0, before[-1].end_ms - _ANCHOR_LEAD_MS) * ALIGN_RATE / 1000)
         return int(max(0.0, t.start_ms - _ANCHOR_LEAD_MS) * ALIGN_RATE / 1000)
 
     def _restart(self, words: list[SpokenWord], anchor: int,
@@ -496,6 +506,9 @@ class ForcedAlignEstimator:
         try:
             cmn = self._item_cmn(final=True)
             best: Optional[list[Optional[WordTiming]]] = None
+            # A decode that lost only numbers or symbols (read some other way): a later one
+            # must hear more to be better (without pauses it may put words on their speech).
+            read_otherwise: Optional[list[Optional[WordTiming]]] = None
             last: Optional[tuple[list[Optional[WordTiming]], list[tuple[float, float]]]] = None  # the previous attempt's
             for attempt in _FINAL_ATTEMPTS:
                 anchor = self._unsettled(words, *last) if last is not None else 0
@@ -509,11 +522,18 @@ class ForcedAlignEstimator:
                         continue
                     timings, silences = self._frozen + own, self._aligner.silences()
                     if _reached_end(words, timings) and not self._swallowed(timings, silences):
+                        if read_otherwise is not None and _heard(read_otherwise) >= _heard(timings):
+                            return read_otherwise
                         return timings
+                    if read_otherwise is None and _reached_end(words, timings) \
+                            and self._swallowed_at(timings, silences, read_otherwise=True) is None:
+                        read_otherwise = timings
                     if best is None or _heard(timings) > _heard(best):
                         best = timings
                     if start == 0:
                         last = timings, silences
+            if read_otherwise is not None and (best is None or _heard(read_otherwise) >= _heard(best)):
+                return read_otherwise
             return best if best is not None and _heard(best) else None
         finally:
             self._give_back()
@@ -536,27 +556,28 @@ class ForcedAlignEstimator:
         audio, and the words around it get squeezed, or go unheard.)"""
         return self._swallowed_at(timings, silences) is not None
 
-    def _swallowed_at(self, timings: list[Optional[WordTiming]],
-                      silences: list[tuple[float, float]]) -> Optional[int]:
+    def _swallowed_at(self, timings: list[Optional[WordTiming]], silences: list[tuple[float, float]],
+                      read_otherwise: bool = False) -> Optional[int]:
         """The heard word before the first place the path lost the speech (see
         _swallowed), if any: a long pause over loud audio - a gap between heard
-        neighbours, or the silence model where words went unheard (words may go unheard
-        over loud audio, a number read some other way, but then the speech-noise filler
-        takes it, not the silence model), or before the item's first word - or a word
-        heard where there is only silence."""
+        neighbours, or the silence model where words went unheard (with ``read_otherwise``,
+        not if only numbers or symbols did and the speech there fits them: the voice may
+        have read them some other way), or before the item's first word - or a word heard
+        where there is only silence."""
         heard = [(i, t) for i, t in enumerate(timings) if t is not None]
         pauses = [(a.end_ms, b.start_ms, i, True) for i, (a, b) in enumerate(zip(timings, timings[1:]))
                   if a is not None and b is not None]  # neighbours both heard (a skipped number is no pause)
+        words = self._all_words()
         for lo, hi in silences:
             before = [(i, t) for i, t in heard if t.end_ms <= lo + 1e-6]
             after = [i for i, t in heard if t.start_ms >= hi - 1e-6]
             first, last = (before[-1][0] if before else -1), (after[0] if after else len(timings))
-            if last - first > 1 and not any(t.start_ms < lo and t.end_ms > hi for _, t in heard):
+            if last - first > 1 and not any(t.start_ms < lo and t.end_ms > hi for _, t in heard) \
+                    and not (read_otherwise and self._read_otherwise(words[first + 1 : last], lo, hi)):
                 # words went unheard there (a pause inside a heard word is the voice's)
                 pauses.append((lo, hi, max(first, 0), False))
         if timings and timings[0] is not None:  # before the first word: silence or a filler
             pauses.append((0.0, timings[0].start_ms, 0, False))
-        words = self._all_words()
         lost = [(lo, i) for lo, hi, i, neighbours in pauses if hi - lo >= _SWALLOW_MIN_MS and self._loud(lo, hi)
                 and not (neighbours and i < len(words) and self._voice_pause(words[i], timings[i], hi))]
         for k, (i, t) in enumerate(heard):
@@ -568,13 +589,29 @@ class ForcedAlignEstimator:
 
     def _voice_pause(self, word: SpokenWord, timing: WordTiming, next_start_ms: float) -> bool:
         """Is the pause after ``word`` the voice's, though loud audio begins it? It ends in
-        quiet right where the next word starts (that word is on the speech), and the loud
-        audio before the quiet fits in ``word`` (its end was cut short: "weather, | the")."""
-        frames, floor = self._energy_in(next_start_ms - 10.0 * _MIN_QUIET_FRAMES, next_start_ms)
-        if len(frames) < _MIN_QUIET_FRAMES or float(frames.max()) >= floor + _QUIET_DB:
-            return False
+        quiet where the next word starts (that word is on the speech, give or take its
+        first sounds), and the loud audio before the quiet fits in ``word`` (its end was
+        cut short: "weather, | the")."""
         frames, floor = self._energy_in(timing.start_ms, next_start_ms)
-        return 10.0 * np.count_nonzero(frames >= floor + _QUIET_DB) <= _longest_ms(word.units)
+        quiet = frames < floor + _QUIET_DB
+        f = len(frames)
+        while f > 0 and not quiet[f - 1] and len(frames) - f < _HEAD_FRAMES:
+            f -= 1  # the next word's head, which the pause may hold ("JSON, | not")
+        end = f
+        while f > 0 and quiet[f - 1]:
+            f -= 1
+        if end - f < _MIN_QUIET_FRAMES:
+            return False
+        return 10.0 * np.count_nonzero(~quiet[:f]) <= _longest_ms(word.units)
+
+    def _read_otherwise(self, unheard: list[SpokenWord], lo_ms: float, hi_ms: float) -> bool:
+        """Did only numbers and symbols go unheard in this pause, and does its speech fit
+        them? Then the voice read them some other way ("3rd"), and the pause holds them,
+        not the words around (those are where they are)."""
+        if not unheard or any(w.literal for w in unheard):
+            return False
+        frames, floor = self._energy_in(lo_ms, hi_ms)
+        return 10.0 * np.count_nonzero(frames >= floor + _QUIET_DB) <= sum(_longest_ms(w.units) for w in unheard)
 
     def _loud(self, lo_ms: float, hi_ms: float) -> bool:
         """Is audio from ``lo_ms`` to ``hi_ms`` mostly speech-loud?"""
@@ -709,8 +746,10 @@ class ForcedAlignEstimator:
         quiet = f
         while f < b and energy[f] < floor + _QUIET_DB:
             f += 1
-        if f - quiet < _MIN_QUIET_FRAMES or f >= b:
+        if f - quiet < _MIN_QUIET_FRAMES:
             return lo_ms
+        if f >= b:
+            return hi_ms  # quiet up to ``hi_ms``: no speech before it
         while f < b and energy[f] <= floor + _SNAP_DB:
             f += 1
         return f * 10.0 if f < b else lo_ms
@@ -849,13 +888,21 @@ def _fill(words: list[SpokenWord], starts: list[float], ends: list[float],
             j += 1
         lo = e[i - 1] if i > 0 else 0.0
         need = ms_per_unit * sum(units[i:j])
-        if j < n and i > 0 and s[j] - lo < need / 2 and stretch(i - 1) > max(1.0, stretch(j)):
-            # No room between the neighbours, and the word before is drawn out more than
-            # the word after: it ran over them ("The" over "API"). They share its time by
-            # spoken length, from where the speech resumes if a pause ends it.
+        # No speech between the neighbours for them (touching, or only a pause): the
+        # neighbour drawn out more than the other ran over them.
+        cramped = j < n and i > 0 and s[j] - (resumes(lo, s[j]) if resumes is not None else lo) < need / 2
+        if cramped and stretch(i - 1) > max(1.0, stretch(j)):
+            # The word before ("The" over "API"): they share its time by spoken length,
+            # from where the speech resumes if a pause ends it.
             cut = spread(units[i - 1 : j], s[i - 1], s[j])[1][0]
             e[i - 1] = resumes(cut, s[j]) if resumes is not None else cut
             placed = spread(units[i:j], e[i - 1], s[j])
+        elif cramped and stretch(j) > max(1.0, stretch(i - 1)):
+            # The word after ("that" over "Hmm,"): they take its head by spoken length; it
+            # starts where the speech resumes if a pause follows them.
+            shared = spread(units[i : j + 1], s[j], e[j])
+            placed = shared[:-1]
+            s[j] = resumes(shared[-1][0], e[j]) if resumes is not None else shared[-1][0]
         elif j < n:  # a gap between placed words: share it
             placed = spread(units[i:j], resumes(lo, s[j]) if resumes is not None else lo, s[j])
         else:  # after everything heard
