@@ -628,3 +628,25 @@ def test_a_restart_from_a_word_not_heard_yet_begins_where_its_utterance_did():
     est._utt = None  # no utterance under way: after the last word heard before it
     assert est._anchor_sample(timings, 4) == int((660.0 - 30.0) * ALIGN_RATE / 1000)
     assert est._anchor_sample([None, None, None], 2) == 0  # nothing heard yet: from the start
+
+
+def test_a_word_after_silence_starts_where_it_rises_out_of_the_noise():
+    # TIMIT: the path began "have" at the end of the leading silence, on 70 ms of noise
+    # 5 dB over the floor, before its "h" (truth 162 ms, placed at 90): the first words of
+    # items were 28 ms early at the median. Sound that stays that soft for longer than
+    # a word's head is the word's (a soft syllable), not noise before it.
+    from captioner.core.estimators._sphinx import WordTiming
+
+    rng = np.random.default_rng(0)
+    audio = np.zeros(RATE, np.int16)
+    audio[RATE // 8 : RATE // 5] = rng.normal(0, 3, RATE // 5 - RATE // 8).astype(np.int16)  # ~10 dB: noise
+    audio[RATE // 5 : RATE * 9 // 10] = rng.normal(0, 3000, RATE * 7 // 10).astype(np.int16)
+    est = ForcedAlignEstimator(RATE)
+    est.add_audio(audio)
+    est.add_text("have")
+    est.complete(True, True)
+    assert est._rise(120.0) == pytest.approx(200.0, abs=10.0)
+    assert est._rise(200.0) == 200.0  # already on the word
+    assert est._rise(50.0) == 50.0  # soft for longer than a word's head: keep it
+    spans, _ = est._placed([WordTiming(120.0, 900.0)], live=False, audio_complete=True)
+    assert spans[0][0] == pytest.approx(200.0, abs=10.0)

@@ -701,6 +701,9 @@ class ForcedAlignEstimator:
                 starts[i], ends[i] = self._snap(t), t.end_ms
                 if heard_end is not None and t.start_ms > heard_end:
                     starts[i] = min(starts[i], self._head_in_pause(heard_end, t.start_ms))
+                if starts[i] == t.start_ms and (i == 0 or (heard_end is not None and
+                                                           t.start_ms - heard_end >= 10.0 * _MIN_QUIET_FRAMES)):
+                    starts[i] = self._rise(t.start_ms)  # after silence: not on its noise
                 settled = max(settled, i + 1) if live else settled
             elif listened - t.start_ms >= _CONFIRM_AFTER_MS:  # heard, still being decided
                 begun = self._snap(WordTiming(t.start_ms, t.start_ms + 2 * _HEAD_FRAMES * 10.0))  # end unknown
@@ -775,6 +778,17 @@ class ForcedAlignEstimator:
         if b - f < _EDGE_FRAMES or float(head.max()) < syllable_level(energy, floor) or np.mean(head >= floor + _QUIET_DB) < 0.5:
             return start_ms
         return f * 10.0
+
+    def _rise(self, start_ms: float) -> float:
+        """Where a word the path starts after silence rises out of the noise: the aligner
+        often begins it a few frames early, on the noise or a breath before it (the "h" of
+        "have" is 20 dB over the floor; the frames the path gave it before, 5 dB)."""
+        energy, floor = self.fallback.energy()
+        a = int(start_ms // 10)
+        f = a
+        while f < min(len(energy), a + _HEAD_FRAMES) and energy[f] <= floor + _SNAP_DB:
+            f += 1
+        return max(start_ms, f * 10.0) if f < min(len(energy), a + _HEAD_FRAMES) else start_ms
 
     def _snap(self, t: WordTiming) -> float:
         """The aligner has no silence model, so a word after a pause starts with it:
