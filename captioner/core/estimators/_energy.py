@@ -23,7 +23,7 @@ from __future__ import annotations
 import bisect
 import math
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Literal, Optional
 
 import numpy as np
 
@@ -305,7 +305,7 @@ class AudioAlignedEstimator(_EnergyFed):
             margin = 0.0 if audio_complete else 1.0  # the last word may be cut off
             covered = max(1, int(np.searchsorted(starts_u, held - margin, side="left")))
         fixed_end = final or (covered == len(words) and audio_complete)
-        end = "fixed" if fixed_end else "free" if audio_complete else "open"
+        end: _End = "fixed" if fixed_end else "free" if audio_complete else "open"
         onsets = _align(tr, first, last, words[:covered], cu, end)
         # Axis position (units after speech start) of every word start, and of the end.
         vpos = [float(cu[f] - cu[first]) for f in onsets]
@@ -420,7 +420,10 @@ def _spread(cu: np.ndarray, first: int, last: int, pos: np.ndarray) -> list[int]
     return [int(min(max(f, first), last)) for f in frames]
 
 
-def _align(tr: _Track, first: int, last: int, words: list[SpokenWord], cu: np.ndarray, end: str) -> list[int]:
+_End = Literal["fixed", "free", "open"]  # how a Viterbi path ends (see _viterbi)
+
+
+def _align(tr: _Track, first: int, last: int, words: list[SpokenWord], cu: np.ndarray, end: _End) -> list[int]:
     """Onset frame of each word: Viterbi on the rate axis, then with local corrections."""
     if not words:
         return []
@@ -442,7 +445,7 @@ def _align(tr: _Track, first: int, last: int, words: list[SpokenWord], cu: np.nd
 
 def _viterbi(
     tr: _Track, first: int, last: int, expected: np.ndarray, strength: list[float],
-    cu: np.ndarray, end: str,
+    cu: np.ndarray, end: _End,
 ) -> list[int]:
     """Start frame of each word: the cheapest path through onset candidates.
 
@@ -485,8 +488,10 @@ def _viterbi(
 
     # A word that starts after the audio received starts where that audio ends: after a
     # pause if it ends in one, else inside speech, where punctuation before it costs.
+    after_pause = tr.ends_in_pause
+
     def unstarted(j: int) -> float:
-        return 0.0 if tr.ends_in_pause else _W_PUNCT_NO_PAUSE * max(0.0, strength[j] - 0.3)
+        return 0.0 if after_pause else _W_PUNCT_NO_PAUSE * max(0.0, strength[j] - 0.3)
 
     stop = (math.inf, 0, 0)  # (cost, words placed, candidate of the last placed one)
     if end == "open":

@@ -753,8 +753,7 @@ class ForcedAlignEstimator:
             return lo_ms
         if f >= b:
             return hi_ms  # quiet up to ``hi_ms``: no speech before it
-        while f < b and energy[f] <= floor + _SNAP_DB:
-            f += 1
+        f = _risen(energy, floor, f, b)
         return f * 10.0 if f < b else lo_ms
 
     def _head_in_pause(self, lo_ms: float, start_ms: float) -> float:
@@ -771,9 +770,7 @@ class ForcedAlignEstimator:
             f -= 1
         if run < _MIN_QUIET_FRAMES:
             return start_ms
-        f += run
-        while f < b and energy[f] <= floor + _SNAP_DB:
-            f += 1
+        f = _risen(energy, floor, f + run, b)
         head = energy[f:b]
         if b - f < _EDGE_FRAMES or float(head.max()) < syllable_level(energy, floor) or np.mean(head >= floor + _QUIET_DB) < 0.5:
             return start_ms
@@ -785,10 +782,9 @@ class ForcedAlignEstimator:
         "have" is 20 dB over the floor; the frames the path gave it before, 5 dB)."""
         energy, floor = self.fallback.energy()
         a = int(start_ms // 10)
-        f = a
-        while f < min(len(energy), a + _HEAD_FRAMES) and energy[f] <= floor + _SNAP_DB:
-            f += 1
-        return max(start_ms, f * 10.0) if f < min(len(energy), a + _HEAD_FRAMES) else start_ms
+        b = min(len(energy), a + _HEAD_FRAMES)
+        f = _risen(energy, floor, a, b)
+        return max(start_ms, f * 10.0) if f < b else start_ms  # soft all through its head: its own
 
     def _snap(self, t: WordTiming) -> float:
         """The aligner has no silence model, so a word after a pause starts with it:
@@ -809,8 +805,7 @@ class ForcedAlignEstimator:
             if energy[f] < floor + _QUIET_DB:
                 quiet += 1
             elif quiet >= _MIN_QUIET_FRAMES:
-                while f < b and energy[f] <= floor + _SNAP_DB:
-                    f += 1
+                f = _risen(energy, floor, f, b)
                 return f * 10.0 if f < b else t.start_ms
             else:
                 quiet = 0
@@ -862,6 +857,14 @@ def _inside(share: float, word: SpokenWord, start: float, end: float, heard: Opt
         done += n
     last = heard.tokens[-1][1]
     return last + (goal - done) / max(total - done, 1e-9) * max(0.0, end - last)
+
+
+def _risen(energy: np.ndarray, floor: float, f: int, b: int) -> int:
+    """The first frame from ``f`` where the energy rises ``_SNAP_DB`` over the floor (a
+    word's start after quiet), or ``b`` if none before it."""
+    while f < b and energy[f] <= floor + _SNAP_DB:
+        f += 1
+    return f
 
 
 def _heard(timings: list[Optional[WordTiming]]) -> int:
