@@ -486,12 +486,14 @@ def _viterbi(
     def still_spoken(d: np.ndarray, exp: float) -> np.ndarray:
         return np.where(d > exp, dur_cost(d, exp), 0.0)
 
+    # A word after punctuation starts after a pause, or this costs.
+    no_pause = [_W_PUNCT_NO_PAUSE * max(0.0, s - 0.3) for s in strength]
     # A word that starts after the audio received starts where that audio ends: after a
-    # pause if it ends in one, else inside speech, where punctuation before it costs.
+    # pause if it ends in one, else inside speech.
     after_pause = tr.ends_in_pause
 
     def unstarted(j: int) -> float:
-        return 0.0 if after_pause else _W_PUNCT_NO_PAUSE * max(0.0, strength[j] - 0.3)
+        return 0.0 if after_pause else no_pause[j]
 
     stop = (math.inf, 0, 0)  # (cost, words placed, candidate of the last placed one)
     if end == "open":
@@ -503,7 +505,7 @@ def _viterbi(
             ending = cost + still_spoken(held - cv, expected[j - 1]) + unstarted(j)
             if np.min(ending) < stop[0]:
                 stop = (float(np.min(ending)), j, int(np.argmin(ending)))
-        node = -land + np.where(is_pe, 0.0, _W_PUNCT_NO_PAUSE * max(0.0, strength[j] - 0.3))
+        node = -land + np.where(is_pe, 0.0, no_pause[j])
         node = np.where(np.abs(cv - pos[j]) <= band, node, np.inf)
         if j == 1:
             cost = dur_cost(cv, expected[0]) + _W_PAUSE_INSIDE * np.maximum(pb - pb0, 0.0) + node

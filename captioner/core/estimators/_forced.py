@@ -328,8 +328,7 @@ class ForcedAlignEstimator:
         heard = [(utt.first + k, t) for k, t in enumerate(own) if t is not None and utt.first + k < len(words)]
         before = utt.first
         for i, t in heard[:-1]:
-            frames, floor = self._energy_in(t.start_ms, t.end_ms)
-            if 10.0 * np.count_nonzero(frames >= floor + _QUIET_DB) > _longest_ms(words[i].units):
+            if self._sounding_ms(t.start_ms, t.end_ms) > _longest_ms(words[i].units):
                 return before
             before = i
         return None
@@ -610,8 +609,12 @@ class ForcedAlignEstimator:
         not the words around (those are where they are)."""
         if not unheard or any(w.literal for w in unheard):
             return False
+        return self._sounding_ms(lo_ms, hi_ms) <= sum(_longest_ms(w.units) for w in unheard)
+
+    def _sounding_ms(self, lo_ms: float, hi_ms: float) -> float:
+        """How long the audio from ``lo_ms`` to ``hi_ms`` is louder than a pause (ms)."""
         frames, floor = self._energy_in(lo_ms, hi_ms)
-        return 10.0 * np.count_nonzero(frames >= floor + _QUIET_DB) <= sum(_longest_ms(w.units) for w in unheard)
+        return 10.0 * np.count_nonzero(frames >= floor + _QUIET_DB)
 
     def _loud(self, lo_ms: float, hi_ms: float) -> bool:
         """Is audio from ``lo_ms`` to ``hi_ms`` mostly speech-loud?"""
