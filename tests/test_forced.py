@@ -452,6 +452,45 @@ def test_loud_audio_before_the_first_word_heard_is_speech_the_path_lost():
     assert _noise_bursts(((560, 1200),), 2, "The UN")._swallowed_at([the, un], []) is None
 
 
+def test_speech_before_the_items_first_pause_is_loud():
+    # The first 0.9 s of an answer at 300 wpm has no pause: the quietest frames (the noise
+    # floor's estimate) are speech, 28 dB under its vowels, and nothing was "loud" - the
+    # path's silence over the first words went unnoticed. Once a pause sets the floor,
+    # a soft noise 20 dB over it (a breath before "the") is no speech.
+    rng = np.random.default_rng(1)
+    n = RATE * 9 // 10
+    envelope = 10 ** (np.interp(np.arange(n), [0, n // 4, n // 2, 3 * n // 4, n - 1], [40, 79, 50, 78, 45]) / 20)
+    est = ForcedAlignEstimator(RATE)
+    est.add_audio((rng.normal(0, 1, n) * envelope).astype(np.int16))
+    assert est._loud(0.0, 560.0)
+    noise, breath, speech = (rng.normal(0, level, RATE * ms // 1000) for level, ms in ((2.5, 200), (30, 400), (2400, 1000)))
+    est = ForcedAlignEstimator(RATE)
+    est.add_audio(np.concatenate([noise[:2400], breath, noise[2400:], speech]).astype(np.int16))
+    assert not est._loud(100.0, 500.0)  # 21 dB over the floor: voiced by the track's own measure
+    assert est._loud(600.0, 1600.0)
+
+
+def test_the_live_pass_follows_speech_too_fast_for_its_frame_shift_within_a_second():
+    # 300 wpm: at the usual frame shift the live path put "The" 530 ms late and stayed in
+    # it (the last word heard was never judged), so the words after it waited for the
+    # final pass. A last heard word with words of its grammar after it that runs past any
+    # voice's length is a lost path too: the live pass goes on at the shorter shift.
+    text = "The UN was founded in 1945 by 51 countries."
+    speech = tts.synthesize(text, voice="en-029", wpm=300, sample_rate=RATE)
+    truth = {w.text_start: w.sample * 1000 / RATE for w in speech.words}
+    deltas = _deltas(text)
+    est = ForcedAlignEstimator(RATE)
+    for d in deltas:
+        est.add_text(d)
+    chunk = RATE // 10
+    for k in range(0, 17 * chunk, chunk):
+        est.add_audio(speech.samples[k : k + chunk])
+        settle(est)
+    placed = est.confident()
+    errs = _errors(est.spans()[:placed], deltas[:placed], truth)
+    assert len(errs) >= 5 and max(abs(e) for e in errs) <= 100.0, errs
+
+
 def test_a_word_unheard_between_touching_neighbours_is_in_the_drawn_out_one():
     # "API" went unheard and "The" took its sounds (6760-7170 for "The": three times its
     # length): "API" starts a spoken-length share into that time, not where "returns" does.

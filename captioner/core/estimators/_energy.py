@@ -237,6 +237,11 @@ class _EnergyFed(AudioFed):
         """The 10 ms log-energy track so far and its floor (5th percentile, dB)."""
         return self._features.levels()
 
+    def voiced(self) -> np.ndarray:
+        """Per 10 ms frame: is it speech? (Relative to the item's range, so it holds
+        before the item has had a pause to measure its noise floor in.)"""
+        return self._features.track().voiced
+
     @property
     def audio_ms(self) -> float:
         if self._audio_ms_override is not None:

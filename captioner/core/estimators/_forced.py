@@ -317,17 +317,20 @@ class ForcedAlignEstimator:
     def _stretched(self) -> Optional[int]:
         """The heard word before the first word of the live utterance heard over more
         speech than the slowest voice says it in, if any. Only its loud frames count (a
-        word may absorb a pause: see Aligner.start). The last word heard is not judged:
-        the path so far runs it to the audio fed (see _used_up); a word heard after it
-        has ended it."""
+        word may absorb a pause: see Aligner.start). The last word heard is judged only
+        while its grammar has words after it: the grammar's last word runs to the audio
+        fed (the speech of words whose text has not come yet: see _used_up), any other
+        word ends where the next begins - unless the path cannot get through the speech
+        at this frame shift and sticks in it ("The" for 2 s of "The UN was founded")."""
         utt = self._utt
         if utt is None or self._aligner is None or utt.count == 0:
             return None
         own = self._aligner.timings() or []
         words = self._all_words()
         heard = [(utt.first + k, t) for k, t in enumerate(own) if t is not None and utt.first + k < len(words)]
+        judged = heard if heard and heard[-1][0] < utt.first + utt.count - 1 else heard[:-1]
         before = utt.first
-        for i, t in heard[:-1]:
+        for i, t in judged:
             if self._sounding_ms(t.start_ms, t.end_ms) > _longest_ms(words[i].units):
                 return before
             before = i
@@ -617,9 +620,16 @@ class ForcedAlignEstimator:
         return 10.0 * np.count_nonzero(frames >= floor + _QUIET_DB)
 
     def _loud(self, lo_ms: float, hi_ms: float) -> bool:
-        """Is audio from ``lo_ms`` to ``hi_ms`` mostly speech-loud?"""
-        gap, floor = self._energy_in(lo_ms, hi_ms)
-        return len(gap) > 0 and float(np.mean(gap > floor + _LOUD_DB)) > 0.5
+        """Is audio from ``lo_ms`` to ``hi_ms`` mostly speech-loud: this far over the noise
+        floor, or, while that would be louder than a syllable gets, voiced? Then the floor
+        is the item's quietest speech, not a pause's (no pause yet, or a noisy channel)."""
+        energy, floor = self.fallback.energy()
+        lo, hi = int(lo_ms // 10), int(hi_ms // 10)
+        if floor + _LOUD_DB <= syllable_level(energy, floor):
+            loud = energy[lo:hi] > floor + _LOUD_DB
+        else:
+            loud = self.fallback.voiced()[lo:hi]
+        return len(loud) > 0 and float(np.mean(loud)) > 0.5
 
     def _energy_in(self, lo_ms: float, hi_ms: float) -> tuple[np.ndarray, float]:
         """The item's 10 ms energy frames from ``lo_ms`` to ``hi_ms``, and its floor (dB)."""
