@@ -73,6 +73,11 @@ _SWALLOW_MIN_MS = 300.0  # a pause this long between words should be quiet ...
 _LOUD_DB = 25.0  # ... not mostly this far above the noise floor
 _SWALLOWING_MS = 1000.0  # live: loud audio this long after the last word heard is being swallowed
 _SNAP_DB = 15.0  # a word after a pause starts where the energy rises this far above the floor
+# ... at most these shares of the item's range (floor to loudest frames): 40-80 dB on a
+# clean channel, about the SNR on a noisy one, where speech's soft sounds are a few dB over
+# the floor and would pass for pauses, and words would start at their first loud syllable.
+_QUIET_SHARE = 1 / 6
+_SNAP_SHARE = 3 / 8
 # Letters that may spell a stop (or affricate) after a word's first sound: only such a
 # word can hold a closure as long as a short pause ("sculp|ture"); th/sh/ph/gh are not stops.
 _CLOSURE = re.compile(r"[pbtdkgcqxj](?!h)|ch|dg")
@@ -114,6 +119,27 @@ class _Utterance:
     last_units: float = 1.0  # spoken length of its last word (see _used_up)
 
 
+@dataclass(frozen=True)
+class _Levels:
+    """An item's 10 ms energy frames (dB) and the levels they are read by."""
+
+    energy: np.ndarray
+    floor: float
+    quiet: float  # under it: a pause
+    rise: float  # a word after quiet starts where the energy passes it (see _risen)
+    syllable: float  # how loud a syllable gets (see syllable_level)
+
+    @classmethod
+    def of(cls, energy: np.ndarray, floor: float) -> "_Levels":
+        syllable = syllable_level(energy, floor) if len(energy) else floor
+        span = max(0.0, float(np.percentile(energy, 98)) - floor) if len(energy) else 0.0
+        return cls(energy, floor, floor + min(_QUIET_DB, _QUIET_SHARE * span),
+                   floor + min(_SNAP_DB, _SNAP_SHARE * span), syllable)
+
+    def frames(self, lo_ms: float, hi_ms: float) -> np.ndarray:
+        return self.energy[int(lo_ms // 10) : int(hi_ms // 10)]
+
+
 class ForcedAlignEstimator:
     """Places every delta where pocketsphinx hears its first word (see module doc)."""
 
@@ -144,6 +170,7 @@ class ForcedAlignEstimator:
         self._final_key: tuple = ()
         self._final: Optional[list[Span]] = None
         self._job: Optional[Iterator[int]] = None  # the final pass, resumable
+        self._levels_cache: Optional[_Levels] = None
 
     # -- feeding
     def add_audio(self, pcm: np.ndarray) -> None:
@@ -582,10 +609,11 @@ class ForcedAlignEstimator:
             pauses.append((0.0, timings[0].start_ms, 0, False))
         lost = [(lo, i) for lo, hi, i, neighbours in pauses if hi - lo >= _SWALLOW_MIN_MS and self._loud(lo, hi)
                 and not (neighbours and i < len(words) and self._voice_pause(words[i], timings[i], hi))]
+        levels = self._levels()
         for k, (i, t) in enumerate(heard):
-            frames, floor = self._energy_in(t.start_ms, t.end_ms)
+            frames = levels.frames(t.start_ms, t.end_ms)
             inner = frames[_EDGE_FRAMES : len(frames) - _EDGE_FRAMES]  # its edges may touch a neighbour
-            if len(frames) >= _MIN_QUIET_FRAMES and float(inner.max()) < floor + _QUIET_DB:
+            if len(frames) >= _MIN_QUIET_FRAMES and float(inner.max()) < levels.quiet:
                 lost.append((t.start_ms, heard[k - 1][0] if k else 0))
         return min(lost)[1] if lost else None
 
@@ -594,10 +622,10 @@ class ForcedAlignEstimator:
         quiet where the next word starts (that word is on the speech, give or take its
         first sounds), and the loud audio before the quiet fits in ``word`` (its end was
         cut short: "weather, | the")."""
-        frames, floor = self._energy_in(timing.start_ms, next_start_ms)
-        quiet = frames < floor + _QUIET_DB
-        f = len(frames)
-        while f > 0 and not quiet[f - 1] and len(frames) - f < _HEAD_FRAMES:
+        levels = self._levels()
+        quiet = levels.frames(timing.start_ms, next_start_ms) < levels.quiet
+        f = len(quiet)
+        while f > 0 and not quiet[f - 1] and len(quiet) - f < _HEAD_FRAMES:
             f -= 1  # the next word's head, which the pause may hold ("JSON, | not")
         end = f
         while f > 0 and quiet[f - 1]:
@@ -616,25 +644,26 @@ class ForcedAlignEstimator:
 
     def _sounding_ms(self, lo_ms: float, hi_ms: float) -> float:
         """How long the audio from ``lo_ms`` to ``hi_ms`` is louder than a pause (ms)."""
-        frames, floor = self._energy_in(lo_ms, hi_ms)
-        return 10.0 * np.count_nonzero(frames >= floor + _QUIET_DB)
+        levels = self._levels()
+        return 10.0 * np.count_nonzero(levels.frames(lo_ms, hi_ms) >= levels.quiet)
 
     def _loud(self, lo_ms: float, hi_ms: float) -> bool:
         """Is audio from ``lo_ms`` to ``hi_ms`` mostly speech-loud: this far over the noise
         floor, or, while that would be louder than a syllable gets, voiced? Then the floor
         is the item's quietest speech, not a pause's (no pause yet, or a noisy channel)."""
-        energy, floor = self.fallback.energy()
-        lo, hi = int(lo_ms // 10), int(hi_ms // 10)
-        if floor + _LOUD_DB <= syllable_level(energy, floor):
-            loud = energy[lo:hi] > floor + _LOUD_DB
+        levels = self._levels()
+        if levels.floor + _LOUD_DB <= levels.syllable:
+            loud = levels.frames(lo_ms, hi_ms) > levels.floor + _LOUD_DB
         else:
-            loud = self.fallback.voiced()[lo:hi]
+            loud = self.fallback.voiced()[int(lo_ms // 10) : int(hi_ms // 10)]
         return len(loud) > 0 and float(np.mean(loud)) > 0.5
 
-    def _energy_in(self, lo_ms: float, hi_ms: float) -> tuple[np.ndarray, float]:
-        """The item's 10 ms energy frames from ``lo_ms`` to ``hi_ms``, and its floor (dB)."""
+    def _levels(self) -> _Levels:
+        """The item's energy so far and its levels (worked out again only for new frames)."""
         energy, floor = self.fallback.energy()
-        return energy[int(lo_ms // 10) : int(hi_ms // 10)], floor
+        if self._levels_cache is None or self._levels_cache.energy is not energy:
+            self._levels_cache = _Levels.of(energy, floor)
+        return self._levels_cache
 
     def _take_aligner(self) -> None:
         self._aligner = ALIGNERS.take()
@@ -754,19 +783,20 @@ class ForcedAlignEstimator:
     def _resumes(self, lo_ms: float, hi_ms: float) -> float:
         """Where speech resumes after a pause starting at ``lo_ms`` (words the aligner
         did not hear, between ``lo_ms`` and ``hi_ms``, are spoken after it, not in it)."""
-        energy, floor = self.fallback.energy()
+        levels = self._levels()
+        energy = levels.energy
         a, b = int(lo_ms // 10), min(len(energy), int(hi_ms // 10))
         f = a
-        while f < min(b, a + _HEAD_FRAMES) and energy[f] >= floor + _QUIET_DB:
+        while f < min(b, a + _HEAD_FRAMES) and energy[f] >= levels.quiet:
             f += 1  # the last frames of the word before (its end is the aligner's, to a frame or two)
         quiet = f
-        while f < b and energy[f] < floor + _QUIET_DB:
+        while f < b and energy[f] < levels.quiet:
             f += 1
         if f - quiet < _MIN_QUIET_FRAMES:
             return lo_ms
         if f >= b:
             return hi_ms  # quiet up to ``hi_ms``: no speech before it
-        f = _risen(energy, floor, f, b)
+        f = _risen(levels, f, b)
         return f * 10.0 if f < b else lo_ms
 
     def _head_in_pause(self, lo_ms: float, start_ms: float) -> float:
@@ -774,18 +804,19 @@ class ForcedAlignEstimator:
         the pause may hold its head ("Dr." after "guarantee.": the silence model took
         "Doc"). Speech after the pause's last quiet run, loud as a syllable and mostly
         loud up to the word, is the word's; a breath or a click is not."""
-        energy, floor = self.fallback.energy()
+        levels = self._levels()
+        energy = levels.energy
         a, b = int(lo_ms // 10), min(len(energy), int(start_ms // 10))
-        quiet = energy[a:b] < floor + _QUIET_DB
+        quiet = energy[a:b] < levels.quiet
         f, run = b, 0  # back to the end of the last quiet run longer than a stop closure
         while f > a and run < _MIN_QUIET_FRAMES:
             run = run + 1 if quiet[f - 1 - a] else 0
             f -= 1
         if run < _MIN_QUIET_FRAMES:
             return start_ms
-        f = _risen(energy, floor, f + run, b)
+        f = _risen(levels, f + run, b)
         head = energy[f:b]
-        if b - f < _EDGE_FRAMES or float(head.max()) < syllable_level(energy, floor) or np.mean(head >= floor + _QUIET_DB) < 0.5:
+        if b - f < _EDGE_FRAMES or float(head.max()) < levels.syllable or np.mean(head >= levels.quiet) < 0.5:
             return start_ms
         return f * 10.0
 
@@ -793,16 +824,17 @@ class ForcedAlignEstimator:
         """Where a word the path starts after silence rises out of the noise: the aligner
         often begins it a few frames early, on the noise or a breath before it (the "h" of
         "have" is 20 dB over the floor; the frames the path gave it before, 5 dB)."""
-        energy, floor = self.fallback.energy()
+        levels = self._levels()
         a = int(start_ms // 10)
-        b = min(len(energy), a + _HEAD_FRAMES)
-        f = _risen(energy, floor, a, b)
+        b = min(len(levels.energy), a + _HEAD_FRAMES)
+        f = _risen(levels, a, b)
         return max(start_ms, f * 10.0) if f < b else start_ms  # soft all through its head: its own
 
     def _snap(self, t: WordTiming) -> float:
         """The aligner has no silence model, so a word after a pause starts with it:
         past a quiet run near its head, the word starts where the energy rises."""
-        energy, floor = self.fallback.energy()
+        levels = self._levels()
+        energy = levels.energy
         a = int(t.start_ms // 10)
         b = min(len(energy), int(t.end_ms // 10))
         # The head of its first spoken word: a long number or an e-mail address is many
@@ -815,10 +847,10 @@ class ForcedAlignEstimator:
             head = b  # no stop to close inside it ("the"): any pause in it comes before it
         quiet, f = 0, a
         while f < b and (quiet or f < head):
-            if energy[f] < floor + _QUIET_DB:
+            if energy[f] < levels.quiet:
                 quiet += 1
             elif quiet >= _MIN_QUIET_FRAMES:
-                f = _risen(energy, floor, f, b)
+                f = _risen(levels, f, b)
                 return f * 10.0 if f < b else t.start_ms
             else:
                 quiet = 0
@@ -872,10 +904,11 @@ def _inside(share: float, word: SpokenWord, start: float, end: float, heard: Opt
     return last + (goal - done) / max(total - done, 1e-9) * max(0.0, end - last)
 
 
-def _risen(energy: np.ndarray, floor: float, f: int, b: int) -> int:
-    """The first frame from ``f`` where the energy rises ``_SNAP_DB`` over the floor (a
-    word's start after quiet), or ``b`` if none before it."""
-    while f < b and energy[f] <= floor + _SNAP_DB:
+def _risen(levels: _Levels, f: int, b: int) -> int:
+    """The first frame from ``f`` where the energy rises to ``levels.rise`` (a word's
+    start after quiet), or ``b`` if none before it."""
+    energy = levels.energy
+    while f < b and energy[f] <= levels.rise:
         f += 1
     return f
 
