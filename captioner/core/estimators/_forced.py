@@ -344,18 +344,22 @@ class ForcedAlignEstimator:
     def _stretched(self) -> Optional[int]:
         """The heard word before the first word of the live utterance heard over more
         speech than the slowest voice says it in, if any. Only its loud frames count (a
-        word may absorb a pause: see Aligner.start). The last word heard is judged only
-        while its grammar has words after it: the grammar's last word runs to the audio
-        fed (the speech of words whose text has not come yet: see _used_up), any other
-        word ends where the next begins - unless the path cannot get through the speech
-        at this frame shift and sticks in it ("The" for 2 s of "The UN was founded")."""
+        word may absorb a pause: see Aligner.start). The last word heard is not judged (the
+        path so far runs it to the audio fed; a word heard after it has ended it), unless
+        it is the first word of the item heard and its grammar has words after it: a path
+        that cannot get through the speech at this frame shift sticks in its first word
+        ("The" for 2 s of "The UN was founded"). After words it followed, a word stuck is
+        a reading the voice did not use ("e.g."), not speed, and a shorter frame shift
+        would squeeze the next words into the wrong speech."""
         utt = self._utt
         if utt is None or self._aligner is None or utt.count == 0:
             return None
         own = self._aligner.timings() or []
         words = self._all_words()
         heard = [(utt.first + k, t) for k, t in enumerate(own) if t is not None and utt.first + k < len(words)]
-        judged = heard if heard and heard[-1][0] < utt.first + utt.count - 1 else heard[:-1]
+        first = next((i for i, t in enumerate(self._combined()) if t is not None), None)
+        stuck = len(heard) == 1 and heard[0][0] == first and first < utt.first + utt.count - 1
+        judged = heard if stuck else heard[:-1]
         before = utt.first
         for i, t in judged:
             if self._sounding_ms(t.start_ms, t.end_ms) > _longest_ms(words[i].units):
