@@ -470,6 +470,27 @@ def test_speech_before_the_items_first_pause_is_loud():
     assert est._loud(600.0, 1600.0)
 
 
+def test_only_a_path_stuck_in_its_first_word_is_speech_too_fast():
+    # A word heard over 1.5 s of speech with words of its grammar after it unheard: as
+    # the item's first word heard, the path could not follow the voice at this frame
+    # shift; after words it followed ("not XML, | e.g."), the voice read the next word
+    # some other way, and the shorter shift put "for the v2 endpoints" 0.6-2.2 s early.
+    from types import SimpleNamespace
+
+    from captioner.core.estimators._forced import _Utterance
+    from captioner.core.estimators._sphinx import WordTiming
+
+    est = _noise_bursts(((0, 2500),), 3, "not XML, e.g. for the")
+    est._utt = _Utterance(first=0, count=5, start=0, fed=3 * 16000)
+    stuck = [WordTiming(0.0, 1500.0), None, None, None, None]
+    est._aligner = SimpleNamespace(timings=lambda: stuck)
+    assert est._stretched() == 0
+    followed = [WordTiming(0.0, 300.0), WordTiming(300.0, 1800.0), None, None, None]
+    est._aligner = SimpleNamespace(timings=lambda: followed)
+    assert est._stretched() is None
+    est._aligner = None
+
+
 def test_words_on_a_noisy_channel_start_where_they_are_said():
     # White noise 20 dB under the speech: its soft sounds are a few dB over the floor, and
     # at the clean-audio offsets (a pause is under floor + 10 dB, a word starts 15 dB over
