@@ -308,37 +308,48 @@ def build_session(
     return Session(name, kind, pattern, names, voice, truth_items, lines)
 
 
+NOISES = ("white", "pink")
+
+
 def _noisy(item: tuple[str, np.ndarray, list[tuple[int, int]], list[int]], snr_db: Optional[float],
-           noise: np.random.Generator) -> tuple[str, np.ndarray, list[tuple[int, int]], list[int]]:
-    """The item with white noise ``snr_db`` under its speech (RMS over samples louder than
-    5 % of its peak: the pauses do not count), as on a noisy channel; None: as it is."""
+           noise: np.random.Generator, color: str = "white") -> tuple[str, np.ndarray, list[tuple[int, int]], list[int]]:
+    """The item with noise ``snr_db`` under its speech (RMS over samples louder than 5 % of
+    its peak: the pauses do not count), as on a noisy channel; None: as it is. "pink"
+    noise has equal power per octave (a room, a fan), most of it where speech is."""
     if snr_db is None:
         return item
     text, audio, word_starts, rates = item
     x = audio.astype(np.float64)
     speech = x[np.abs(x) > 0.05 * np.abs(x).max()] if len(x) and np.abs(x).max() > 0 else x
     rms = float(np.sqrt(np.mean(speech ** 2))) if len(speech) else 0.0
-    noisy = x + noise.normal(0.0, rms / 10 ** (snr_db / 20), len(x))
+    n = noise.normal(0.0, 1.0, len(x))
+    if color == "pink" and len(x) > 1:
+        spectrum = np.fft.rfft(n)
+        spectrum[1:] /= np.sqrt(np.arange(1, len(spectrum)))
+        spectrum[0] = 0.0
+        n = np.fft.irfft(spectrum, len(x))
+        n /= np.std(n) or 1.0
+    noisy = x + n * rms / 10 ** (snr_db / 20)
     return text, np.clip(noisy, -32768, 32767).astype(np.int16), word_starts, rates
 
 
 def generate(seed: int = 1, sessions: int = 24, timit: bool = True,
-             snr_db: Optional[float] = None) -> Iterator[Session]:
+             snr_db: Optional[float] = None, noise_color: str = "white") -> Iterator[Session]:
     """Yield sessions: ``sessions`` espeak ones, then (if present) TIMIT ones, every pattern;
-    with ``snr_db``, the same sessions with white noise that far under the speech."""
+    with ``snr_db``, the same sessions with noise (``noise_color``) that far under the speech."""
     rng = random.Random(seed)
     noise = np.random.default_rng(seed)  # its own generator: the same sessions, noise or not
     for s in range(sessions):
         pattern = PATTERNS[s % len(PATTERNS)]
         names = "ga" if (s // len(PATTERNS)) % 2 == 0 else "beta"
         voice = VOICES[s % len(VOICES)]
-        items = [_noisy(_espeak_item(rng, voice), snr_db, noise) for _ in range(rng.randint(2, 3))]
+        items = [_noisy(_espeak_item(rng, voice), snr_db, noise, noise_color) for _ in range(rng.randint(2, 3))]
         yield build_session(f"es{s:03d}", "espeak", items, pattern, names, voice, rng)
     utterances = _timit_utterances() if timit else []
     if timit and not utterances:
         log.warning("no TIMIT data at %s: real-speech sessions skipped", TIMIT_DIR)
     for s, first in enumerate(range(0, len(utterances), 4)):
-        items = [_noisy(_timit_item(p), snr_db, noise) for p in utterances[first : first + 4]]
+        items = [_noisy(_timit_item(p), snr_db, noise, noise_color) for p in utterances[first : first + 4]]
         pattern = PATTERNS[s % len(PATTERNS)]
         yield build_session(f"tm{s:03d}", "timit", items, pattern, "ga" if s % 2 else "beta", "timit", rng)
 

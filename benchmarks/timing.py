@@ -466,10 +466,12 @@ def main(argv: Optional[list[str]] = None) -> int:
                    help="worker mode: every worker step costs this long instead of its measured CPU time "
                         "(reproducible runs for comparing two versions; the default is the honest figure)")
     p.add_argument("--snr-db", type=float, default=None,
-                   help="white noise this many dB under the speech in every item (a noisy channel)")
+                   help="noise this many dB under the speech in every item (a noisy channel)")
+    p.add_argument("--noise", choices=corpus.NOISES, default="white", help="with --snr-db: the noise's colour")
     args = p.parse_args(argv)
 
-    sessions = list(corpus.generate(args.seed, args.sessions, timit=not args.no_timit, snr_db=args.snr_db))
+    sessions = list(corpus.generate(args.seed, args.sessions, timit=not args.no_timit, snr_db=args.snr_db,
+                                    noise_color=args.noise))
     if args.only:
         keep = set(args.only.split(","))
         sessions = [s for s in sessions if s.name in keep]
@@ -525,7 +527,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         print("\n".join(listed))
         print()
     n_words = {k: len(final[("on arrival", k)].err) for k in kinds}
-    noise = "" if args.snr_db is None else f", white noise {args.snr_db:g} dB under the speech"
+    noise = "" if args.snr_db is None else f", {args.noise} noise {args.snr_db:g} dB under the speech"
     print(f"corpus: seed {args.seed}{noise}, " + ", ".join(
         f"{k}: {sum(s.kind == k for s in sessions)} sessions / {n_words[k]} scored deltas" for k in kinds))
     if missing:
