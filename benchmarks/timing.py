@@ -469,6 +469,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                    help="noise this many dB under the speech in every item (a noisy channel)")
     p.add_argument("--noise", choices=corpus.NOISES, default="white", help="with --snr-db: the noise's colour")
     args = p.parse_args(argv)
+    if args.snr_db is not None and not math.isfinite(args.snr_db):
+        p.error(f"--snr-db must be a finite number of dB, not {args.snr_db}")
 
     sessions = list(corpus.generate(args.seed, args.sessions, timit=not args.no_timit, snr_db=args.snr_db,
                                     noise_color=args.noise))

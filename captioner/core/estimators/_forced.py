@@ -128,13 +128,18 @@ class _Levels:
     quiet: float  # under it: a pause
     rise: float  # a word after quiet starts where the energy passes it (see _risen)
     syllable: float  # how loud a syllable gets (see syllable_level)
+    # Over it: speech-loud. None while that would be louder than a syllable gets: the
+    # floor is then the item's quietest speech, not a pause's (no pause yet, or a noisy
+    # channel), and the voicing track says what is speech (see _loud).
+    loud: Optional[float]
 
     @classmethod
     def of(cls, energy: np.ndarray, floor: float) -> "_Levels":
         syllable = syllable_level(energy, floor) if len(energy) else floor
         span = max(0.0, float(np.percentile(energy, 98)) - floor) if len(energy) else 0.0
+        loud = floor + _LOUD_DB if floor + _LOUD_DB <= syllable else None
         return cls(energy, floor, floor + min(_QUIET_DB, _QUIET_SHARE * span),
-                   floor + min(_SNAP_DB, _SNAP_SHARE * span), syllable)
+                   floor + min(_SNAP_DB, _SNAP_SHARE * span), syllable, loud)
 
     def frames(self, lo_ms: float, hi_ms: float) -> np.ndarray:
         return self.energy[int(lo_ms // 10) : int(hi_ms // 10)]
@@ -652,12 +657,10 @@ class ForcedAlignEstimator:
         return 10.0 * np.count_nonzero(levels.frames(lo_ms, hi_ms) >= levels.quiet)
 
     def _loud(self, lo_ms: float, hi_ms: float) -> bool:
-        """Is audio from ``lo_ms`` to ``hi_ms`` mostly speech-loud: this far over the noise
-        floor, or, while that would be louder than a syllable gets, voiced? Then the floor
-        is the item's quietest speech, not a pause's (no pause yet, or a noisy channel)."""
+        """Is audio from ``lo_ms`` to ``hi_ms`` mostly speech-loud (see _Levels.loud)?"""
         levels = self._levels()
-        if levels.floor + _LOUD_DB <= levels.syllable:
-            loud = levels.frames(lo_ms, hi_ms) > levels.floor + _LOUD_DB
+        if levels.loud is not None:
+            loud = levels.frames(lo_ms, hi_ms) > levels.loud
         else:
             loud = self.fallback.voiced()[int(lo_ms // 10) : int(hi_ms // 10)]
         return len(loud) > 0 and float(np.mean(loud)) > 0.5
