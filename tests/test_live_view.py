@@ -210,3 +210,15 @@ def _corpus_session_live(index: int, step_cost_ms: float, why: Optional[dict] = 
     _, shown = liveview.watch(records, "worker", why=why, step_cost_ms=step_cost_ms)
     return session, [(d, shown[(item.item_id, d.index)] - d.onset_ms) for item in session.items
                      for d in item.deltas if d.onset_ms is not None]
+
+
+@pytest.mark.parametrize("step_cost_ms", [20.0, 40.0])
+def test_a_word_of_a_text_burst_waits_for_the_rest_of_it(step_cost_ms):
+    """Seed 3's es015, third answer: its whole text came after its audio, 27 deltas 3 ms
+    apart. The audio-only estimate of the text so far (7 of 27 deltas) put " no" in the
+    past, and it was shown on arrival, 280 ms before it was spoken; three deltas later the
+    estimate had moved it onto its speech. An estimated caption waits until its burst of
+    text pauses: no word of that answer is shown more than 100 ms early."""
+    session, lateness = _corpus_session_live(15, step_cost_ms, seed=3)
+    early = [(d.text, round(x)) for d, x in lateness if _item_of(session, d) == "item_es015_2" and x < -100.0]
+    assert not early, early

@@ -46,6 +46,12 @@ Transport = Literal["websocket", "webrtc"]
 # real speech about one word in ten is aligned >= 40 ms early and almost none that
 # late, and a caption ahead of the voice is what viewers notice (benchmarks/timing.py).
 SHOW_DELAY_MS = 25.0
+# Text deltas often come in bursts (one server flush, one socket read). Until a burst is
+# over, the estimate of its words is an estimate of a partial text, and can place a word
+# in the past that the next delta moves later: estimated captions wait until their burst
+# has paused (no delta for BURST_GAP_MS), but never more than BURST_HOLD_MS.
+BURST_GAP_MS = 20.0
+BURST_HOLD_MS = 80.0
 MAX_PROBLEMS = 200  # problems kept in full; counts go on
 
 
@@ -73,6 +79,20 @@ def _ms(value: Any, name: str = "at_ms") -> float:
 def _caption_order(c: Caption) -> tuple:
     """Captions are sorted by start; at one instant the assistant's first (no two are equal)."""
     return (c.start_ms, c.role != "assistant", c.item_id, c.index)
+
+
+def _burst_holds(arrivals: list[float]) -> list[float]:
+    """Per delta, how long after its arrival its burst paused (see BURST_GAP_MS); the
+    latest burst is taken to pause BURST_GAP_MS after its last delta so far."""
+    holds = [0.0] * len(arrivals)
+    burst_end, following = math.inf, math.inf
+    for k in range(len(arrivals) - 1, -1, -1):
+        at = arrivals[k]
+        if not following - at < BURST_GAP_MS:  # the next delta came later (or not yet): a burst ends here
+            burst_end = at + BURST_GAP_MS
+        holds[k] = min(max(burst_end - at, 0.0), BURST_HOLD_MS)
+        following = at
+    return holds
 
 
 def _merge(ordered: list[Caption], more: list[Caption]) -> list[Caption]:
@@ -1076,6 +1096,7 @@ class CaptionEngine:
             limit = self._clock.played_ms(item.item_id, math.inf)
         pins = item.captions.pins()  # given timing is shown on time; only estimates wait
         deltas, item_id, show_delay = item.captions.deltas, item.item_id, self.show_delay_ms
+        holds = _burst_holds([d.arrived_ms for d in deltas])
         out = []
         at, mapped = math.nan, math.nan  # spans follow one another: a start is mapped as the end before it
         for index, (start, end), is_cut in item.captions.heard():
@@ -1083,8 +1104,9 @@ class CaptionEngine:
             s = mapped if start == at else to_session(start)
             at, mapped = end, to_session(end)
             delta = deltas[index]
+            estimated = pins[index] is None
             out.append(Caption(item_id, "assistant", index, delta.text, s, max(s, mapped), delta.arrived_ms,
-                               final, is_cut, 0.0 if pins[index] is not None else show_delay))
+                               final, is_cut, show_delay if estimated else 0.0, holds[index] if estimated else 0.0))
         return out
 
     def _user_captions(self, item: Item) -> list[Caption]:

@@ -45,11 +45,18 @@ class Caption:
     final: bool = False
     truncated: bool = False  # the item was interrupted and this is its last heard caption
     show_delay_ms: float = 0.0  # an estimated start is shown this much later (live views)
+    hold_ms: float = 0.0  # an estimate of text still arriving in a burst waits this long after arrival
+
+    @property
+    def ready_ms(self) -> float:
+        """When the caption's text may be shown: on arrival, or once the burst of text that
+        brought it paused (an estimate of a partial text may move with the next delta)."""
+        return self.arrived_ms + self.hold_ms
 
     @property
     def shown_ms(self) -> float:
         """Earliest moment a live viewer can see this caption."""
-        return max(self.start_ms + self.show_delay_ms, self.arrived_ms)
+        return max(self.start_ms + self.show_delay_ms, self.ready_ms)
 
 
 @dataclass(slots=True)

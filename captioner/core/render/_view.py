@@ -10,7 +10,7 @@ Two steps, so that every display (terminal, browser overlay) shares one layout a
    the same filter in JavaScript against its interpolated clock (``Layout.to_json``).
 
 Rules: nothing is shown before ``Caption.shown_ms`` (its audio has started playing and its
-text has arrived); within a delta holding several words, the words are spread over the
+text has arrived, ``Caption.ready_ms``); within a delta holding several words, the words are spread over the
 delta's span by character count (as :mod:`captioner.core.layout` does), so roll-up reveals
 them word by word. Pop-on uses the export cues of :mod:`captioner.core.layout`, so what is
 seen live is what SRT/ASS/WebVTT will say, and shows a whole cue at once when its first
@@ -165,7 +165,7 @@ class _Frag:
     provisional: bool
     kind: str = "word"
     key: str = ""
-    arrived_ms: float = 0.0
+    ready_ms: float = 0.0  # Caption.ready_ms
 
 
 def _item_fragments(caps: Sequence[Caption]) -> list[list[_Frag]]:
@@ -176,8 +176,8 @@ def _item_fragments(caps: Sequence[Caption]) -> list[list[_Frag]]:
     """
     item_id = caps[0].item_id if caps else ""
     words: list[list[_Frag]] = [
-        [_Frag(f.text, max(f.start + f.caption.show_delay_ms, f.caption.arrived_ms), f.start, f.end,
-               not f.caption.final, arrived_ms=f.caption.arrived_ms) for f in word.frags]
+        [_Frag(f.text, max(f.start + f.caption.show_delay_ms, f.caption.ready_ms), f.start, f.end,
+               not f.caption.final, ready_ms=f.caption.ready_ms) for f in word.frags]
         for word in item_words(item_id, caps)
     ]
     n = 0
@@ -288,7 +288,7 @@ def _popon(by_item: dict[str, list[Caption]], width: int, lines: int) -> Layout:
             own = max(cw.start_ms, f.reveal_ms if f else cw.start_ms)  # as roll-up would reveal it
             if opens is None:
                 opens = own
-            reveal = max(opens, f.arrived_ms) if f else opens
+            reveal = max(opens, f.ready_ms) if f else opens
             pieces.append(Piece(text, cue.role, cue.item_id, base + li, reveal, cw.start_ms,
                                 cw.end_ms, glue=glue, provisional=f.provisional if f else False,
                                 key=f.key if f else ""))
