@@ -611,6 +611,20 @@ def test_a_pause_inside_a_word_with_no_stop_comes_before_it():
     assert est._snap(circle) == 100.0  # 250 ms in: past where a lead-in pause could be
 
 
+def test_a_pause_between_the_spoken_words_of_a_number_is_inside_it():
+    # "at 7:30" with noise 20 dB under the speech: the aligner heard "seven" on time, then
+    # the gap before "thirty" (quiet in the noise) was taken for a lead-in pause, as if
+    # "seven" (no stop) could hold one anywhere in it: "7:30" was put on "thirty", 620 ms
+    # late. Only its first spoken word can hold the pause before it.
+    from captioner.core.estimators._sphinx import WordTiming
+
+    est = _noise_bursts(((200, 650), (750, 1300)), 2)
+    seven_thirty = WordTiming(200.0, 1300.0, ("seven", "thirty"), ((200.0, 650.0), (720.0, 1300.0)))
+    assert est._snap(seven_thirty) == 200.0
+    lead_in = WordTiming(100.0, 1300.0, ("seven", "thirty"), ((100.0, 650.0), (720.0, 1300.0)))
+    assert est._snap(lead_in) == pytest.approx(200.0, abs=10.0)  # a pause at its head is still its lead-in
+
+
 def test_a_stop_after_s_is_a_stop():
     # "Tuesday, March": words absorbing pauses, "Tuesday" ran over the comma pause after it
     # to where "March" begins. Its "d" (after "s", as in "first", "ask") is a stop: only a
