@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from captioner.core import SHOW_DELAY_MS, CaptionEngine
-from captioner.core._engine import BURST_GAP_MS
+from captioner.core._engine import BURST_GAP_MS, BURST_HOLD_MS
 from captioner.core.estimators import ForcedAlignEstimator
 from captioner.core.estimators._sphinx import ALIGNERS, Aligner
 from captioner.core.estimators._text import spoken_words
@@ -194,7 +194,7 @@ def test_aligners_are_reused():
 
 
 def test_show_delay_only_for_estimated_timing():
-    def run(duration: bool) -> list:
+    def run(duration: bool, gap_ms: float = 1.0) -> list:
         engine = CaptionEngine()
         engine.receive({"type": "response.created", "response": {"id": "r", "status": "in_progress"}}, 0.0)
         engine.receive({"type": "conversation.item.added", "item": {"id": "i", "type": "message",
@@ -208,7 +208,7 @@ def test_show_delay_only_for_estimated_timing():
             event = {"type": "response.output_audio_transcript.delta", "item_id": "i", "response_id": "r", "delta": d}
             if duration:
                 event["duration_ms"] = 100
-            engine.receive(event, 20.0 + k)
+            engine.receive(event, 20.0 + gap_ms * k)
         engine.advance(5000.0)
         return engine.captions()
 
@@ -219,6 +219,14 @@ def test_show_delay_only_for_estimated_timing():
         assert c.shown_ms == max(c.start_ms + SHOW_DELAY_MS, c.ready_ms)
     for c in run(True):
         assert c.shown_ms == max(c.start_ms, c.arrived_ms)
+    # Further apart than a burst's gap: each waits only the gap after its own arrival.
+    assert [c.ready_ms - c.arrived_ms for c in run(False, BURST_GAP_MS + 10.0)] == [BURST_GAP_MS] * 6
+    # A burst that goes on (a delta every 19 ms, 95 ms in all): no caption waits longer
+    # than BURST_HOLD_MS after its own arrival.
+    waits = [c.ready_ms - c.arrived_ms for c in run(False, BURST_GAP_MS - 1.0)]
+    last = 20.0 + 5 * (BURST_GAP_MS - 1.0)
+    assert waits == [min(last + BURST_GAP_MS - (20.0 + k * (BURST_GAP_MS - 1.0)), BURST_HOLD_MS) for k in range(6)]
+    assert waits[0] == BURST_HOLD_MS and waits[-1] == BURST_GAP_MS
 
 
 def test_live_pass_taken_as_final_only_when_it_is_that_decode():
