@@ -851,7 +851,7 @@ class ForcedAlignEstimator:
         first_end = int(t.tokens[0][1] // 10) if t.tokens else b
         head = a + max(_HEAD_FRAMES, (min(first_end, b) - a) // 4)
         if t.said and not _CLOSURE.search(t.said[0], 1):
-            head = min(first_end, b)  # no stop to close in its first spoken word ("the"): a pause in that is before it
+            head = min(first_end, b)  # no stop to close in its first spoken word ("the"): a pause there is before it
         quiet, f = 0, a
         while f < b and (quiet or f < head):
             if energy[f] < levels.quiet:
