@@ -12,9 +12,10 @@ Two steps, so that every display (terminal, browser overlay) shares one layout a
 Rules: nothing is shown before ``Caption.shown_ms`` (its audio has started playing and its
 text is there, ``Caption.ready_ms``); within a delta holding several words, the words are
 spread over the delta's span by character count (as :mod:`captioner.core.layout` does),
-so roll-up reveals them word by word. Pop-on uses the export cues of :mod:`captioner.core.layout`, so what is
-seen live is what SRT/ASS/WebVTT will say, and shows a whole cue at once when its first
-word plays (text arriving later joins it on arrival). An interrupted item ends with a cut
+so roll-up reveals them word by word. Pop-on uses the export cues of
+:mod:`captioner.core.layout`, so what is seen live is what SRT/ASS/WebVTT will say, and
+shows a whole cue at once when its first word plays (text arriving later joins it once
+it is ready). An interrupted item ends with a cut
 mark ("—" + "[interrupted]") revealed at the cut. :func:`caption_view` does both steps at once.
 
 A live estimate may move a word later after it was shown; the final timeline may re-time
