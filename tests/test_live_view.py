@@ -194,6 +194,20 @@ def test_a_pause_the_live_path_put_over_speech_is_followed_again(step_cost_ms):
     assert not late, late
 
 
+@pytest.mark.parametrize("step_cost_ms", [20.0, 30.0])
+def test_a_restart_keeps_what_the_previous_decode_settled(step_cost_ms):
+    """Seed 1's es013, third answer ("In 1969, Apollo 11 ..."): the live decode had
+    heard "1969" from 120 to 1170 ms. New words restarted it, and the new path, fed 1 s
+    so far, ran "1969" only that far, its end not settled. The live view took "1969" back
+    to its start alone, and the audio-only estimate put "Apollo" at 730 ms, while
+    "nineteen sixty-nine" is still being said: shown 770 ms early. A restart keeps the
+    previous decode's timing, settled as it was, until the new decode has had that
+    audio: "Apollo" is not shown 400 ms early."""
+    session, lateness = _corpus_session_live(13, step_cost_ms)
+    apollo = [round(x) for d, x in lateness if _item_of(session, d) == "item_es013_2" and d.text == " Apollo"]
+    assert len(apollo) == 1 and apollo[0] > -400.0, apollo
+
+
 def _item_of(session, delta) -> str:
     return next(item.item_id for item in session.items if delta in item.deltas)
 

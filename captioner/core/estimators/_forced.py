@@ -166,6 +166,7 @@ class ForcedAlignEstimator:
         self._utt: Optional[_Utterance] = None
         self._frozen: list[Optional[WordTiming]] = []  # words before the utterance's first
         self._redecoding: list[Optional[WordTiming]] = []  # timings when the utterance started
+        self._was_confirmed: set[int] = set()  # words of _redecoding its decode had confirmed
         self._live_how: dict = {}  # Aligner.start options of the live pass (see _swallowing)
         self._refed = 0  # samples decoded more than once
         self._waiting = False  # live: the grammar is used up and restarting it over budget
@@ -430,11 +431,15 @@ class ForcedAlignEstimator:
     def _restart(self, words: list[SpokenWord], anchor: int,
                  timings: Optional[list[Optional[WordTiming]]] = None, **how) -> bool:
         assert self._aligner is not None
-        start = self._anchor_sample(timings or [], anchor)
+        timings = timings or []
+        start = self._anchor_sample(timings, anchor)
         if self._utt is not None:
             self._refed += max(0, self._utt.fed - start)
-        self._frozen = list((timings or [])[:anchor])
-        self._redecoding = list(timings or [])
+        self._frozen = list(timings[:anchor])
+        listened = self._listened_ms(self._audio_complete)  # by the utterance that heard them
+        self._was_confirmed = {i for i, t in enumerate(timings)
+                               if t is not None and self._confirmed(i, timings, listened)}
+        self._redecoding = list(timings)
         self._frozen += [None] * (anchor - len(self._frozen))
         cmn = self._item_cmn()
         ok = self._aligner.start(words[anchor:], start * 1000.0 / ALIGN_RATE, cmn=cmn, **how)
@@ -518,8 +523,16 @@ class ForcedAlignEstimator:
             return list(self._frozen)
         out = self._frozen + (self._aligner.timings() or [None] * utt.count)
         fed_ms = utt.fed * 1000.0 / ALIGN_RATE
+        heard = [i for i, t in enumerate(out) if t is not None]
+        last_heard = heard[-1] if heard else -1
         for i, before in enumerate(self._redecoding[: len(out)]):
-            if out[i] is None and before is not None and fed_ms < before.end_ms + _CONFIRM_AFTER_MS:
+            if before is None or fed_ms >= before.end_ms + _CONFIRM_AFTER_MS:
+                continue
+            # The new path's last word runs only to the audio it has had: the end the
+            # previous decode heard is worth more - unless that word was the last of its
+            # grammar, held over the speech of words it did not have yet.
+            cut_short = i == last_heard and i < len(self._redecoding) - 1
+            if out[i] is None or cut_short:
                 out[i] = before
         return out
 
@@ -676,13 +689,13 @@ class ForcedAlignEstimator:
         self._aligner = ALIGNERS.take()
         self._release = weakref.finalize(self, ALIGNERS.give, self._aligner)
         self._utt = None
-        self._frozen, self._redecoding = [], []
+        self._frozen, self._redecoding, self._was_confirmed = [], [], set()
 
     def _give_back(self) -> None:
         if self._release is not None:
             self._release()  # returns the aligner to the pool once
         self._aligner, self._release, self._utt, self._frozen = None, None, None, []
-        self._redecoding = []
+        self._redecoding, self._was_confirmed = [], set()
 
     # -- placing deltas
     def _received_ms(self) -> float:
@@ -744,9 +757,7 @@ class ForcedAlignEstimator:
             if t is None:
                 heard_end = None  # a pause after an unheard word may hold that word
                 continue
-            confirmed = (not live or listened - t.end_ms >= _CONFIRM_AFTER_MS
-                         or any(u is not None for u in timings[i + 1 :]))
-            if confirmed:
+            if not live or self._confirmed(i, timings, listened):
                 starts[i], ends[i] = self._snap(t), t.end_ms
                 if heard_end is not None and t.start_ms > heard_end:
                     starts[i] = min(starts[i], self._head_in_pause(heard_end, t.start_ms))
@@ -786,6 +797,17 @@ class ForcedAlignEstimator:
             times = [min(t, audio_ms) for t in times]
             end = min(end, audio_ms)
         return ordered(list(zip(times, times[1:] + [max(end, times[-1])]))), placed
+
+    def _confirmed(self, i: int, timings: list[Optional[WordTiming]], listened_ms: float) -> bool:
+        """Live, is heard word ``i`` settled: the aligner heard a word after it, or enough
+        audio after it? A timing a restart keeps (see _combined) stays as its own decode
+        settled it: the new decode has not had that audio yet, and a word the live view
+        was given as settled ("1969" to 1170 ms) is not taken back to its start alone."""
+        t = timings[i]
+        assert t is not None
+        if listened_ms - t.end_ms >= _CONFIRM_AFTER_MS or any(u is not None for u in timings[i + 1 :]):
+            return True
+        return i in self._was_confirmed and i < len(self._redecoding) and t is self._redecoding[i]
 
     def _resumes(self, lo_ms: float, hi_ms: float) -> float:
         """Where speech resumes after a pause starting at ``lo_ms`` (words the aligner
