@@ -208,6 +208,22 @@ def test_a_restart_keeps_what_the_previous_decode_settled(step_cost_ms):
     assert len(apollo) == 1 and apollo[0] > -400.0, apollo
 
 
+@pytest.mark.parametrize("step_cost_ms", [20.0, 40.0])
+def test_a_grammar_shorter_than_the_speech_fed_stops_at_its_last_word(step_cost_ms):
+    """Seed 3's es013, second answer, at 300 words a minute ("The population grew by
+    7.5% ...", the text coming just ahead of its audio, "7.5%" not whole yet). The
+    live decode had "The population grew by" right, and was fed on into the speech of
+    "7.5%": its last word, "by", ran to the audio fed, and the whole path was stretched
+    with it ("population" 60-970 ms), so "grew by 7.5%" was shown 450-630 ms late. The
+    audio after a grammar's last word is another word's speech once that word has lasted
+    three times this voice's pace: feeding stops there. No word of that answer whose text
+    was there is shown more than 250 ms late."""
+    session, lateness = _corpus_session_live(13, step_cost_ms, seed=3)
+    late = [(d.text, round(x)) for d, x in lateness
+            if _item_of(session, d) == "item_es013_1" and d.arrived_ms <= d.onset_ms and x > STALL_MS]
+    assert not late, late
+
+
 def _item_of(session, delta) -> str:
     return next(item.item_id for item in session.items if delta in item.deltas)
 

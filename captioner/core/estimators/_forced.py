@@ -49,6 +49,7 @@ _CONFIRM_AFTER_MS = 250.0  # audio after a word's end that confirms it without a
 # to a second): a word "lasting" longer has absorbed the speech of other words.
 _SLOWEST_MS_PER_UNIT = 400.0
 _LONGEST_SHORT_WORD_MS = 1000.0
+_PACE_SLACK = 3.0  # a word at a phrase's end is drawn out, up to about twice the voice's pace
 _BLOCK = ALIGN_RATE // 20  # 50 ms: the aligner is fed whole blocks (see _feeding)
 _CMN_SAMPLES = 2 * ALIGN_RATE  # the item's cepstral mean is measured on its first 2 s
 _ANCHOR_LEAD_MS = 30.0  # audio kept before the anchor word when restarting
@@ -502,7 +503,7 @@ class ForcedAlignEstimator:
         """Has the utterance heard its last word, with enough audio after it to confirm it?
         Audio fed past that only goes to silence and noise fillers - or to the last word,
         stretched over the speech of words not received yet (no voice says "Apollo" for
-        2.6 s) - and would be decoded again once the next words arrive and the alignment
+        2.6 s; nor "by" for 750 ms when it said "grew" in 150) - and would be decoded again once the next words arrive and the alignment
         restarts: it waits instead."""
         if self._aligner is None or utt.count == 0:
             return False
@@ -510,9 +511,22 @@ class ForcedAlignEstimator:
         last = timings[-1] if timings else None
         if last is None:  # waiting to restart (see _follow): past its last heard word, fillers
             return self._waiting
-        end = min(last.end_ms, last.start_ms + _longest_ms(utt.last_units))
+        end = min(last.end_ms, last.start_ms + self._longest_last_ms(utt))
         confirmed = int((end + _CONFIRM_AFTER_MS) * ALIGN_RATE / 1000)
         return utt.fed >= confirmed
+
+    def _longest_last_ms(self, utt: _Utterance) -> float:
+        """How long the utterance's last word may last: as the slowest voice says it, and
+        at most _PACE_SLACK times as long as this voice says the words heard before it."""
+        words = self._all_words()
+        timings = self._combined()[:-1]
+        heard = [(words[i].units, t.end_ms - t.start_ms) for i, t in enumerate(timings)
+                 if t is not None and i < len(words)]
+        longest = _longest_ms(utt.last_units)
+        if len(heard) < 2:
+            return longest
+        ms_per_unit = sum(ms for _, ms in heard) / max(sum(u for u, _ in heard), 1e-6)
+        return min(longest, _PACE_SLACK * ms_per_unit * utt.last_units)
 
     def _combined(self) -> list[Optional[WordTiming]]:
         """Timings so far: frozen words, then the utterance's. Words a restart re-decodes
