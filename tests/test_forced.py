@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -756,3 +758,37 @@ def test_a_word_after_silence_starts_where_it_rises_out_of_the_noise():
     assert est._rise(50.0) == 50.0  # soft for longer than a word's head: keep it
     spans, _ = est._placed([WordTiming(120.0, 900.0)], live=False, audio_complete=True)
     assert spans[0][0] == pytest.approx(200.0, abs=10.0)
+
+
+def _envelope(frames_db: list[float]) -> ForcedAlignEstimator:
+    """An estimator holding audio whose 10 ms frames are noise at the levels given (dB
+    under full scale, -inf: silent), its audio complete."""
+    rng = np.random.default_rng(0)
+    hop = RATE // 100
+    audio = np.concatenate([rng.normal(0, 32767 * 10 ** (db / 20), hop) if db > -math.inf else np.zeros(hop)
+                            for db in frames_db]).astype(np.int16)
+    est = ForcedAlignEstimator(RATE)
+    est.add_audio(audio)
+    est.complete(True, False)
+    return est
+
+
+def test_a_vowel_initial_word_starts_where_its_voice_rises_out_of_the_fade_before_it():
+    # "suit | in", "both high | and": nothing closes before a vowel for the aligner to
+    # anchor on, and it started the word where the word before fades, 60-140 ms early.
+    from captioner.core.estimators._sphinx import WordTiming
+
+    quiet, loud = [-math.inf] * 10, [-20.0] * 50
+    fade, dip = [-26.0, -32.0, -38.0, -44.0], [-50.0] * 6
+    est = _envelope(quiet + loud + fade + dip + loud + quiet * 5)  # the dip ends at 700 ms
+    in_ = WordTiming(610.0, 1200.0, ("in",), ((610.0, 1200.0),))  # aligned 20 ms into the fade
+    assert est._voicing_onset(in_) == pytest.approx(700.0, abs=10.0)
+    # On its vowel (the frames before it no louder), the dip after it is its own consonant
+    # ("af|ter", "up|on"): it had begun.
+    est = _envelope(quiet + dip + loud[:10] + dip + loud + quiet * 5)
+    after = WordTiming(160.0, 1000.0, ("after",), ((160.0, 1000.0),))
+    assert est._voicing_onset(after) == 160.0
+    # Level with the word before (a glide from its vowel: "carry | an"): no fade to start on.
+    est = _envelope(quiet + loud + dip + loud + quiet * 5)
+    an = WordTiming(400.0, 600.0, ("an",), ((400.0, 600.0),))
+    assert est._voicing_onset(an) == 400.0

@@ -81,6 +81,11 @@ _QUIET_SHARE = 1 / 6
 _SNAP_SHARE = 3 / 8
 # Letters that may spell a stop (or affricate) after a word's first sound: only such a
 # word can hold a closure as long as a short pause ("sculp|ture"); th/sh/ph/gh are not stops.
+_VOWEL_LETTERS = frozenset("aeiou")
+_ONSET_FRAMES = 15  # a vowel-initial word's voice rises within its first 150 ms ...
+_DIP_DB = 12.0  # ... out of a dip this deep
+_EDGE_DB = 3.0  # energy that moves less than this is level
+_FADE_FRAMES, _FADE_DB = 4, 6.0  # a word fading: this far under its loudest of the last 40 ms
 _CLOSURE = re.compile(r"[pbtdkgcqxj](?!h)|ch|dg")
 
 
@@ -778,6 +783,8 @@ class ForcedAlignEstimator:
                 if starts[i] == t.start_ms and (i == 0 or (heard_end is not None and
                                                            t.start_ms - heard_end >= 10.0 * _MIN_QUIET_FRAMES)):
                     starts[i] = self._rise(t.start_ms)  # after silence: not on its noise
+                elif starts[i] == t.start_ms and t.said and t.said[0][:1] in _VOWEL_LETTERS:
+                    starts[i] = self._voicing_onset(t)
                 settled = max(settled, i + 1) if live else settled
             elif listened - t.start_ms >= _CONFIRM_AFTER_MS:  # heard, still being decided
                 begun = self._snap(WordTiming(t.start_ms, t.start_ms + 2 * _HEAD_FRAMES * 10.0))  # end unknown
@@ -872,6 +879,32 @@ class ForcedAlignEstimator:
         b = min(len(levels.energy), a + _HEAD_FRAMES)
         f = _risen(levels, a, b)
         return max(start_ms, f * 10.0) if f < b else start_ms  # soft all through its head: its own
+
+    def _voicing_onset(self, t: WordTiming) -> float:
+        """A word starting with a vowel starts where its voice rises out of the dip
+        between it and the word before: there is no closure to anchor its start on, and
+        the aligner often starts it where the word before fades ("suit | in", "data |
+        analysis"). Only where the aligned start is on that fade (not on a vowel, nor a
+        level glide between two vowels): a dip in its head that the energy falls into from
+        there, not rising first, and rises out of again; the word starts halfway up."""
+        levels = self._levels()
+        energy = levels.energy
+        a = int(t.start_ms // 10)
+        first_end = int(t.tokens[0][1] // 10) if t.tokens else int(t.end_ms // 10)
+        b = min(len(energy), a + _ONSET_FRAMES, first_end)
+        if b - a < 3:
+            return t.start_ms
+        left = float(energy[max(0, a - _FADE_FRAMES) : a].max()) if a else -math.inf
+        if float(energy[a]) > left - _FADE_DB:
+            return t.start_ms  # not where the word before fades: on its vowel, or a level glide
+        m = a + int(np.argmin(energy[a:b]))
+        if m == a or float(energy[a : m + 1].max()) > float(energy[a]) + _EDGE_DB:
+            return t.start_ms  # its voice rose first: it had begun
+        peak = float(energy[m:b].max())
+        if min(left, peak) - float(energy[m]) < _DIP_DB:
+            return t.start_ms
+        rise = energy[m:b] >= (float(energy[m]) + peak) / 2
+        return (m + int(np.argmax(rise))) * 10.0
 
     def _snap(self, t: WordTiming) -> float:
         """The aligner has no silence model, so a word after a pause starts with it:
