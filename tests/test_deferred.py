@@ -88,6 +88,26 @@ def test_later_deltas_use_the_local_estimate_and_stale_answers_are_ignored():
     assert deferred.pending
 
 
+def test_the_local_estimate_after_the_workers_words_moves_whole():
+    """Where the audio-only estimate put the next word before the worker's words end, it
+    is early there, and so are the words after it: all move as much later, keeping their
+    spacing, not only the ones before that end ("no more, no less" had been piled onto the
+    end of "day", 600 ms early)."""
+    deferred = DeferredEstimator(RATE)
+    deferred.add_audio(_audio())
+    for d in DELTAS[:8]:
+        deferred.add_text(d)
+    ask(deferred, True, False)
+    own = deferred.local.spans()
+    heard_end = own[2][0] + 400.0  # the worker heard the first two deltas last this long
+    deferred.publish(Answer(deferred.take().seq, ((0.0, 100.0), (100.0, heard_end)) + tuple(own[2:]), False, 2))
+    spans, sources = deferred.explain()
+    assert spans[:2] == [(0.0, 100.0), (100.0, heard_end)]
+    assert [a for a, _ in spans[2:7]] == pytest.approx([a + 400.0 for a, _ in own[2:7]])
+    assert [s.kind for s in sources[2:]] == ["local"] * 6 and sources[2].moved_ms == pytest.approx(400.0)
+    assert spans[-1][1] <= deferred.local.audio_ms  # still within the item's audio
+
+
 def test_an_estimator_that_raises_leaves_its_item_the_local_estimate():
     class Broken(ForcedAlignEstimator):
         def step(self, budget_ms):

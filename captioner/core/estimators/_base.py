@@ -17,7 +17,7 @@ from typing import Callable, Optional, Protocol, Sequence
 import numpy as np
 
 __all__ = [
-    "STEP_MS", "AudioFed", "EstimatorFactory", "ItemEstimator", "Span", "ordered", "pace",
+    "STEP_MS", "AudioFed", "EstimatorFactory", "ItemEstimator", "Span", "after", "ordered", "pace",
     "spread",
 ]
 
@@ -70,6 +70,17 @@ def ordered(spans: Sequence[Span], floor: float = 0.0, limit: float = math.inf) 
         append((start, end))
         t = end
     return out
+
+
+def after(spans: Sequence[Span], floor: float, limit: float = math.inf) -> list[Span]:
+    """``spans``, an estimate of the words after some placed by hearing them (which end at
+    ``floor``), kept after those: an estimate that put the first of them before ``floor``
+    is early there, so every one of them moves as much later, not only the ones before it
+    ("no more, no less" had been piled onto the end of "day", 600 ms early). Then ordered."""
+    if spans and spans[0][0] < floor:
+        early = floor - spans[0][0]
+        spans = [(start + early, end + early) for start, end in spans]
+    return ordered(spans, floor, limit)
 
 
 def spread(weights: Sequence[float], start_ms: float, end_ms: float) -> list[Span]:

@@ -29,7 +29,7 @@ from typing import Optional
 
 import numpy as np
 
-from captioner.core.estimators._base import STEP_MS, EstimatorFactory, ItemEstimator, Span, ordered
+from captioner.core.estimators._base import STEP_MS, EstimatorFactory, ItemEstimator, Span, after
 from captioner.core.estimators._energy import AudioAlignedEstimator
 
 __all__ = ["Answer", "DeferredEstimator", "EstimatorHost", "Source", "Work"]
@@ -135,7 +135,7 @@ class DeferredEstimator:
         # Captions end within the item's audio once its length is known (samples, or a
         # length from marks); a cut marks-only item has neither: the engine cuts it.
         limit = self.local.audio_ms if audio_complete and self.local.audio_ms > 0 else float("inf")
-        rest = ordered(local, known[-1][1] if known else 0.0, limit)  # after what the worker placed
+        rest = after(local, known[-1][1] if known else 0.0, limit)  # after what the worker placed
         sources += [Source("local", s - own) for (s, _), (own, _) in zip(rest, local)]
         return known + rest, sources
 

@@ -34,7 +34,7 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from captioner.core.estimators._base import ItemEstimator, Span, ordered, pace, spread
+from captioner.core.estimators._base import ItemEstimator, Span, after, ordered, pace, spread
 from captioner.core.estimators._energy import AudioAlignedEstimator, syllable_level
 from captioner.core.estimators._sphinx import ALIGN_RATE, ALIGNERS, FAST_FRAME_MS, Aligner, WordTiming, dither
 from captioner.core.estimators._text import SpokenWord, continues, reading_phones, speakable, spoken_share
@@ -640,8 +640,8 @@ class ForcedAlignEstimator:
         words = self._all_words()
         for lo, hi in silences:
             before = [(i, t) for i, t in heard if t.end_ms <= lo + 1e-6]
-            after = [i for i, t in heard if t.start_ms >= hi - 1e-6]
-            first, last = (before[-1][0] if before else -1), (after[0] if after else len(timings))
+            later = [i for i, t in heard if t.start_ms >= hi - 1e-6]
+            first, last = (before[-1][0] if before else -1), (later[0] if later else len(timings))
             if last - first > 1 and not any(t.start_ms < lo and t.end_ms > hi for _, t in heard) \
                     and not (read_otherwise and self._read_otherwise(words[first + 1 : last], lo, hi)):
                 # words went unheard there (a pause inside a heard word is the voice's)
@@ -806,12 +806,13 @@ class ForcedAlignEstimator:
         if placed < len(self._delta_starts) or len(ends) < len(words):
             fallback = self.fallback.spans()
             rest = fallback[placed:]
+            limit = audio_ms if audio_complete else math.inf
             if live:  # the rest comes after what the alignment heard, not after its guesses
                 end = max(times[-1:] + starts[-1:] + ends[-1:] + [0.0]) + lag
+                rest = after(rest, end, limit)
             else:
                 end = rest[0][0] if rest else max([times[-1]] + [e for _, e in fallback[-1:]])
             spans = list(zip(times, times[1:] + [max(end, times[-1])] if times else [])) + rest
-            limit = audio_ms if audio_complete else math.inf
             return ordered(spans, 0.0, limit), placed
         end = (ends[-1] if words else 0.0) + lag
         if not live or audio_complete:
