@@ -792,3 +792,26 @@ def test_a_vowel_initial_word_starts_where_its_voice_rises_out_of_the_fade_befor
     est = _envelope(quiet + loud + dip + loud + quiet * 5)
     an = WordTiming(400.0, 600.0, ("an",), ((400.0, 600.0),))
     assert est._voicing_onset(an) == 400.0
+
+
+def test_a_restart_after_a_lost_path_keeps_nothing_that_path_placed_after_its_anchor():
+    # Seed 1's es013 in a measured run: the live path was lost (a word stretched over
+    # others), and the restart at the shorter frame shift kept the lost path's "landed" at
+    # 3270 ms (spoken at 2058) until it heard it again: shown 1.2 s late, and "Moon with 3
+    # astronauts" 1.6-1.8 s late after it. A restart for new words keeps what the decode
+    # before placed; one because that decode lost its path keeps only up to its anchor.
+    speech = tts.synthesize("In 1969, Apollo 11 landed on the Moon with three astronauts aboard.",
+                            voice="en-us", wpm=190, sample_rate=RATE)
+    for keep in (True, False):
+        est = ForcedAlignEstimator(RATE)
+        est.add_audio(speech.samples)
+        for d in ["In", " 1969", ",", " Apollo", " 11", " landed", " on", " the", " Moon"]:
+            est.add_text(d)
+        est.complete(True, False)
+        settle(est)
+        words, before = est._complete_words(False), est._combined()
+        assert all(t is not None for t in before[:5]), before
+        est._restart(words, 1, before, keep=keep)
+        after = est._combined()
+        assert after[:2] == before[:2]  # up to the anchor: kept until heard again
+        assert after[2:5] == (before[2:5] if keep else [None] * 3)

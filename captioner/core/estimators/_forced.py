@@ -173,6 +173,7 @@ class ForcedAlignEstimator:
         self._frozen: list[Optional[WordTiming]] = []  # words before the utterance's first
         self._redecoding: list[Optional[WordTiming]] = []  # timings when the utterance started
         self._was_confirmed: set[int] = set()  # words of _redecoding its decode had confirmed
+        self._carried = 0  # how many words of _redecoding keep their timing (see _restart)
         self._live_how: dict = {}  # Aligner.start options of the live pass (see _swallowing)
         self._refed = 0  # samples decoded more than once
         self._waiting = False  # live: the grammar is used up and restarting it over budget
@@ -342,14 +343,14 @@ class ForcedAlignEstimator:
             # The silence model is taking speech (see _swallowed): as the final pass does,
             # follow the rest of the item with words absorbing the pauses instead.
             self._live_how = dict(self._live_how, pauses=False)
-            self._restart(words, lost, self._combined(), **self._live_how)
+            self._restart(words, lost, self._combined(), keep=False, **self._live_how)
             self._feed(budget_ms)
         elif "frame_ms" not in self._live_how and (lost := self._stretched()) is not None:
             # A word "lasting" longer than any voice says it: speech faster than the
             # model's shortest phone, the path lost. As the final pass does, follow the
             # rest of the item at the shorter frame shift, from the word before.
             self._live_how = dict(self._live_how, frame_ms=FAST_FRAME_MS)
-            self._restart(words, lost, self._combined(), **self._live_how)
+            self._restart(words, lost, self._combined(), keep=False, **self._live_how)
             self._feed(budget_ms)
         return self._combined() + [None] * max(0, len(words) - self._utt.first - self._utt.count)
 
@@ -435,7 +436,11 @@ class ForcedAlignEstimator:
         return int(max(0.0, t.start_ms - _ANCHOR_LEAD_MS) * ALIGN_RATE / 1000)
 
     def _restart(self, words: list[SpokenWord], anchor: int,
-                 timings: Optional[list[Optional[WordTiming]]] = None, **how) -> bool:
+                 timings: Optional[list[Optional[WordTiming]]] = None, keep: bool = True, **how) -> bool:
+        """Start an utterance at word ``anchor``; the words it decodes again keep their
+        ``timings`` until it has had their audio again (see _combined) - the ones after
+        the anchor only if to ``keep`` them: not when the path that placed them was lost
+        (which is why it restarts there)."""
         assert self._aligner is not None
         timings = timings or []
         start = self._anchor_sample(timings, anchor)
@@ -446,6 +451,7 @@ class ForcedAlignEstimator:
         self._was_confirmed = {i for i, t in enumerate(timings)
                                if t is not None and self._confirmed(i, timings, listened)}
         self._redecoding = list(timings)
+        self._carried = len(timings) if keep else anchor + 1
         self._frozen += [None] * (anchor - len(self._frozen))
         cmn = self._item_cmn()
         ok = self._aligner.start(words[anchor:], start * 1000.0 / ALIGN_RATE, cmn=cmn, **how)
@@ -544,7 +550,7 @@ class ForcedAlignEstimator:
         fed_ms = utt.fed * 1000.0 / ALIGN_RATE
         heard = [i for i, t in enumerate(out) if t is not None]
         last_heard = heard[-1] if heard else -1
-        for i, before in enumerate(self._redecoding[: len(out)]):
+        for i, before in enumerate(self._redecoding[: min(len(out), self._carried)]):
             if before is None or fed_ms >= before.end_ms + _CONFIRM_AFTER_MS:
                 continue
             # The new path's last word runs only to the audio it has had: the end the
