@@ -10,8 +10,10 @@ aligner has not caught up with, are shown as they play instead of waiting for en
 audio to align them; ``confident()`` says how many leading deltas the alignment placed.
 
 When the text outgrows the grammar, alignment restarts from the last confirmed word
-(earlier words keep their timing), with re-decoding limited to a budget in proportion
-to the audio received. Once audio and text are complete the alignment is finished
+(earlier words keep their timing, and the words decoded again theirs until they are
+heard again), with re-decoding limited to a budget in proportion to the audio received.
+Where the path gets lost (a pause over speech, a word stretched over others) the rest
+is followed again from the word before, keeping nothing the lost path placed after it. Once audio and text are complete the alignment is finished
 with the whole text; that final timing is what ``replay`` and exports use. It depends
 on the item's audio and text only, not on how they arrived or when spans() was asked:
 audio is resampled and fed in fixed blocks, dithered by sample position, and each
