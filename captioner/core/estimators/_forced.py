@@ -13,12 +13,13 @@ When the text outgrows the grammar, alignment restarts from the last confirmed w
 (earlier words keep their timing, and the words decoded again theirs until they are
 heard again), with re-decoding limited to a budget in proportion to the audio received.
 Where the path gets lost (a pause over speech, a word stretched over others) the rest
-is followed again from the word before, keeping nothing the lost path placed after it. Once audio and text are complete the alignment is finished
-with the whole text; that final timing is what ``replay`` and exports use. It depends
-on the item's audio and text only, not on how they arrived or when spans() was asked:
-audio is resampled and fed in fixed blocks, dithered by sample position, and each
-utterance starts from a fresh front end and the item's own cepstral mean. So a live
-session's exports and a replay of its log agree.
+is followed again from the word before, keeping nothing the lost path placed after it.
+Once audio and text are complete the alignment is finished with the whole text; that
+final timing is what ``replay`` and exports use. It depends on the item's audio and text
+only, not on how they arrived or when spans() was asked: audio is resampled and fed in
+fixed blocks, dithered by sample position, and each utterance starts from a fresh front
+end and the item's own cepstral mean. So a live session's exports and a replay of its
+log agree.
 
 Items without samples (WebRTC: only a length) and items the aligner cannot follow use
 :class:`~captioner.core.estimate.AudioAlignedEstimator`.
@@ -81,13 +82,13 @@ _SNAP_DB = 15.0  # a word after a pause starts where the energy rises this far a
 # the floor and would pass for pauses, and words would start at their first loud syllable.
 _QUIET_SHARE = 1 / 6
 _SNAP_SHARE = 3 / 8
-# Letters that may spell a stop (or affricate) after a word's first sound: only such a
-# word can hold a closure as long as a short pause ("sculp|ture"); th/sh/ph/gh are not stops.
 _VOWEL_LETTERS = frozenset("aeiou")
 _ONSET_FRAMES = 15  # a vowel-initial word's voice rises within its first 150 ms ...
 _DIP_DB = 12.0  # ... out of a dip this deep
 _EDGE_DB = 3.0  # energy that moves less than this is level
 _FADE_FRAMES, _FADE_DB = 4, 6.0  # a word fading: this far under its loudest of the last 40 ms
+# Letters that may spell a stop (or affricate) after a word's first sound: only such a
+# word can hold a closure as long as a short pause ("sculp|ture"); th/sh/ph/gh are not stops.
 _CLOSURE = re.compile(r"[pbtdkgcqxj](?!h)|ch|dg")
 
 
@@ -516,8 +517,8 @@ class ForcedAlignEstimator:
         """Has the utterance heard its last word, with enough audio after it to confirm it?
         Audio fed past that only goes to silence and noise fillers - or to the last word,
         stretched over the speech of words not received yet (no voice says "Apollo" for
-        2.6 s; nor "by" for 750 ms when it said "grew" in 150) - and would be decoded again once the next words arrive and the alignment
-        restarts: it waits instead."""
+        2.6 s; nor "by" for 750 ms when it said "grew" in 150) - and would be decoded
+        again once the next words arrive and the alignment restarts: it waits instead."""
         if self._aligner is None or utt.count == 0:
             return False
         timings = self._aligner.timings()
