@@ -717,13 +717,13 @@ class ForcedAlignEstimator:
         self._aligner = ALIGNERS.take()
         self._release = weakref.finalize(self, ALIGNERS.give, self._aligner)
         self._utt = None
-        self._frozen, self._redecoding, self._was_confirmed = [], [], set()
+        self._frozen, self._redecoding, self._was_confirmed, self._carried = [], [], set(), 0
 
     def _give_back(self) -> None:
         if self._release is not None:
             self._release()  # returns the aligner to the pool once
         self._aligner, self._release, self._utt, self._frozen = None, None, None, []
-        self._redecoding, self._was_confirmed = [], set()
+        self._redecoding, self._was_confirmed, self._carried = [], set(), 0
 
     # -- placing deltas
     def _received_ms(self) -> float:
