@@ -10,6 +10,7 @@ import pytest
 from captioner.core import SHOW_DELAY_MS, CaptionEngine
 from captioner.core._engine import BURST_GAP_MS, BURST_HOLD_MS
 from captioner.core.estimators import ForcedAlignEstimator
+from captioner.core.estimators._base import STEP_MS
 from captioner.core.estimators._sphinx import ALIGNERS, Aligner
 from captioner.core.estimators._text import spoken_words
 from captioner.core.wire import resample
@@ -794,6 +795,22 @@ def test_a_vowel_initial_word_starts_where_its_voice_rises_out_of_the_fade_befor
     assert est._voicing_onset(an) == 400.0
 
 
+def test_a_word_heard_across_a_long_pause_starts_where_its_speech_does():
+    # The live path put "I'll" from the end of "Absolutely;" (espeak's 370 ms pause after
+    # the semicolon taken into it), not settled yet: its start was looked for only in its
+    # first 200 ms, all pause, and it was shown 340 ms early. A lead-in pause may last as
+    # long as the word has been heard.
+    from captioner.core.estimators._sphinx import WordTiming
+
+    est = _envelope([-20.0] * 50 + [-math.inf] * 37 + [-20.0] * 50)  # the pause: 500-870 ms
+    for d in ["Absolutely;", " I'll", " remind"]:
+        est.add_text(d)
+    timings = [WordTiming(0.0, 500.0, ("absolutely",), ((0.0, 500.0),)),
+               WordTiming(500.0, 1360.0, ("i'll",), ((500.0, 1360.0),)), None]
+    spans, placed = est._placed(timings, live=True, audio_complete=False)
+    assert placed == 2 and spans[1][0] == pytest.approx(870.0, abs=20.0), (placed, spans)
+
+
 def test_a_restart_after_a_lost_path_keeps_nothing_that_path_placed_after_its_anchor():
     # Seed 1's es013 in a measured run: the live path was lost (a word stretched over
     # others), and the restart at the shorter frame shift kept the lost path's "landed" at
@@ -802,16 +819,50 @@ def test_a_restart_after_a_lost_path_keeps_nothing_that_path_placed_after_its_an
     # before placed; one because that decode lost its path keeps only up to its anchor.
     speech = tts.synthesize("In 1969, Apollo 11 landed on the Moon with three astronauts aboard.",
                             voice="en-us", wpm=190, sample_rate=RATE)
-    for keep in (True, False):
+    for carry in (None, 2):  # a restart for new words; one from word 1 after a lost path
         est = ForcedAlignEstimator(RATE)
         est.add_audio(speech.samples)
         for d in ["In", " 1969", ",", " Apollo", " 11", " landed", " on", " the", " Moon"]:
             est.add_text(d)
         est.complete(True, False)
         settle(est)
-        words, before = est._complete_words(False), est._combined()
+        words, before = est._live_words(), est._combined()
         assert all(t is not None for t in before[:5]), before
-        est._restart(words, 1, before, keep=keep)
+        est._restart(words, 1, before, carry=carry)
         after = est._combined()
         assert after[:2] == before[:2]  # up to the anchor: kept until heard again
-        assert after[2:5] == (before[2:5] if keep else [None] * 3)
+        assert after[2:5] == (before[2:5] if carry is None else [None] * 3)
+
+
+@pytest.mark.parametrize("wpm", [150, 210])
+def test_text_arriving_as_it_is_spoken_has_its_last_word_aligned(wpm):
+    # Text that arrives as its audio plays ends in the word being said now, and the next
+    # delta may be a word away: "notoriety" (text 96 ms ahead) and "lively" waited for
+    # the next delta to be aligned, and were shown 330-460 ms late. Once the words
+    # before it are heard, the last word is aligned too, as far as it has been written:
+    # its start is the start of whatever it grows into ("choreo" + "grapher"). And a
+    # last word the path heard stays heard when the path lets it go for the speech after
+    # it ("must" over "arbitrate"), which the grammar does not have yet.
+    from tests.test_estimate import _utterance
+
+    audio, text, truth = _utterance([("Then the choreographer must arbitrate.", wpm)])
+    onsets = dict(truth)
+    deltas = ["Then", " the", " choreo", "grapher", " must", " arbitrate."]
+    arrive = [max(0.0, onsets[text.index(d.strip())] - 100.0) if d[0] in " T" else 0.0 for d in deltas]
+    arrive[3] = arrive[2] + 150.0  # the rest of the word a little later, still ahead of its audio's end
+    checked = {2: onsets[text.index("choreo")], 4: onsets[text.index("must")]}
+    est = ForcedAlignEstimator(RATE)
+    sent, had, seen = 0, 0, {}
+    for now in np.arange(0.0, len(audio) * 1000 / RATE, 20.0):  # the audio 1 s ahead of playback
+        upto = min(len(audio), int((now + 1000.0) * RATE / 1000))
+        est.add_audio(audio[had:upto])
+        had = upto
+        while sent < len(deltas) and arrive[sent] <= now:
+            est.add_text(deltas[sent])
+            sent += 1
+        est.step(STEP_MS)
+        for k, onset in checked.items():
+            if now >= onset and k not in seen:  # what the live view has as the word is said
+                seen[k] = (est.confident() > k, round(est.spans()[k][0]), round(onset))
+    for k, (aligned, start, onset) in seen.items():
+        assert aligned and abs(start - onset) <= 60, (deltas[k], aligned, start, onset)

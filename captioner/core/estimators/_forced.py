@@ -2,7 +2,9 @@
 
 While an item streams, its audio is resampled to 16 kHz and fed to a pocketsphinx
 aligner (:mod:`sphinx`) as it arrives, against a grammar of the words received so far
-that may stop after any word. A word counts as *confirmed* once the aligner has heard
+that may stop after any word (the last one, whose text may still be growing, once the
+words before it are heard: text that comes as it is spoken ends in the word being
+said). A word counts as *confirmed* once the aligner has heard
 the next one (or enough audio after it); confirmed words are placed where they were
 heard. Words not yet confirmed take the audio-only estimate (:mod:`_energy`: pauses,
 energy, text weights) until they are, so the first words of an item, and words the
@@ -126,6 +128,8 @@ class _Utterance:
     fed: int  # samples fed (absolute)
     cmn: Optional[str] = None  # the cepstral mean it started from
     last_units: float = 1.0  # spoken length of its last word (see _used_up)
+    last_end: int = 0  # where its last word's text ended when it began (see _grown)
+    last_heard: Optional[WordTiming] = None  # its last word, as last heard (see _feeding)
 
 
 @dataclass(frozen=True)
@@ -157,7 +161,7 @@ class _Levels:
 class ForcedAlignEstimator:
     """Places every delta where pocketsphinx hears its first word (see module doc)."""
 
-    def __init__(self, sample_rate: int, live_lag_ms: float = 0.0, restart_budget: float = 1.0) -> None:
+    def __init__(self, sample_rate: int, live_lag_ms: float = 0.0, restart_budget: float = 1.5) -> None:
         self.sample_rate = sample_rate
         self.live_lag_ms = live_lag_ms  # live answers lean late: early captions spoil speech
         self.restart_budget = restart_budget  # re-decoded audio per audio received
@@ -237,9 +241,12 @@ class ForcedAlignEstimator:
                 if self._job is not None:
                     self._advance(budget_ms)
             else:
-                words = self._complete_words(False)
-                self._live_key = self._live_wanted()
-                self._live_timings = self._follow(words, self._audio_complete, budget_ms)
+                while True:  # again if following let the last word in (see _live_words)
+                    words = self._live_words()
+                    self._live_key = self._live_wanted()
+                    self._live_timings = self._follow(words, budget_ms)
+                    if budget_ms is not None or self._live_key == self._live_wanted():
+                        break
         except Exception:  # the aligner is advice: never lose a caption over it
             log.exception("forced alignment failed; using the audio-only estimate")
             self._give_back()
@@ -260,7 +267,8 @@ class ForcedAlignEstimator:
         return (self._text_len, self._pcm.n)
 
     def _live_wanted(self) -> tuple:
-        return (len(self._complete_words(False)), self._pcm.n, self._audio_complete)
+        words = self._live_words()
+        return (len(words), words[-1].end if words else 0, self._pcm.n, self._audio_complete)
 
     def _caught_up(self) -> bool:
         utt = self._utt
@@ -313,16 +321,24 @@ class ForcedAlignEstimator:
     def _all_words(self) -> list[SpokenWord]:
         return self.fallback.words()  # the same text: read it once
 
-    def _complete_words(self, text_complete: bool) -> list[SpokenWord]:
-        """Words whose text is whole: the last may still be growing ("Interop" + "erability")."""
+    def _live_words(self) -> list[SpokenWord]:
+        """The words the live pass aligns: those whose text is whole, and the last one,
+        which may still be growing ("Interop" + "erability"), once the grammar before it
+        has had its last word (see _wants_restart) and its audio. Text that arrives as it
+        is spoken has its last word playing now, and the next delta may be a word away:
+        its start, which is what the live view shows, is the start of whatever it grows
+        into (the utterance restarts if it grows, see _grown)."""
         words = self._all_words()
-        if not text_complete and words and words[-1].end >= self._text_len:
-            return words[:-1]
-        return words
+        if self._text_complete or not words or words[-1].end < self._text_len:
+            return words
+        growing, utt = len(words) - 1, self._utt
+        if utt is not None and utt.count and (utt.first + utt.count > growing or (
+                utt.first + utt.count == growing and self._caught_up() and self._wants_restart())):
+            return words
+        return words[:-1]
 
     # -- aligning
-    def _follow(self, words: list[SpokenWord], audio_complete: bool,
-                budget_ms: Optional[float]) -> list[Optional[WordTiming]]:
+    def _follow(self, words: list[SpokenWord], budget_ms: Optional[float]) -> list[Optional[WordTiming]]:
         """Feed new audio to the live utterance (restarting it for new words); timings so far."""
         if not words:
             return []
@@ -333,12 +349,15 @@ class ForcedAlignEstimator:
         utt = self._utt
         assert utt is not None
         self._waiting = False
-        if len(words) > utt.first + utt.count and self._wants_restart(words, audio_complete):
+        grown = self._grown(words)
+        if grown is not None or (len(words) > utt.first + utt.count and self._wants_restart()):
             timings = self._combined()
             anchor = self._anchor(timings)
+            if grown is not None and timings[grown] is not None:
+                anchor = grown  # the path before it stands: it only heard a word cut short
             cost = max(0, utt.fed - self._anchor_sample(timings, anchor))  # audio decoded again
             if self._refed + cost <= self.restart_budget * self._pcm.n + ALIGN_RATE:
-                self._restart(words, anchor, timings, **self._live_how)
+                self._restart(words, anchor, timings, carry=grown, **self._live_how)
             else:  # a used-up grammar only misplaces its last words: wait for the budget
                 self._waiting = True
         self._feed(budget_ms)
@@ -346,14 +365,14 @@ class ForcedAlignEstimator:
             # The silence model is taking speech (see _swallowed): as the final pass does,
             # follow the rest of the item with words absorbing the pauses instead.
             self._live_how = dict(self._live_how, pauses=False)
-            self._restart(words, lost, self._combined(), keep=False, **self._live_how)
+            self._restart(words, lost, self._combined(), carry=lost + 1, **self._live_how)
             self._feed(budget_ms)
         elif "frame_ms" not in self._live_how and (lost := self._stretched()) is not None:
             # A word "lasting" longer than any voice says it: speech faster than the
             # model's shortest phone, the path lost. As the final pass does, follow the
             # rest of the item at the shorter frame shift, from the word before.
             self._live_how = dict(self._live_how, frame_ms=FAST_FRAME_MS)
-            self._restart(words, lost, self._combined(), keep=False, **self._live_how)
+            self._restart(words, lost, self._combined(), carry=lost + 1, **self._live_how)
             self._feed(budget_ms)
         return self._combined() + [None] * max(0, len(words) - self._utt.first - self._utt.count)
 
@@ -407,7 +426,16 @@ class ForcedAlignEstimator:
             return None
         return (heard[-1] if heard else utt.first) if self._loud(end, fed_ms) else None
 
-    def _wants_restart(self, words: list[SpokenWord], audio_complete: bool) -> bool:
+    def _grown(self, words: list[SpokenWord]) -> Optional[int]:
+        """The utterance's last word, if its text has grown since the utterance began
+        (see _live_words): its timing is that of a word the voice did not finish."""
+        utt = self._utt
+        if utt is None or utt.count == 0 or len(words) < utt.first + utt.count:
+            return None
+        last = utt.first + utt.count - 1
+        return last if words[last].end != utt.last_end else None
+
+    def _wants_restart(self) -> bool:
         """Restart only once the current grammar is used up: its last word heard, or
         plenty of audio past the last word heard."""
         timings = self._combined()
@@ -439,11 +467,12 @@ class ForcedAlignEstimator:
         return int(max(0.0, t.start_ms - _ANCHOR_LEAD_MS) * ALIGN_RATE / 1000)
 
     def _restart(self, words: list[SpokenWord], anchor: int,
-                 timings: Optional[list[Optional[WordTiming]]] = None, keep: bool = True, **how) -> bool:
+                 timings: Optional[list[Optional[WordTiming]]] = None, carry: Optional[int] = None,
+                 **how) -> bool:
         """Start an utterance at word ``anchor``; the words it decodes again keep their
-        ``timings`` until it has had their audio again (see _combined) - the ones after
-        the anchor only if to ``keep`` them: not when the path that placed them was lost
-        (which is why it restarts there)."""
+        ``timings`` until it has had their audio again (see _combined) - only the first
+        ``carry`` of them if given: not what a lost path placed after the word it restarts
+        from, nor a word whose text has grown since it was heard."""
         assert self._aligner is not None
         timings = timings or []
         start = self._anchor_sample(timings, anchor)
@@ -454,12 +483,12 @@ class ForcedAlignEstimator:
         self._was_confirmed = {i for i, t in enumerate(timings)
                                if t is not None and self._confirmed(i, timings, listened)}
         self._redecoding = list(timings)
-        self._carried = len(timings) if keep else anchor + 1
+        self._carried = len(timings) if carry is None else min(carry, len(timings))
         self._frozen += [None] * (anchor - len(self._frozen))
         cmn = self._item_cmn()
         ok = self._aligner.start(words[anchor:], start * 1000.0 / ALIGN_RATE, cmn=cmn, **how)
         self._utt = _Utterance(anchor, len(words) - anchor if ok else 0, start, start, cmn,
-                               max(words[-1].units, 1.0) if words else 1.0)
+                               max(words[-1].units, 1.0) if words else 1.0, words[-1].end if words else 0)
         return ok
 
     def _item_cmn(self, final: bool = False) -> Optional[str]:
@@ -500,6 +529,10 @@ class ForcedAlignEstimator:
             end = min(available, utt.fed + _BLOCK - (utt.fed - utt.start) % _BLOCK)
             self._aligner.feed(self._pcm.view(utt.fed, end))
             step_fed, utt.fed = end - utt.fed, end
+            if not self._text_complete:
+                own = self._aligner.timings()
+                if own and own[-1] is not None:
+                    utt.last_heard = own[-1]
             yield step_fed
             if not self._text_complete:  # used up meanwhile? (a block past it pulls its last word late)
                 available = self._feedable(utt)
@@ -522,7 +555,7 @@ class ForcedAlignEstimator:
         if self._aligner is None or utt.count == 0:
             return False
         timings = self._aligner.timings()
-        last = timings[-1] if timings else None
+        last = (timings[-1] if timings else None) or utt.last_heard
         if last is None:  # waiting to restart (see _follow): past its last heard word, fillers
             return self._waiting
         end = min(last.end_ms, last.start_ms + self._longest_last_ms(utt))
@@ -550,6 +583,12 @@ class ForcedAlignEstimator:
         if utt is None or self._aligner is None or utt.count == 0:
             return list(self._frozen)
         out = self._frozen + (self._aligner.timings() or [None] * utt.count)
+        dropped = utt.last_heard
+        if out[-1] is None and dropped is not None and all(
+                t is None or t.end_ms <= dropped.start_ms for t in out[:-1]):
+            # The path heard its last word, then let it go for the audio after it (the
+            # speech of words it does not have yet): as heard is worth more than not.
+            out[-1] = dropped
         fed_ms = utt.fed * 1000.0 / ALIGN_RATE
         heard = [i for i, t in enumerate(out) if t is not None]
         last_heard = heard[-1] if heard else -1
@@ -796,7 +835,10 @@ class ForcedAlignEstimator:
                     starts[i] = self._voicing_onset(t)
                 settled = max(settled, i + 1) if live else settled
             elif listened - t.start_ms >= _CONFIRM_AFTER_MS:  # heard, still being decided
-                begun = self._snap(WordTiming(t.start_ms, t.start_ms + 2 * _HEAD_FRAMES * 10.0))  # end unknown
+                # Its end is not known yet (nor where its first spoken word ends): a lead-in
+                # pause begins in its first 100 ms, and may last as long as it has been heard.
+                head = ((t.start_ms, t.start_ms + _HEAD_FRAMES * 10.0),)
+                begun = self._snap(WordTiming(t.start_ms, t.end_ms, tokens=head))
             heard_end = t.end_ms
         if live:  # words after the last confirmed one are not the alignment's to place
             starts, ends = starts[:settled], ends[:settled]
