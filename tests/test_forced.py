@@ -866,3 +866,29 @@ def test_text_arriving_as_it_is_spoken_has_its_last_word_aligned(wpm):
                 seen[k] = (est.confident() > k, round(est.spans()[k][0]), round(onset))
     for k, (aligned, start, onset) in seen.items():
         assert aligned and abs(start - onset) <= 60, (deltas[k], aligned, start, onset)
+
+
+def test_a_restart_short_of_budget_starts_from_the_last_word_heard():
+    # A restart from the usual anchor (the heard word before the last) may not fit what
+    # is left of the re-decoding budget after a burst of restarts; the live decode then
+    # waited, and the audio-only estimate of "3 eggs, and" was shown 120-290 ms early.
+    # Restarting from the last word heard decodes less again: it does that instead.
+    from captioner.core.estimators._sphinx import ALIGN_RATE
+    from tests.test_estimate import _utterance
+
+    audio, _, _ = _utterance([("Then the choreographer must arbitrate.", 180)])
+    est = ForcedAlignEstimator(RATE)
+    est.add_audio(audio)
+    for d in ["Then", " the", " choreographer", " "]:
+        est.add_text(d)
+    settle(est)
+    timings = est._combined()
+    assert est._utt.first == 0 and all(t is not None for t in timings), timings
+    usual = est._anchor_sample(timings, 1)
+    last = est._anchor_sample(timings, 2)
+    # what is left of the budget: enough to decode again from the last word heard only
+    est._refed = int(est.restart_budget * est._pcm.n + ALIGN_RATE) - (est._utt.fed - (usual + last) // 2)
+    est.add_text("must ")
+    est.step(None)
+    assert not est._waiting and est._utt.first == 2, (est._waiting, est._utt)
+    assert est._combined()[3] is not None  # "must" heard

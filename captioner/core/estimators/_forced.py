@@ -352,12 +352,11 @@ class ForcedAlignEstimator:
         grown = self._grown(words)
         if grown is not None or (len(words) > utt.first + utt.count and self._wants_restart()):
             timings = self._combined()
-            anchor = self._anchor(timings)
-            if grown is not None and timings[grown] is not None:
-                anchor = grown  # the path before it stands: it only heard a word cut short
-            cost = max(0, utt.fed - self._anchor_sample(timings, anchor))  # audio decoded again
-            if self._refed + cost <= self.restart_budget * self._pcm.n + ALIGN_RATE:
-                self._restart(words, anchor, timings, carry=grown, **self._live_how)
+            budget = self.restart_budget * self._pcm.n + ALIGN_RATE - self._refed
+            fits = [a for a in self._anchors(timings, grown)
+                    if max(0, utt.fed - self._anchor_sample(timings, a)) <= budget]  # audio decoded again
+            if fits:
+                self._restart(words, fits[0], timings, carry=grown, **self._live_how)
             else:  # a used-up grammar only misplaces its last words: wait for the budget
                 self._waiting = True
         self._feed(budget_ms)
@@ -445,10 +444,16 @@ class ForcedAlignEstimator:
         last_end = heard[-1].end_ms if heard else 0.0
         return self._received_ms() - last_end > 2 * _CONFIRM_AFTER_MS
 
-    def _anchor(self, timings: list[Optional[WordTiming]]) -> int:
-        """The word to restart from: the last heard one before the last heard word."""
+    def _anchors(self, timings: list[Optional[WordTiming]], grown: Optional[int]) -> list[int]:
+        """Words to restart from, best first: the last heard one before the last heard word
+        (or a ``grown`` word heard: the path before it stands, it only heard a word cut
+        short), then the last word heard, which leaves less to decode again when the
+        budget is short (the word it restarts from is taken as heard)."""
         heard = [i for i, t in enumerate(timings) if t is not None]
-        return heard[-2] if len(heard) >= 2 else 0
+        if grown is not None and grown < len(timings) and timings[grown] is not None:
+            return [grown]
+        anchor = heard[-2] if len(heard) >= 2 else 0
+        return [anchor] + [i for i in heard[-1:] if i > anchor]
 
     def _anchor_sample(self, timings: list[Optional[WordTiming]], anchor: int) -> int:
         """Where a restart from word ``anchor`` begins: a little before it, as heard. Not
