@@ -241,7 +241,7 @@ class ForcedAlignEstimator:
                 if self._job is not None:
                     self._advance(budget_ms)
             else:
-                while True:  # again if following let the last word in (see _live_words)
+                for _ in range(2):  # again if following let the last word in (see _live_words)
                     words = self._live_words()
                     self._live_key = self._live_wanted()
                     self._live_timings = self._follow(words, budget_ms)
