@@ -268,13 +268,17 @@ def test_a_word_not_heard_yet_is_never_put_inside_the_speech_received(voice, fir
     assert placed and min(placed)[0] >= -60, placed
 
 
-def test_a_breath_before_the_first_word_is_not_its_start():
+@pytest.mark.parametrize("click", [False, True])
+def test_a_breath_before_the_first_word_is_not_its_start(click):
     """Real recordings often open with a breath: a stretch of soft noise, a short gap,
-    then the first word. The audio-only estimate starts the first word where speech
-    does - the first stretch that reaches a syllable's loudness - not on the breath."""
+    then the first word; often a lip click (as loud as a vowel, for 30 ms) starts the
+    breath. The audio-only estimate starts the first word where speech does - the first
+    stretch that stays as loud as a syllable as long as a vowel - not on the breath."""
     rng = np.random.default_rng(3)
     silence = np.zeros(RATE // 10, np.int16)
     breath = (rng.normal(0, 1, RATE * 3 // 10) * 400).astype(np.int16)  # ~22 dB below the speech
+    if click:
+        breath[: RATE * 3 // 100] = (rng.normal(0, 1, RATE * 3 // 100) * 8000).astype(np.int16)
     gap = np.zeros(RATE * 6 // 100, np.int16)
     speech = _speechlike(rng, 2000)
     audio = np.concatenate([silence, breath, gap, speech])

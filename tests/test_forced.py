@@ -892,3 +892,32 @@ def test_a_restart_short_of_budget_starts_from_the_last_word_heard():
     est.step(None)
     assert not est._waiting and est._utt.first == 2, (est._waiting, est._utt)
     assert est._combined()[3] is not None  # "must" heard
+
+
+def test_words_after_a_heard_word_not_yet_settled_start_where_the_path_still_holds_it():
+    # Seed 1's tm010_3 in a fixed-cost run: the live path had heard "also" from 1100 ms,
+    # still being said at 1470, with "were" in its grammar; "also" was not settled yet,
+    # so the words after it took the audio-only estimate after its start only, and "were"
+    # was shown 300 ms early, inside "also". The decode could have taken the next word
+    # anywhere in the audio it had: it starts after where the path still holds the word.
+    from tests.test_estimate import _utterance
+
+    audio, text, truth = _utterance([("Two other cases also were under advisement.", 160)])
+    onsets = dict(truth)
+    deltas = _deltas(text)  # a word each: delta i is word i
+    est = ForcedAlignEstimator(RATE)
+    est.add_audio(audio)  # all of it received, the decode behind it
+    for d in deltas:
+        est.add_text(d)
+    checked = []
+    while not est.step(STEP_MS):
+        timings, fed_ms = est._live_timings, est._utt.fed / 16.0
+        last = max(i for i, t in enumerate(timings) if t is not None)
+        held = timings[last]
+        if last + 1 < len(timings) and fed_ms - held.end_ms < 250.0:  # heard, not settled
+            start = est.spans()[last + 1][0]
+            said = onsets[text.index(deltas[last + 1].strip())]
+            checked.append((deltas[last + 1], round(start), round(held.end_ms), round(said)))
+    assert checked, "the decode never stopped just after a word"
+    for word, start, held_end, said in checked:  # not inside the word heard, nor shown early
+        assert start >= held_end and start >= said - 40, (word, start, held_end, said)

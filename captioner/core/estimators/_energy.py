@@ -38,6 +38,7 @@ __all__ = ["AudioAlignedEstimator", "ProportionalEstimator", "syllable_level"]
 
 _HOP_MS = 10.0
 _MIN_PAUSE_FRAMES = 8  # 80 ms: shorter gaps are stop closures, not phrase pauses
+_VOWEL_FRAMES = 4  # 40 ms: the shortest a vowel is loud for (a click is over sooner)
 
 
 @dataclass
@@ -160,9 +161,10 @@ def syllable_level(energy: np.ndarray, floor: float) -> float:
 
 
 def _onset(e: np.ndarray, voiced: np.ndarray, strong: float) -> int:
-    """Where speech starts: the first voiced run that reaches a syllable's loudness. A
-    run before it that never does is a breath or a click before the first word (real
-    recordings often open with one), not speech."""
+    """Where speech starts: the first voiced run that holds a syllable's loudness as long
+    as a vowel lasts. A run before it that does not is a breath or a click before the
+    first word (real recordings often open with one: a lip click is as loud as a vowel,
+    for 10-30 ms), not speech."""
     idx = np.nonzero(voiced)[0]
     if len(idx) == 0:
         return 0
@@ -170,7 +172,7 @@ def _onset(e: np.ndarray, voiced: np.ndarray, strong: float) -> int:
     starts = np.concatenate([[idx[0]], idx[breaks + 1]])
     ends = np.concatenate([idx[breaks] + 1, [idx[-1] + 1]])
     for a, b in zip(starts, ends):
-        if float(e[a:b].max()) >= strong:
+        if int(np.count_nonzero(e[a:b] >= strong)) >= _VOWEL_FRAMES:
             return int(a)
     return int(idx[0])
 

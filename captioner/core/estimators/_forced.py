@@ -568,17 +568,20 @@ class ForcedAlignEstimator:
         return utt.fed >= confirmed
 
     def _longest_last_ms(self, utt: _Utterance) -> float:
-        """How long the utterance's last word may last: as the slowest voice says it, and
-        at most _PACE_SLACK times as long as this voice says the words heard before it."""
+        """How long the utterance's last word may last (see _longest_said_ms)."""
+        return self._longest_said_ms(utt.last_units, self._combined()[:-1])
+
+    def _longest_said_ms(self, units: float, before: list[Optional[WordTiming]]) -> float:
+        """How long a word of ``units`` may last: as the slowest voice says it, and at
+        most _PACE_SLACK times as long as this voice says the words heard ``before`` it."""
         words = self._all_words()
-        timings = self._combined()[:-1]
-        heard = [(words[i].units, t.end_ms - t.start_ms) for i, t in enumerate(timings)
+        heard = [(words[i].units, t.end_ms - t.start_ms) for i, t in enumerate(before)
                  if t is not None and i < len(words)]
-        longest = _longest_ms(utt.last_units)
+        longest = _longest_ms(units)
         if len(heard) < 2:
             return longest
         ms_per_unit = sum(ms for _, ms in heard) / max(sum(u for u, _ in heard), 1e-6)
-        return min(longest, _PACE_SLACK * ms_per_unit * utt.last_units)
+        return min(longest, _PACE_SLACK * ms_per_unit * units)
 
     def _combined(self) -> list[Optional[WordTiming]]:
         """Timings so far: frozen words, then the utterance's. Words a restart re-decodes
@@ -848,8 +851,10 @@ class ForcedAlignEstimator:
         if live:  # words after the last confirmed one are not the alignment's to place
             starts, ends = starts[:settled], ends[:settled]
         starts, ends = _fill(words[: len(starts)], starts, ends, None if live else audio_ms, self._resumes)
+        held = 0.0  # where the words after a heard, unsettled word may start
         if live and begun is not None and settled < len(words) and timings[settled] is not None:
             starts.append(max(begun, ends[-1] if ends else 0.0))  # its start, not yet its end
+            held = self._held_until(settled, timings)
         lag = self.live_lag_ms if live else 0.0
         word_starts = [w.start for w in words]
         times: list[float] = []
@@ -864,7 +869,7 @@ class ForcedAlignEstimator:
             rest = fallback[placed:]
             limit = audio_ms if audio_complete else math.inf
             if live:  # the rest comes after what the alignment heard, not after its guesses
-                end = max(times[-1:] + starts[-1:] + ends[-1:] + [0.0]) + lag
+                end = max(times[-1:] + starts[-1:] + ends[-1:] + [held]) + lag
                 rest = after(rest, end, limit)
             else:
                 end = rest[0][0] if rest else max([times[-1]] + [e for _, e in fallback[-1:]])
@@ -875,6 +880,21 @@ class ForcedAlignEstimator:
             times = [min(t, audio_ms) for t in times]
             end = min(end, audio_ms)
         return ordered(list(zip(times, times[1:] + [max(end, times[-1])]))), placed
+
+    def _held_until(self, i: int, timings: list[Optional[WordTiming]]) -> float:
+        """Where the words after heard word ``i``, not yet settled, may start, when its
+        grammar has the next word: the decode could have taken that word anywhere in the
+        audio it had, and heard ``i`` still being said up to its end (its text may have come
+        as the word was said: the next word's audio-only estimate would start it inside
+        ``i``). 0 when the grammar ends at ``i`` (the path runs its last word to the audio
+        fed, whatever that holds), or the path holds it longer than the voice says it:
+        lost, over the speech of the words after it (see _stretched)."""
+        utt, t = self._utt, timings[i]
+        if t is None or utt is None or not utt.first <= i < utt.first + utt.count - 1:
+            return 0.0
+        if t.end_ms - t.start_ms > self._longest_said_ms(self._all_words()[i].units, timings[:i]):
+            return 0.0
+        return t.end_ms
 
     def _confirmed(self, i: int, timings: list[Optional[WordTiming]], listened_ms: float) -> bool:
         """Live, is heard word ``i`` settled: the aligner heard a word after it, or enough
