@@ -900,6 +900,8 @@ def test_words_after_a_heard_word_not_yet_settled_start_where_the_path_still_hol
     # so the words after it took the audio-only estimate after its start only, and "were"
     # was shown 300 ms early, inside "also". The decode could have taken the next word
     # anywhere in the audio it had: it starts after where the path still holds the word.
+    from captioner.core.estimators._forced import _CONFIRM_AFTER_MS
+    from captioner.core.estimators._sphinx import ALIGN_RATE
     from tests.test_estimate import _utterance
 
     audio, text, truth = _utterance([("Two other cases also were under advisement.", 160)])
@@ -911,10 +913,10 @@ def test_words_after_a_heard_word_not_yet_settled_start_where_the_path_still_hol
         est.add_text(d)
     checked = []
     while not est.step(STEP_MS):
-        timings, fed_ms = est._live_timings, est._utt.fed / 16.0
+        timings, fed_ms = est._live_timings, est._utt.fed * 1000.0 / ALIGN_RATE
         last = max(i for i, t in enumerate(timings) if t is not None)
         held = timings[last]
-        if last + 1 < len(timings) and fed_ms - held.end_ms < 250.0:  # heard, not settled
+        if last + 1 < len(timings) and fed_ms - held.end_ms < _CONFIRM_AFTER_MS:  # heard, not settled
             start = est.spans()[last + 1][0]
             said = onsets[text.index(deltas[last + 1].strip())]
             checked.append((deltas[last + 1], round(start), round(held.end_ms), round(said)))
