@@ -409,6 +409,25 @@ def test_a_word_heard_in_a_pause_is_lost_though_its_edges_touch_speech():
     assert est._swallowed_at([okay, WordTiming(490.0, 800.0), preheat], []) is None  # it reaches the speech
 
 
+def test_the_live_view_settles_nothing_from_a_word_heard_where_there_is_only_silence():
+    # Seed 2's es022_0 in a fixed-cost run: the live path, without the silence model, put
+    # "First" in the pause after "Okay!" and "preheat" over "First,", and the words heard
+    # after them confirmed both: "preheat" was shown 413 ms before it was said. The path
+    # is lost at the word in the pause; the words from it on get the audio-only estimate.
+    from captioner.core.estimators._sphinx import WordTiming
+
+    est = _noise_bursts(((0, 440), (880, 1300), (1510, 2200)), 3)  # Okay! | First, | preheat the
+    deltas = ["Okay!", " First", ",", " preheat", " the", " oven"]
+    for d in deltas:
+        est.add_text(d)
+    heard = [WordTiming(a, b, (w,), ((a, b),)) for a, b, w in
+             ((0.0, 430.0, "okay"), (430.0, 550.0, "first"), (550.0, 1510.0, "preheat"), (1510.0, 1700.0, "the"))]
+    spans, placed = est._placed(heard + [None], live=True, audio_complete=True)
+    assert placed == 1  # "Okay!" only
+    assert spans[deltas.index(" First")][0] >= 880.0 - 40.0
+    assert spans[deltas.index(" preheat")][0] >= 1510.0 - 40.0
+
+
 def test_a_number_read_otherwise_in_a_pause_is_not_speech_the_path_lost():
     # "March 3rd. Unfortunately": "3rd" went unheard (a number the voice may read some
     # other way) and the silence model took its 430 ms of speech and the pause after it.

@@ -706,13 +706,17 @@ class ForcedAlignEstimator:
             pauses.append((0.0, timings[0].start_ms, 0, False))
         lost = [(lo, i) for lo, hi, i, neighbours in pauses if hi - lo >= _SWALLOW_MIN_MS and self._loud(lo, hi)
                 and not (neighbours and i < len(words) and self._voice_pause(words[i], timings[i], hi))]
-        levels = self._levels()
         for k, (i, t) in enumerate(heard):
-            frames = levels.frames(t.start_ms, t.end_ms)
-            inner = frames[_EDGE_FRAMES : len(frames) - _EDGE_FRAMES]  # its edges may touch a neighbour
-            if len(frames) >= _MIN_QUIET_FRAMES and float(inner.max()) < levels.quiet:
+            if self._on_silence(t):
                 lost.append((t.start_ms, heard[k - 1][0] if k else 0))
         return min(lost)[1] if lost else None
+
+    def _on_silence(self, t: WordTiming) -> bool:
+        """Is a word heard where there is only silence? (Its edges may touch a neighbour.)"""
+        levels = self._levels()
+        frames = levels.frames(t.start_ms, t.end_ms)
+        inner = frames[_EDGE_FRAMES : len(frames) - _EDGE_FRAMES]
+        return len(frames) >= _MIN_QUIET_FRAMES and float(inner.max()) < levels.quiet
 
     def _voice_pause(self, word: SpokenWord, timing: WordTiming, next_start_ms: float) -> bool:
         """Is the pause after ``word`` the voice's, though loud audio begins it? It ends in
@@ -812,7 +816,10 @@ class ForcedAlignEstimator:
         """(spans, how many leading ones come from the alignment).
 
         Live, a word counts once it is confirmed: the aligner heard the next word, or
-        enough audio after it (or the audio is complete). Words before the last confirmed
+        enough audio after it (or the audio is complete) - unless it was heard where there
+        is only silence: the path is lost there, and nothing from it on is settled (a path
+        without the silence model puts a word in a pause, the next over its speech, and
+        so on; the words heard after them confirm them all). Words before the last confirmed
         one are settled (unheard ones share the time between heard neighbours); a delta
         is placed by the alignment only if every word its time depends on is settled.
         The rest - the first words of an item before the aligner has enough audio, words
@@ -832,6 +839,8 @@ class ForcedAlignEstimator:
             if t is None:
                 heard_end = None  # a pause after an unheard word may hold that word
                 continue
+            if live and self._on_silence(t):
+                break
             if not live or self._confirmed(i, timings, listened):
                 starts[i], ends[i] = self._snap(t), t.end_ms
                 if heard_end is not None and t.start_ms > heard_end:
